@@ -1,0 +1,89 @@
+//! The crate's error type: one variant per layer, each naming the file or item at fault.
+use std::path::PathBuf;
+
+/// Result alias used throughout the library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in the library. The binary adds context and reports it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An I/O operation on `path` failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file could not be decoded as an image (or array).
+    #[error("{path}: cannot decode: {reason}")]
+    Decode {
+        /// The offending file (for zip members: `archive.zip!member`).
+        path: PathBuf,
+        /// Why decoding failed.
+        reason: String,
+    },
+    /// An input is well-formed but unusable (size mismatch, wrong dtype, NaN, ...).
+    #[error("{what}: {reason}")]
+    Invalid {
+        /// What was invalid (usually a file path or an argument name).
+        what: String,
+        /// Why.
+        reason: String,
+    },
+    /// ONNX Runtime could not be loaded or failed.
+    #[error("ONNX Runtime: {0}")]
+    Ort(String),
+    /// The ONNX graph does not follow the BAISeg model contract (SPEC section 1).
+    #[error("{path}: not a BAISeg model: {reason}")]
+    ModelContract {
+        /// The model file.
+        path: PathBuf,
+        /// What is missing or wrong.
+        reason: String,
+    },
+    /// JSON could not be read or written.
+    #[error("{path}: invalid JSON: {source}")]
+    Json {
+        /// The JSON file.
+        path: PathBuf,
+        /// The parser error (with line and column).
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A COCO dataset or results file is malformed (unknown ids, bad polygons, RLE size mismatch...).
+    #[error("{path}: {reason}")]
+    Coco {
+        /// The COCO JSON file.
+        path: PathBuf,
+        /// What is wrong, naming the annotation.
+        reason: String,
+    },
+    /// The run was interrupted (Ctrl-C); finished outputs are kept.
+    #[error("interrupted")]
+    Interrupted,
+}
+
+impl Error {
+    /// Shorthand for [`Error::Io`].
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io { path: path.into(), source }
+    }
+
+    /// Shorthand for [`Error::Invalid`].
+    pub fn invalid(what: impl std::fmt::Display, reason: impl std::fmt::Display) -> Self {
+        Self::Invalid { what: what.to_string(), reason: reason.to_string() }
+    }
+
+    /// Shorthand for [`Error::Decode`].
+    pub fn decode(path: impl Into<PathBuf>, reason: impl std::fmt::Display) -> Self {
+        Self::Decode { path: path.into(), reason: reason.to_string() }
+    }
+}
+
+impl From<ort::Error> for Error {
+    fn from(e: ort::Error) -> Self {
+        Self::Ort(e.to_string())
+    }
+}

@@ -1,0 +1,3 @@
+//! COCO (pycocotools-identical) and VOC instance-segmentation evaluation.
+//!
+//! PLACEHOLDER: being implemented (issue 5).

@@ -1,0 +1,237 @@
+//! Instances: what the MEP produces for one image, before it is written or evaluated.
+//!
+//! A mask is stored cropped to a box inside the image ([`CropMask`]), so that memory and the cost
+//! of encoding grow with the object, not with the image.
+use ndarray::Array2;
+use serde::Serialize;
+
+use crate::rle::Rle;
+
+/// A binary mask stored as a row-major crop of an `image_height x image_width` image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CropMask {
+    /// Height of the full image.
+    pub image_height: u32,
+    /// Width of the full image.
+    pub image_width: u32,
+    /// Left column of the crop.
+    pub x: u32,
+    /// Top row of the crop.
+    pub y: u32,
+    /// Width of the crop.
+    pub width: u32,
+    /// Height of the crop.
+    pub height: u32,
+    /// Row-major crop, `data[r * width + c]`, nonzero = foreground.
+    pub data: Vec<u8>,
+}
+
+impl CropMask {
+    /// Number of foreground pixels.
+    #[must_use]
+    pub fn area(&self) -> u64 {
+        self.data.iter().filter(|&&v| v != 0).count() as u64
+    }
+
+    /// Tight bounding box `[x, y, w, h]` of the foreground in image coordinates (as
+    /// pycocotools' `toBbox`: all zeros for an empty mask).
+    #[must_use]
+    pub fn bbox(&self) -> [f64; 4] {
+        let (w, h) = (self.width as usize, self.height as usize);
+        let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0usize, 0usize);
+        for r in 0..h {
+            let row = &self.data[r * w..(r + 1) * w];
+            if let Some(first) = row.iter().position(|&v| v != 0) {
+                let last = row.iter().rposition(|&v| v != 0).unwrap_or(first);
+                y0 = y0.min(r);
+                y1 = r;
+                x0 = x0.min(first);
+                x1 = x1.max(last);
+            }
+        }
+        if y0 == usize::MAX {
+            return [0.0; 4];
+        }
+        [
+            f64::from(self.x) + x0 as f64,
+            f64::from(self.y) + y0 as f64,
+            (x1 - x0 + 1) as f64,
+            (y1 - y0 + 1) as f64,
+        ]
+    }
+
+    /// Whether pixel `(row, col)` of the full image is foreground.
+    #[must_use]
+    pub fn contains(&self, row: u32, col: u32) -> bool {
+        row >= self.y
+            && col >= self.x
+            && row < self.y + self.height
+            && col < self.x + self.width
+            && self.data[((row - self.y) * self.width + (col - self.x)) as usize] != 0
+    }
+
+    /// COCO RLE of the mask over the full image, encoded straight from the crop.
+    #[must_use]
+    pub fn to_rle(&self) -> Rle {
+        let ih = u64::from(self.image_height);
+        let (w, h) = (self.width as usize, self.height as usize);
+        let total = ih * u64::from(self.image_width);
+        let mut counts: Vec<u32> = Vec::new();
+        let mut current = 0u8;
+        // Zeros before the crop's first pixel in column-major order.
+        let mut run: u64 = u64::from(self.x) * ih + u64::from(self.y);
+        let mut consumed = run;
+        for c in 0..w {
+            if c > 0 {
+                let gap = ih - h as u64;
+                if gap > 0 {
+                    if current != 0 {
+                        counts.push(run as u32);
+                        run = 0;
+                        current = 0;
+                    }
+                    run += gap;
+                    consumed += gap;
+                }
+            }
+            for r in 0..h {
+                let bit = u8::from(self.data[r * w + c] != 0);
+                if bit != current {
+                    counts.push(run as u32);
+                    run = 0;
+                    current = bit;
+                }
+                run += 1;
+            }
+            consumed += h as u64;
+        }
+        let tail = total - consumed;
+        if tail > 0 {
+            if current != 0 {
+                counts.push(run as u32);
+                run = 0;
+            }
+            run += tail;
+        }
+        counts.push(run as u32);
+        Rle { height: self.image_height, width: self.image_width, counts }
+    }
+}
+
+/// One detected instance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Instance {
+    /// Class index of the model (1..=K; 0 is background and never an instance).
+    pub category: u32,
+    /// Confidence in [0, 1] (SPEC section 2, refinement).
+    pub score: f64,
+    /// The instance's mask.
+    pub mask: CropMask,
+}
+
+/// A serialisable summary of one instance (used by snapshots and JSON reports).
+#[derive(Debug, Clone, Serialize)]
+pub struct InstanceSummary {
+    /// Class index.
+    pub category: u32,
+    /// Pixel area.
+    pub area: u64,
+    /// Tight `[x, y, w, h]` box.
+    pub bbox: [f64; 4],
+    /// Score.
+    pub score: f64,
+}
+
+impl Instance {
+    /// A compact summary (class, area, bbox, score).
+    #[must_use]
+    pub fn summary(&self) -> InstanceSummary {
+        InstanceSummary {
+            category: self.category,
+            area: self.mask.area(),
+            bbox: self.mask.bbox(),
+            score: self.score,
+        }
+    }
+}
+
+/// Paints instances into an `H x W` label map (SPEC section 2): instances in ascending score
+/// (equal scores: list order), so the highest score wins where masks overlap; the value painted is
+/// the instance's 1-based position in `instances`. Zero is background.
+#[must_use]
+pub fn paint_label_map(instances: &[Instance], height: u32, width: u32) -> Array2<u16> {
+    let mut labels = Array2::<u16>::zeros((height as usize, width as usize));
+    let mut order: Vec<usize> = (0..instances.len()).collect();
+    order.sort_by(|&a, &b| instances[a].score.total_cmp(&instances[b].score));
+    for i in order {
+        let m = &instances[i].mask;
+        let value = u16::try_from(i + 1).unwrap_or(u16::MAX);
+        for r in 0..m.height as usize {
+            for c in 0..m.width as usize {
+                if m.data[r * m.width as usize + c] != 0 {
+                    labels[[m.y as usize + r, m.x as usize + c]] = value;
+                }
+            }
+        }
+    }
+    labels
+}
+
+/// Paints per-pixel class ids of `instances` (for semantic PNGs made from instances).
+#[must_use]
+pub fn paint_class_map(instances: &[Instance], height: u32, width: u32) -> Array2<u8> {
+    let labels = paint_label_map(instances, height, width);
+    labels.mapv(|v| {
+        if v == 0 { 0 } else { u8::try_from(instances[v as usize - 1].category).unwrap_or(u8::MAX) }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn crop(x: u32, y: u32, w: u32, h: u32, data: Vec<u8>) -> CropMask {
+        CropMask { image_height: 5, image_width: 4, x, y, width: w, height: h, data }
+    }
+
+    fn full_mask(m: &CropMask) -> Vec<u8> {
+        let mut full = vec![0u8; (m.image_height * m.image_width) as usize];
+        for r in 0..m.image_height {
+            for c in 0..m.image_width {
+                full[(r * m.image_width + c) as usize] = u8::from(m.contains(r, c));
+            }
+        }
+        full
+    }
+
+    #[test]
+    fn crop_rle_equals_full_image_rle() {
+        let cases = [
+            crop(1, 1, 2, 3, vec![1, 0, 1, 1, 0, 1]),
+            crop(0, 0, 4, 5, vec![1; 20]),
+            crop(3, 4, 1, 1, vec![1]),
+            crop(0, 0, 1, 1, vec![0]),
+            crop(2, 0, 2, 5, vec![0, 1, 1, 1, 1, 1, 1, 1, 1, 0]),
+        ];
+        for m in cases {
+            let expected = Rle::from_row_major(&full_mask(&m), 5, 4);
+            assert_eq!(m.to_rle(), expected, "{m:?}");
+            assert_eq!(m.to_rle().area(), m.area());
+        }
+    }
+
+    #[test]
+    fn bbox_is_tight() {
+        let m = crop(1, 1, 3, 3, vec![0, 0, 0, 0, 1, 1, 0, 1, 0]);
+        assert_eq!(m.bbox(), [2.0, 2.0, 2.0, 2.0]);
+        assert_eq!(crop(0, 0, 1, 1, vec![0]).bbox(), [0.0; 4]);
+    }
+
+    #[test]
+    fn label_map_paints_highest_score_last() {
+        let a = Instance { category: 1, score: 0.9, mask: crop(0, 0, 2, 1, vec![1, 1]) };
+        let b = Instance { category: 2, score: 0.5, mask: crop(1, 0, 2, 1, vec![1, 1]) };
+        let labels = paint_label_map(&[a, b], 5, 4);
+        assert_eq!(labels.row(0).to_vec(), vec![1, 1, 2, 0]);
+    }
+}

@@ -1,0 +1,35 @@
+//! # baiseg-rt
+//!
+//! Runtime for BAISeg (Boundary-Assisted weakly supervised Instance Segmentation): run an exported
+//! BAISeg ONNX graph with ONNX Runtime, turn its boundary and semantic maps into instance masks with
+//! the paper's Mask Extraction Pipeline (MEP), write COCO results, and evaluate them with
+//! pycocotools-identical COCO metrics and the paper's VOC-style mAP.
+//!
+//! The modules below are listed in the order data flows through them:
+//! image in -> model -> maps -> MEP -> instances -> outputs / evaluation.
+#![deny(missing_docs)]
+
+pub mod error;
+
+/// Stage 0: input enumeration (files, directories, zip archives), decoding and preprocessing.
+pub mod input;
+/// Stage 1: ONNX Runtime sessions, the model I/O contract, and the forward pass.
+pub mod model;
+/// Stage 2: typed network outputs at image resolution (boundary and semantic maps).
+pub mod maps;
+/// Stage 3: the Mask Extraction Pipeline (SPEC section 2), one module per stage.
+pub mod mep;
+/// Stage 4: instances (cropped binary masks with class and score) and label maps.
+pub mod instances;
+/// COCO run-length encoding, bit-compatible with pycocotools' `maskApi.c`.
+pub mod rle;
+/// Stage 5a: output sinks (COCO results JSON, PNG maps, overlays) written atomically.
+pub mod output;
+/// Stage 5b: COCO and VOC instance-segmentation evaluation (pycocotools-identical).
+pub mod eval;
+/// Wires the stages together for `infer`: decode -> batch -> ORT -> MEP -> sinks, streaming.
+pub mod pipeline;
+/// Per-stage timing spans and the end-of-run summary table.
+pub mod timing;
+
+pub use error::{Error, Result};
