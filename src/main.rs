@@ -1,4 +1,6 @@
 //! The `baiseg-rt` command line: see `baiseg-rt --help`.
+mod cli;
+
 fn main() -> std::process::ExitCode {
-    std::process::ExitCode::SUCCESS
+    cli::main()
 }

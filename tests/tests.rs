@@ -1,1 +1,6 @@
 //! Integration tests: one binary, one module per area.
+mod util;
+
+mod cli;
+mod eval;
+mod mep;

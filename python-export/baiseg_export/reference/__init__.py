@@ -1,0 +1,1 @@
+"""Reference implementations (numpy/scipy/OpenCV) used to check the Rust runtime."""

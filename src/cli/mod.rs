@@ -1,0 +1,101 @@
+//! The command line (binary only: the library never depends on clap).
+//!
+//! Each subcommand lives in its own file with its raw clap arguments and a `run` that validates
+//! them into library configuration, runs, and returns the exit code.
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+mod eval;
+mod mep;
+
+/// Exit code: everything done.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: fatal error, or nothing processed.
+pub const EXIT_FATAL: u8 = 1;
+/// Exit code: done, but some inputs were skipped (see the summary).
+pub const EXIT_PARTIAL: u8 = 2;
+
+/// Boundary-assisted instance segmentation: ONNX inference, mask extraction and COCO evaluation.
+#[derive(Debug, Parser)]
+#[command(name = "baiseg-rt", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalOpts,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options accepted before or after the subcommand.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalOpts {
+    /// Worker threads for decoding, MEP and evaluation, and ONNX Runtime intra-op threads
+    /// [default: all cores].
+    #[arg(long, global = true, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Print only errors (no progress bar, no summary).
+    #[arg(long, short = 'q', global = true)]
+    pub quiet: bool,
+    /// More logging (-v: debug, -vv: trace). RUST_LOG overrides.
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Evaluate COCO results against a COCO annotation file (pycocotools-identical numbers),
+    /// or the paper's VOC-style mAP@{25,50,70,75}.
+    Eval(eval::EvalArgs),
+    /// Run the Mask Extraction Pipeline alone on a saved boundary map and semantic map.
+    Mep(mep::MepArgs),
+}
+
+/// Parses the command line, runs, and maps the result to an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.global);
+    let result = match &cli.command {
+        Command::Eval(args) => eval::run(args, &cli.global),
+        Command::Mep(args) => mep::run(args, &cli.global),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            if is_broken_pipe(&err) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {err:#}");
+            ExitCode::from(EXIT_FATAL)
+        }
+    }
+}
+
+fn init_logging(global: &GlobalOpts) {
+    let default = match (global.quiet, global.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn,baiseg_rt=info",
+        (false, 1) => "info,baiseg_rt=debug",
+        (false, _) => "debug,baiseg_rt=trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .try_init();
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Configures the global rayon pool from `--threads`.
+pub fn init_threads(global: &GlobalOpts) {
+    if let Some(n) = global.threads {
+        let _ = rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global();
+    }
+}
