@@ -1,0 +1,2 @@
+//! Criterion benches (eval). PLACEHOLDER.
+fn main() {}

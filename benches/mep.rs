@@ -1,0 +1,2 @@
+//! Criterion benches (mep). PLACEHOLDER.
+fn main() {}
