@@ -60,6 +60,31 @@ mod tests {
     }
 
     #[test]
+    fn applies_exif_orientation() {
+        use image::ImageEncoder;
+        // A 4x2 image with a red left column; EXIF orientation 6 = rotate 90 degrees clockwise.
+        let mut img = RgbImage::from_pixel(4, 2, image::Rgb([0, 0, 255]));
+        img.put_pixel(0, 0, image::Rgb([255, 0, 0]));
+        img.put_pixel(0, 1, image::Rgb([255, 0, 0]));
+        let exif: Vec<u8> = [
+            &b"MM\x00\x2a\x00\x00\x00\x08"[..],
+            &[0, 1],                                   // one IFD entry
+            &[0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 6, 0, 0], // Orientation (SHORT) = 6
+            &[0, 0, 0, 0],                             // no next IFD
+        ]
+        .concat();
+        let mut bytes = Vec::new();
+        let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 100);
+        enc.set_exif_metadata(exif).unwrap();
+        enc.write_image(img.as_raw(), 4, 2, image::ExtendedColorType::Rgb8).unwrap();
+        let decoded = decode_image(&bytes, Path::new("rot.jpg")).unwrap();
+        assert_eq!(decoded.dimensions(), (2, 4), "rotated to portrait");
+        // The red left column is now the top row.
+        assert!(decoded.get_pixel(1, 0).0[0] > 200 && decoded.get_pixel(1, 0).0[2] < 60);
+        assert!(decoded.get_pixel(1, 3).0[2] > 200);
+    }
+
+    #[test]
     fn errors_name_the_file() {
         let err = decode_image(b"", Path::new("empty.jpg")).unwrap_err().to_string();
         assert!(err.contains("empty.jpg") && err.contains("empty file"), "{err}");
