@@ -1,7 +1,6 @@
 //! Stage 5a: output sinks. Every file is written to a temporary name in its final directory and
 //! renamed into place ([`atomic`]), so an interrupted run never leaves a partial output.
 pub mod atomic;
-pub mod overlay;
 pub mod coco_json;
 pub mod png;
 
