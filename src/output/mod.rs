@@ -1,1 +1,4 @@
 //! PLACEHOLDER (issue 3).
+
+mod font;
+pub mod overlay;
