@@ -2,6 +2,8 @@
 //! renamed into place ([`atomic`]), so an interrupted run never leaves a partial output.
 pub mod atomic;
 pub mod coco_json;
+mod font;
+pub mod overlay;
 pub mod png;
 
 pub use atomic::{write_atomic, write_bytes_atomic};
