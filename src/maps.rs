@@ -39,14 +39,22 @@ impl Maps {
         if image.shape()[..2] != [h, w] {
             return Err(Error::invalid(
                 "maps",
-                format!("image is {}x{} but the boundary map is {h}x{w}", image.shape()[0], image.shape()[1]),
+                format!(
+                    "image is {}x{} but the boundary map is {h}x{w}",
+                    image.shape()[0],
+                    image.shape()[1]
+                ),
             ));
         }
         let semantic = match &self.semantic {
             SemanticMap::Probabilities(p) => Semantic::Probabilities(p.view()),
             SemanticMap::Labels(l) => Semantic::Labels(l.view()),
         };
-        Ok(MepInput { image, boundary: self.boundary.view(), semantic })
+        Ok(MepInput {
+            image,
+            boundary: self.boundary.view(),
+            semantic,
+        })
     }
 
     /// The per-pixel class map (argmax of probabilities, ties to the smaller id; or the labels).
@@ -67,12 +75,15 @@ pub fn argmax_classes(p: ArrayView3<'_, f32>) -> Array2<u16> {
     let mut cls = Array2::<u16>::zeros((h, w));
     for c in 1..k {
         let plane = p.index_axis(Axis(0), c);
-        ndarray::Zip::from(&mut best).and(&mut cls).and(&plane).for_each(|b, id, &v| {
-            if v > *b {
-                *b = v;
-                *id = u16::try_from(c).unwrap_or(u16::MAX);
-            }
-        });
+        ndarray::Zip::from(&mut best)
+            .and(&mut cls)
+            .and(&plane)
+            .for_each(|b, id, &v| {
+                if v > *b {
+                    *b = v;
+                    *id = u16::try_from(c).unwrap_or(u16::MAX);
+                }
+            });
     }
     cls
 }
@@ -103,7 +114,13 @@ fn taps(src: usize, dst: usize, keep: usize) -> Vec<(usize, usize, f32)> {
 /// Resizes a `[h, w]` map to `[dst_h, dst_w]` (cv2 `INTER_LINEAR`), keeping only the top-left
 /// `[keep_h, keep_w]` of the result.
 #[must_use]
-pub fn resize_crop(src: ArrayView2<'_, f32>, dst_h: usize, dst_w: usize, keep_h: usize, keep_w: usize) -> Array2<f32> {
+pub fn resize_crop(
+    src: ArrayView2<'_, f32>,
+    dst_h: usize,
+    dst_w: usize,
+    keep_h: usize,
+    keep_w: usize,
+) -> Array2<f32> {
     let (sh, sw) = src.dim();
     if sh == dst_h && sw == dst_w {
         return src.slice(s![..keep_h, ..keep_w]).to_owned();
@@ -132,7 +149,10 @@ pub fn resize_crop(src: ArrayView2<'_, f32>, dst_h: usize, dst_w: usize, keep_h:
 pub fn from_outputs(raw: &RawOutputs, index: usize, letterbox: &Letterbox) -> Result<Maps> {
     let _span = crate::timing::span("maps::unpad");
     if index >= raw.boundary.shape()[0] {
-        return Err(Error::invalid("batch", format!("image {index} is outside a batch of {}", raw.boundary.shape()[0])));
+        return Err(Error::invalid(
+            "batch",
+            format!("image {index} is outside a batch of {}", raw.boundary.shape()[0]),
+        ));
     }
     let lb = letterbox;
     let b = raw.boundary.index_axis(Axis(0), index);
@@ -147,12 +167,23 @@ pub fn from_outputs(raw: &RawOutputs, index: usize, letterbox: &Letterbox) -> Re
             let k = p.shape()[0];
             let mut out = Array3::<f32>::zeros((k, lb.height, lb.width));
             for c in 0..k {
-                let plane = resize_crop(p.index_axis(Axis(0), c), lb.padded_height, lb.padded_width, lb.height, lb.width);
+                let plane = resize_crop(
+                    p.index_axis(Axis(0), c),
+                    lb.padded_height,
+                    lb.padded_width,
+                    lb.height,
+                    lb.width,
+                );
                 out.index_axis_mut(Axis(0), c).assign(&plane);
             }
             SemanticMap::Probabilities(out)
         }
-        None => return Err(Error::invalid("model", "single-branch model: semantic labels must come from --semantic-dir")),
+        None => {
+            return Err(Error::invalid(
+                "model",
+                "single-branch model: semantic labels must come from --semantic-dir",
+            ));
+        }
     };
     Ok(Maps { boundary, semantic })
 }
@@ -161,17 +192,37 @@ pub fn from_outputs(raw: &RawOutputs, index: usize, letterbox: &Letterbox) -> Re
 ///
 /// # Errors
 /// [`Error::Invalid`] when `labels` does not match the image size.
-pub fn from_outputs_with_labels(raw: &RawOutputs, index: usize, letterbox: &Letterbox, labels: Array2<u16>) -> Result<Maps> {
+pub fn from_outputs_with_labels(
+    raw: &RawOutputs,
+    index: usize,
+    letterbox: &Letterbox,
+    labels: Array2<u16>,
+) -> Result<Maps> {
     let lb = letterbox;
     if labels.dim() != (lb.height, lb.width) {
         return Err(Error::invalid(
             "semantic labels",
-            format!("label map is {}x{} but the image is {}x{}", labels.nrows(), labels.ncols(), lb.height, lb.width),
+            format!(
+                "label map is {}x{} but the image is {}x{}",
+                labels.nrows(),
+                labels.ncols(),
+                lb.height,
+                lb.width
+            ),
         ));
     }
     let b = raw.boundary.index_axis(Axis(0), index);
-    let boundary = resize_crop(b.index_axis(Axis(0), 0), lb.padded_height, lb.padded_width, lb.height, lb.width);
-    Ok(Maps { boundary, semantic: SemanticMap::Labels(labels) })
+    let boundary = resize_crop(
+        b.index_axis(Axis(0), 0),
+        lb.padded_height,
+        lb.padded_width,
+        lb.height,
+        lb.width,
+    );
+    Ok(Maps {
+        boundary,
+        semantic: SemanticMap::Labels(labels),
+    })
 }
 
 #[cfg(test)]

@@ -8,9 +8,9 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use image::RgbImage;
@@ -52,10 +52,19 @@ impl std::str::FromStr for SaveSet {
                 "semantic" => set.semantic = true,
                 "boundary" => set.boundary = true,
                 "overlay" | "overlays" => set.overlay = true,
-                "all" => set = Self { labels: true, semantic: true, boundary: true, overlay: true },
+                "all" => {
+                    set = Self {
+                        labels: true,
+                        semantic: true,
+                        boundary: true,
+                        overlay: true,
+                    }
+                }
                 "none" => {}
                 other => {
-                    return Err(format!("unknown output `{other}` (expected labels, semantic, boundary, overlay, all, none)"));
+                    return Err(format!(
+                        "unknown output `{other}` (expected labels, semantic, boundary, overlay, all, none)"
+                    ));
                 }
             }
         }
@@ -148,7 +157,11 @@ impl InferSummary {
     #[must_use]
     pub fn outside_ort_share(&self) -> f64 {
         let wall = self.wall.as_secs_f64();
-        if wall <= 0.0 { 0.0 } else { (1.0 - self.ort_time.as_secs_f64() / wall).max(0.0) }
+        if wall <= 0.0 {
+            0.0
+        } else {
+            (1.0 - self.ort_time.as_secs_f64() / wall).max(0.0)
+        }
     }
 }
 
@@ -233,7 +246,10 @@ fn finish_image(
         let _span = timing::span("output::write");
         let [record_path, labels, semantic, boundary, overlay] = output_paths(&shared.out, item);
         if shared.save.labels {
-            png::write_label_png(&labels, crate::instances::paint_label_map(&instances, h, w).view())?;
+            png::write_label_png(
+                &labels,
+                crate::instances::paint_label_map(&instances, h, w).view(),
+            )?;
         }
         if shared.save.semantic {
             png::write_class_png(&semantic, maps.class_map().view())?;
@@ -243,7 +259,12 @@ fn finish_image(
         }
         if shared.save.overlay {
             let _span = timing::span("output::overlay");
-            let picture = crate::output::overlay::render_overlay(image, &instances, &shared.classes, &Default::default());
+            let picture = crate::output::overlay::render_overlay(
+                image,
+                &instances,
+                &shared.classes,
+                &Default::default(),
+            );
             png::write_jpeg(&overlay, &picture)?;
         }
         record.write(&record_path)?;
@@ -269,7 +290,11 @@ pub fn run_infer(
     let items = enumerate_inputs(&cfg.inputs)?;
     if items.is_empty() {
         return Err(Error::invalid(
-            cfg.inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+            cfg.inputs
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
             "no images found (looked for .jpg .jpeg .png .tif .tiff .webp .bmp)",
         ));
     }
@@ -287,11 +312,17 @@ pub fn run_infer(
             if unmatched.len() == model.info.classes.len() {
                 return Err(Error::Coco {
                     path: cfg.coco.clone().unwrap_or_default(),
-                    reason: format!("none of the model's classes ({}) is a category of this file", model.info.classes.join(", ")),
+                    reason: format!(
+                        "none of the model's classes ({}) is a category of this file",
+                        model.info.classes.join(", ")
+                    ),
                 });
             }
             if !unmatched.is_empty() {
-                tracing::warn!("classes without a category in the COCO file are left out of instances.json: {}", unmatched.join(", "));
+                tracing::warn!(
+                    "classes without a category in the COCO file are left out of instances.json: {}",
+                    unmatched.join(", ")
+                );
             }
             map
         }
@@ -309,11 +340,20 @@ pub fn run_infer(
         .collect();
     let resumed = items.len() - todo.len();
     if resumed > 0 {
-        tracing::info!("resuming: {resumed} of {} images are already done (use --force to redo them)", items.len());
+        tracing::info!(
+            "resuming: {resumed} of {} images are already done (use --force to redo them)",
+            items.len()
+        );
     }
-    observer(Event::Planned { todo: todo.len(), already_done: resumed });
+    observer(Event::Planned {
+        todo: todo.len(),
+        already_done: resumed,
+    });
 
-    let threads = cfg.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)).max(1);
+    let threads = cfg
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+        .max(1);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .thread_name(|i| format!("baiseg-worker-{i}"))
@@ -347,11 +387,17 @@ pub fn run_infer(
             Ok((record, instances)) => {
                 processed += 1;
                 instances_found += instances.len() as u64;
-                observer(Event::ImageDone { name: &item.name, instances: instances.len() });
+                observer(Event::ImageDone {
+                    name: &item.name,
+                    instances: instances.len(),
+                });
                 on_image(item, &record, &instances);
             }
             Err(error) => {
-                observer(Event::ImageFailed { name: &item.name, error: &error });
+                observer(Event::ImageFailed {
+                    name: &item.name,
+                    error: &error,
+                });
                 failed.push((item.display_path().display().to_string(), error.to_string()));
             }
         }
@@ -374,7 +420,11 @@ pub fn run_infer(
                         .map(|&i| {
                             let _span = timing::span("input::decode");
                             let item = &feeder_items[i];
-                            (i, item.read_bytes().and_then(|b| decode_image(&b, &item.display_path())))
+                            (
+                                i,
+                                item.read_bytes()
+                                    .and_then(|b| decode_image(&b, &item.display_path())),
+                            )
                         })
                         .collect()
                 });
@@ -437,7 +487,13 @@ pub fn run_infer(
             let image = match decoded {
                 Ok(img) => img,
                 Err(error) => {
-                    handle(Outcome { index, result: Err(error) }, &mut failed);
+                    handle(
+                        Outcome {
+                            index,
+                            result: Err(error),
+                        },
+                        &mut failed,
+                    );
                     continue;
                 }
             };
@@ -513,8 +569,14 @@ pub fn run_infer(
                 Some(h) => match h.image_id(&item.name, item.file_name()) {
                     Some(id) => id,
                     None => {
-                        let reason = format!("not listed in {}", cfg.coco.as_deref().unwrap_or(Path::new("")).display());
-                        tracing::warn!("{}: {reason}; left out of instances.json", item.display_path().display());
+                        let reason = format!(
+                            "not listed in {}",
+                            cfg.coco.as_deref().unwrap_or(Path::new("")).display()
+                        );
+                        tracing::warn!(
+                            "{}: {reason}; left out of instances.json",
+                            item.display_path().display()
+                        );
                         failed.push((item.display_path().display().to_string(), reason));
                         continue;
                     }

@@ -74,7 +74,9 @@ fn install_ctrlc() {
             eprintln!("\ninterrupted twice: exiting now (finished images are kept)");
             std::process::exit(130);
         }
-        eprintln!("\ninterrupt: finishing images in flight, then stopping (press Ctrl-C again to stop at once)");
+        eprintln!(
+            "\ninterrupt: finishing images in flight, then stopping (press Ctrl-C again to stop at once)"
+        );
     });
 }
 
@@ -84,9 +86,11 @@ fn progress_bar(global: &GlobalOpts) -> ProgressBar {
         pb.set_draw_target(ProgressDrawTarget::hidden());
     }
     pb.set_style(
-        ProgressStyle::with_template("{spinner} {elapsed_precise} [{bar:30}] {pos}/{len} images  {per_sec}  ETA {eta}  {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{spinner} {elapsed_precise} [{bar:30}] {pos}/{len} images  {per_sec}  ETA {eta}  {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
     );
     pb.enable_steady_tick(Duration::from_millis(200));
     pb
@@ -103,7 +107,11 @@ pub fn run(args: &InferArgs, global: &GlobalOpts) -> anyhow::Result<u8> {
         out_dir: args.out.clone(),
         coco: args.coco.clone(),
         semantic_dir: args.semantic_dir.clone(),
-        session: SessionOptions { device: args.device, threads: global.threads, trt_cache: args.trt_cache.clone() },
+        session: SessionOptions {
+            device: args.device,
+            threads: global.threads,
+            trt_cache: args.trt_cache.clone(),
+        },
         batch: args.batch,
         save: args.save,
         force: args.force,
@@ -128,7 +136,10 @@ pub fn run(args: &InferArgs, global: &GlobalOpts) -> anyhow::Result<u8> {
     let summary = match result {
         Ok(s) => s,
         Err(baiseg_rt::Error::Interrupted) => {
-            eprintln!("interrupted: finished images are saved in {}; re-run the same command to resume", args.out.display());
+            eprintln!(
+                "interrupted: finished images are saved in {}; re-run the same command to resume",
+                args.out.display()
+            );
             return Ok(130);
         }
         Err(e) => return Err(e).with_context(|| format!("infer {}", args.model.display())),
@@ -174,7 +185,11 @@ fn summary_json(s: &InferSummary) -> String {
 
 fn print_summary(s: &InferSummary) {
     let wall = s.wall.as_secs_f64();
-    let rate = if wall > 0.0 { s.processed as f64 / wall } else { 0.0 };
+    let rate = if wall > 0.0 {
+        s.processed as f64 / wall
+    } else {
+        0.0
+    };
     eprintln!(
         "done: {} images processed, {} already done (resumed), {} skipped; {} instances; {:.2} s, {:.2} images/s on {}",
         s.processed,
@@ -192,10 +207,19 @@ fn print_summary(s: &InferSummary) {
             100.0 * (1.0 - s.outside_ort_share()),
             100.0 * s.outside_ort_share()
         );
-        eprintln!("{:<24} {:>10} {:>8} {:>10}", "stage (summed over threads)", "total s", "count", "ms/call");
+        eprintln!(
+            "{:<24} {:>10} {:>8} {:>10}",
+            "stage (summed over threads)", "total s", "count", "ms/call"
+        );
         for t in &s.stages {
             let total = t.total.as_secs_f64();
-            eprintln!("{:<24} {:>10.3} {:>8} {:>10.2}", t.name, total, t.count, 1000.0 * total / t.count.max(1) as f64);
+            eprintln!(
+                "{:<24} {:>10.3} {:>8} {:>10.2}",
+                t.name,
+                total,
+                t.count,
+                1000.0 * total / t.count.max(1) as f64
+            );
         }
     }
     for (path, reason) in &s.failed {

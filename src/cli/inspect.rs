@@ -20,8 +20,15 @@ pub struct InspectArgs {
 
 /// Runs `inspect`.
 pub fn run(args: &InspectArgs, global: &GlobalOpts) -> anyhow::Result<u8> {
-    let model = Model::load(&args.model, &SessionOptions { device: Device::Cpu, threads: global.threads, trt_cache: None })
-        .with_context(|| format!("inspect {}", args.model.display()))?;
+    let model = Model::load(
+        &args.model,
+        &SessionOptions {
+            device: Device::Cpu,
+            threads: global.threads,
+            trt_cache: None,
+        },
+    )
+    .with_context(|| format!("inspect {}", args.model.display()))?;
     let info = &model.info;
     if args.json {
         println!("{}", serde_json::to_string_pretty(info)?);
@@ -31,16 +38,38 @@ pub fn run(args: &InspectArgs, global: &GlobalOpts) -> anyhow::Result<u8> {
     println!("onnxruntime:  {}", model.library.display());
     println!("inputs:");
     for t in &info.inputs {
-        println!("  {:<10} {} {:?} {}", t.name, t.dtype, t.shape, t.symbols.join(","));
+        println!(
+            "  {:<10} {} {:?} {}",
+            t.name,
+            t.dtype,
+            t.shape,
+            t.symbols.join(",")
+        );
     }
     println!("outputs:");
     for t in &info.outputs {
-        println!("  {:<10} {} {:?} {}", t.name, t.dtype, t.shape, t.symbols.join(","));
+        println!(
+            "  {:<10} {} {:?} {}",
+            t.name,
+            t.dtype,
+            t.shape,
+            t.symbols.join(",")
+        );
     }
-    println!("mode:         {}", if info.has_semantic { "two-branch (boundary + semantic)" } else { "single-branch (boundary only; needs --semantic-dir)" });
+    println!(
+        "mode:         {}",
+        if info.has_semantic {
+            "two-branch (boundary + semantic)"
+        } else {
+            "single-branch (boundary only; needs --semantic-dir)"
+        }
+    );
     println!("classes ({}): {}", info.classes.len(), info.classes.join(", "));
     println!("mean / std:   {:?} / {:?}", info.mean, info.std);
-    println!("size divisor: {}   training size: {}", info.size_divisor, info.input_size);
+    println!(
+        "size divisor: {}   training size: {}",
+        info.size_divisor, info.input_size
+    );
     println!("metadata:");
     for (k, v) in &info.metadata {
         println!("  {k} = {v}");

@@ -23,7 +23,10 @@ pub fn decode_image(bytes: &[u8], path: &Path) -> Result<RgbImage> {
         .with_guessed_format()
         .map_err(|e| Error::decode(path, e))?;
     if reader.format().is_none() {
-        return Err(Error::decode(path, "not a recognised image format (JPEG, PNG, TIFF, WebP, BMP)"));
+        return Err(Error::decode(
+            path,
+            "not a recognised image format (JPEG, PNG, TIFF, WebP, BMP)",
+        ));
     }
     let mut decoder = reader.into_decoder().map_err(|e| Error::decode(path, e))?;
     let orientation = decoder.orientation().map_err(|e| Error::decode(path, e))?;
@@ -54,7 +57,8 @@ mod tests {
         let rgb = decode_image(&encode(&gray, image::ImageFormat::Png), Path::new("g.png")).unwrap();
         assert_eq!(rgb.dimensions(), (3, 2));
         assert_eq!(rgb.get_pixel(0, 0).0, [255, 255, 255]);
-        let rgba = DynamicImage::ImageRgba8(image::ImageBuffer::from_pixel(2, 2, image::Rgba([10, 20, 30, 0])));
+        let rgba =
+            DynamicImage::ImageRgba8(image::ImageBuffer::from_pixel(2, 2, image::Rgba([10, 20, 30, 0])));
         let rgb = decode_image(&encode(&rgba, image::ImageFormat::Png), Path::new("a.png")).unwrap();
         assert_eq!(rgb.get_pixel(1, 1).0, [10, 20, 30]);
     }
@@ -68,15 +72,16 @@ mod tests {
         img.put_pixel(0, 1, image::Rgb([255, 0, 0]));
         let exif: Vec<u8> = [
             &b"MM\x00\x2a\x00\x00\x00\x08"[..],
-            &[0, 1],                                   // one IFD entry
+            &[0, 1],                                     // one IFD entry
             &[0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 6, 0, 0], // Orientation (SHORT) = 6
-            &[0, 0, 0, 0],                             // no next IFD
+            &[0, 0, 0, 0],                               // no next IFD
         ]
         .concat();
         let mut bytes = Vec::new();
         let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 100);
         enc.set_exif_metadata(exif).unwrap();
-        enc.write_image(img.as_raw(), 4, 2, image::ExtendedColorType::Rgb8).unwrap();
+        enc.write_image(img.as_raw(), 4, 2, image::ExtendedColorType::Rgb8)
+            .unwrap();
         let decoded = decode_image(&bytes, Path::new("rot.jpg")).unwrap();
         assert_eq!(decoded.dimensions(), (2, 4), "rotated to portrait");
         // The red left column is now the top row.
@@ -88,10 +93,14 @@ mod tests {
     fn errors_name_the_file() {
         let err = decode_image(b"", Path::new("empty.jpg")).unwrap_err().to_string();
         assert!(err.contains("empty.jpg") && err.contains("empty file"), "{err}");
-        let err = decode_image(b"hello world", Path::new("text.png")).unwrap_err().to_string();
+        let err = decode_image(b"hello world", Path::new("text.png"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("text.png"), "{err}");
         let png = encode(&DynamicImage::new_rgb8(8, 8), image::ImageFormat::Png);
-        let err = decode_image(&png[..png.len() / 2], Path::new("cut.png")).unwrap_err().to_string();
+        let err = decode_image(&png[..png.len() / 2], Path::new("cut.png"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("cut.png"), "{err}");
     }
 }

@@ -75,22 +75,26 @@ pub fn make_batch(images: &[&RgbImage], norm: &Normalization, size_divisor: usiz
     });
     let mut tensor = Array4::<f32>::zeros((images.len(), 3, ph, pw));
     let lut = norm.lookup_tables();
-    tensor.axis_iter_mut(Axis(0)).into_par_iter().zip(images.par_iter()).for_each(|(mut slot, img)| {
-        let (w, h) = (img.width() as usize, img.height() as usize);
-        let raw = img.as_raw();
-        for c in 0..3 {
-            let mut plane = slot.index_axis_mut(Axis(0), c);
-            let table = &lut[c];
-            for y in 0..h {
-                let src = &raw[y * w * 3..(y + 1) * w * 3];
-                let mut row = plane.row_mut(y);
-                let Some(dst) = row.as_slice_mut() else { continue };
-                for (d, px) in dst[..w].iter_mut().zip(src.chunks_exact(3)) {
-                    *d = table[px[c] as usize];
+    tensor
+        .axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .zip(images.par_iter())
+        .for_each(|(mut slot, img)| {
+            let (w, h) = (img.width() as usize, img.height() as usize);
+            let raw = img.as_raw();
+            for c in 0..3 {
+                let mut plane = slot.index_axis_mut(Axis(0), c);
+                let table = &lut[c];
+                for y in 0..h {
+                    let src = &raw[y * w * 3..(y + 1) * w * 3];
+                    let mut row = plane.row_mut(y);
+                    let Some(dst) = row.as_slice_mut() else { continue };
+                    for (d, px) in dst[..w].iter_mut().zip(src.chunks_exact(3)) {
+                        *d = table[px[c] as usize];
+                    }
                 }
             }
-        }
-    });
+        });
     let letterboxes = images
         .iter()
         .map(|img| Letterbox {
@@ -109,7 +113,10 @@ mod tests {
 
     #[test]
     fn pads_to_divisor_with_mean_colour() {
-        let norm = Normalization { mean: [0.5, 0.5, 0.5], std: [0.25, 0.5, 1.0] };
+        let norm = Normalization {
+            mean: [0.5, 0.5, 0.5],
+            std: [0.25, 0.5, 1.0],
+        };
         let a = RgbImage::from_pixel(5, 3, image::Rgb([255, 0, 128]));
         let b = RgbImage::from_pixel(2, 9, image::Rgb([0, 0, 0]));
         let batch = make_batch(&[&a, &b], &norm, 4);
@@ -118,7 +125,15 @@ mod tests {
         assert!((batch.tensor[[0, 1, 2, 4]] + 1.0).abs() < 1e-6);
         assert_eq!(batch.tensor[[0, 0, 3, 0]], 0.0); // padding row
         assert_eq!(batch.tensor[[0, 0, 0, 5]], 0.0); // padding column
-        assert_eq!(batch.letterboxes[1], Letterbox { height: 9, width: 2, padded_height: 12, padded_width: 8 });
+        assert_eq!(
+            batch.letterboxes[1],
+            Letterbox {
+                height: 9,
+                width: 2,
+                padded_height: 12,
+                padded_width: 8
+            }
+        );
     }
 
     #[test]

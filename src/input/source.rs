@@ -71,9 +71,13 @@ impl InputItem {
                 let file = fs::File::open(archive).map_err(|e| Error::io(archive, e))?;
                 let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file))
                     .map_err(|e| Error::decode(archive, format!("not a zip archive: {e}")))?;
-                let mut entry = zip.by_name(member).map_err(|e| Error::decode(self.display_path(), e))?;
+                let mut entry = zip
+                    .by_name(member)
+                    .map_err(|e| Error::decode(self.display_path(), e))?;
                 let mut bytes = Vec::with_capacity(usize::try_from(entry.size()).unwrap_or(0));
-                entry.read_to_end(&mut bytes).map_err(|e| Error::decode(self.display_path(), e))?;
+                entry
+                    .read_to_end(&mut bytes)
+                    .map_err(|e| Error::decode(self.display_path(), e))?;
                 Ok(bytes)
             }
         }
@@ -88,7 +92,9 @@ fn has_image_extension(name: &str) -> bool {
 }
 
 fn is_zip(path: &Path) -> bool {
-    path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("zip"))
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("zip"))
 }
 
 /// Enumerates the images of every input, in the order given, each directory and archive sorted.
@@ -110,14 +116,27 @@ pub fn enumerate_inputs(inputs: &[PathBuf]) -> Result<Vec<InputItem>> {
             files.sort();
             for file in files {
                 let rel = file.strip_prefix(input).unwrap_or(&file);
-                let name = rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
-                items.push(InputItem { name, origin: Origin::File(file) });
+                let name = rel
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join("/");
+                items.push(InputItem {
+                    name,
+                    origin: Origin::File(file),
+                });
             }
         } else if is_zip(input) {
             items.extend(zip_members(input)?);
         } else {
-            let name = input.file_name().map_or_else(|| input.to_string_lossy(), |n| n.to_string_lossy()).into_owned();
-            items.push(InputItem { name, origin: Origin::File(input.clone()) });
+            let name = input
+                .file_name()
+                .map_or_else(|| input.to_string_lossy(), |n| n.to_string_lossy())
+                .into_owned();
+            items.push(InputItem {
+                name,
+                origin: Origin::File(input.clone()),
+            });
         }
     }
     let mut seen = std::collections::HashMap::new();
@@ -170,7 +189,10 @@ fn zip_members(archive: &Path) -> Result<Vec<InputItem>> {
         .into_iter()
         .map(|member| InputItem {
             name: member.clone(),
-            origin: Origin::Zip { archive: archive.to_path_buf(), member },
+            origin: Origin::Zip {
+                archive: archive.to_path_buf(),
+                member,
+            },
         })
         .collect())
 }
@@ -181,10 +203,16 @@ mod tests {
 
     #[test]
     fn stem_and_file_name() {
-        let item = InputItem { name: "a/b.c/img.v1.jpg".into(), origin: Origin::File("x".into()) };
+        let item = InputItem {
+            name: "a/b.c/img.v1.jpg".into(),
+            origin: Origin::File("x".into()),
+        };
         assert_eq!(item.stem(), "a/b.c/img.v1");
         assert_eq!(item.file_name(), "img.v1.jpg");
-        let bare = InputItem { name: "a.d/noext".into(), origin: Origin::File("x".into()) };
+        let bare = InputItem {
+            name: "a.d/noext".into(),
+            origin: Origin::File("x".into()),
+        };
         assert_eq!(bare.stem(), "a.d/noext");
     }
 

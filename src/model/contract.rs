@@ -19,8 +19,13 @@ pub const OUTPUT_BOUNDARY: &str = "boundary";
 /// Name of the (optional) semantic output.
 pub const OUTPUT_SEMANTIC: &str = "semantic";
 /// Metadata keys every model must carry.
-pub const REQUIRED_METADATA: &[&str] =
-    &["baiseg.classes", "baiseg.mean", "baiseg.std", "baiseg.size_divisor", "baiseg.input_size"];
+pub const REQUIRED_METADATA: &[&str] = &[
+    "baiseg.classes",
+    "baiseg.mean",
+    "baiseg.std",
+    "baiseg.size_divisor",
+    "baiseg.input_size",
+];
 
 /// One graph input or output as declared by the model (`-1` = dynamic axis).
 #[derive(Debug, Clone, Serialize)]
@@ -73,13 +78,22 @@ fn dtype_name(ty: TensorElementType) -> String {
 /// Describes an ORT outlet; non-tensors get dtype `"non-tensor"`.
 pub(crate) fn tensor_spec(name: &str, ty: &ValueType) -> TensorSpec {
     match ty {
-        ValueType::Tensor { ty, shape, dimension_symbols } => TensorSpec {
+        ValueType::Tensor {
+            ty,
+            shape,
+            dimension_symbols,
+        } => TensorSpec {
             name: name.to_owned(),
             dtype: dtype_name(*ty),
             shape: shape.iter().copied().collect(),
             symbols: dimension_symbols.iter().map(ToString::to_string).collect(),
         },
-        _ => TensorSpec { name: name.to_owned(), dtype: "non-tensor".into(), shape: vec![], symbols: vec![] },
+        _ => TensorSpec {
+            name: name.to_owned(),
+            dtype: "non-tensor".into(),
+            shape: vec![],
+            symbols: vec![],
+        },
     }
 }
 
@@ -105,15 +119,25 @@ impl ModelInfo {
         outputs: Vec<TensorSpec>,
         metadata: BTreeMap<String, String>,
     ) -> Result<Self> {
-        let contract = |reason: String| Error::ModelContract { path: path.to_path_buf(), reason };
+        let contract = |reason: String| Error::ModelContract {
+            path: path.to_path_buf(),
+            reason,
+        };
         let mut problems = Vec::new();
         match inputs.iter().find(|t| t.name == INPUT_IMAGE) {
             None => problems.push(format!(
                 "no input named `image` (inputs: {})",
-                inputs.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
+                inputs
+                    .iter()
+                    .map(|t| t.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )),
             Some(t) if t.dtype != "f32" || t.shape.len() != 4 || !(t.shape[1] == 3 || t.shape[1] == -1) => {
-                problems.push(format!("input `image` must be f32 [N,3,H,W], is {} {:?}", t.dtype, t.shape));
+                problems.push(format!(
+                    "input `image` must be f32 [N,3,H,W], is {} {:?}",
+                    t.dtype, t.shape
+                ));
             }
             Some(_) => {}
         }
@@ -123,21 +147,34 @@ impl ModelInfo {
         match outputs.iter().find(|t| t.name == OUTPUT_BOUNDARY) {
             None => problems.push(format!(
                 "no output named `boundary` (outputs: {})",
-                outputs.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
+                outputs
+                    .iter()
+                    .map(|t| t.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )),
             Some(t) if t.dtype != "f32" || t.shape.len() != 4 || !(t.shape[1] == 1 || t.shape[1] == -1) => {
-                problems.push(format!("output `boundary` must be f32 [N,1,H,W], is {} {:?}", t.dtype, t.shape));
+                problems.push(format!(
+                    "output `boundary` must be f32 [N,1,H,W], is {} {:?}",
+                    t.dtype, t.shape
+                ));
             }
             Some(_) => {}
         }
         let semantic = outputs.iter().find(|t| t.name == OUTPUT_SEMANTIC);
         if let Some(t) = semantic {
             if t.dtype != "f32" || t.shape.len() != 4 {
-                problems.push(format!("output `semantic` must be f32 [N,K+1,H,W], is {} {:?}", t.dtype, t.shape));
+                problems.push(format!(
+                    "output `semantic` must be f32 [N,K+1,H,W], is {} {:?}",
+                    t.dtype, t.shape
+                ));
             }
         }
-        let missing: Vec<&str> =
-            REQUIRED_METADATA.iter().copied().filter(|k| !metadata.contains_key(*k)).collect();
+        let missing: Vec<&str> = REQUIRED_METADATA
+            .iter()
+            .copied()
+            .filter(|k| !metadata.contains_key(*k))
+            .collect();
         if !missing.is_empty() {
             problems.push(format!("missing metadata_props: {}", missing.join(", ")));
         }
@@ -146,7 +183,9 @@ impl ModelInfo {
         }
         let get = |k: &str| metadata.get(k).map(String::as_str).unwrap_or_default();
         let classes: Vec<String> = serde_json::from_str(get("baiseg.classes")).map_err(|e| {
-            contract(format!("metadata `baiseg.classes` is not a JSON list of strings: {e}"))
+            contract(format!(
+                "metadata `baiseg.classes` is not a JSON list of strings: {e}"
+            ))
         })?;
         if classes.is_empty() {
             return Err(contract("metadata `baiseg.classes` is empty".into()));
@@ -154,10 +193,15 @@ impl ModelInfo {
         let mean = parse_triplet(path, "baiseg.mean", get("baiseg.mean"))?;
         let std = parse_triplet(path, "baiseg.std", get("baiseg.std"))?;
         if std.iter().any(|&s| s <= 0.0 || !s.is_finite()) {
-            return Err(contract(format!("metadata `baiseg.std` must be positive, got {std:?}")));
+            return Err(contract(format!(
+                "metadata `baiseg.std` must be positive, got {std:?}"
+            )));
         }
         let size_divisor: usize = get("baiseg.size_divisor").trim().parse().map_err(|e| {
-            contract(format!("metadata `baiseg.size_divisor` = {:?} is not an integer: {e}", get("baiseg.size_divisor")))
+            contract(format!(
+                "metadata `baiseg.size_divisor` = {:?} is not an integer: {e}",
+                get("baiseg.size_divisor")
+            ))
         })?;
         if size_divisor == 0 {
             return Err(contract("metadata `baiseg.size_divisor` must be >= 1".into()));
@@ -187,7 +231,10 @@ impl ModelInfo {
     /// The normalisation to apply to inputs.
     #[must_use]
     pub fn normalization(&self) -> crate::input::Normalization {
-        crate::input::Normalization { mean: self.mean, std: self.std }
+        crate::input::Normalization {
+            mean: self.mean,
+            std: self.std,
+        }
     }
 }
 
@@ -196,7 +243,12 @@ mod tests {
     use super::*;
 
     fn spec(name: &str, shape: &[i64]) -> TensorSpec {
-        TensorSpec { name: name.into(), dtype: "f32".into(), shape: shape.to_vec(), symbols: vec![] }
+        TensorSpec {
+            name: name.into(),
+            dtype: "f32".into(),
+            shape: shape.to_vec(),
+            symbols: vec![],
+        }
     }
 
     fn metadata() -> BTreeMap<String, String> {
@@ -217,7 +269,10 @@ mod tests {
         let info = ModelInfo::check(
             Path::new("m.onnx"),
             vec![spec("image", &[-1, 3, -1, -1])],
-            vec![spec("boundary", &[-1, 1, -1, -1]), spec("semantic", &[-1, 3, -1, -1])],
+            vec![
+                spec("boundary", &[-1, 1, -1, -1]),
+                spec("semantic", &[-1, 3, -1, -1]),
+            ],
             metadata(),
         )
         .unwrap();
@@ -230,10 +285,18 @@ mod tests {
     fn reports_everything_missing() {
         let mut md = metadata();
         md.remove("baiseg.mean");
-        let err = ModelInfo::check(Path::new("m.onnx"), vec![spec("input", &[1, 3, 4, 4])], vec![spec("out", &[1])], md)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("m.onnx") && err.contains("`image`") && err.contains("`boundary`"), "{err}");
+        let err = ModelInfo::check(
+            Path::new("m.onnx"),
+            vec![spec("input", &[1, 3, 4, 4])],
+            vec![spec("out", &[1])],
+            md,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("m.onnx") && err.contains("`image`") && err.contains("`boundary`"),
+            "{err}"
+        );
         assert!(err.contains("baiseg.mean"), "{err}");
     }
 
@@ -242,7 +305,10 @@ mod tests {
         let err = ModelInfo::check(
             Path::new("m.onnx"),
             vec![spec("image", &[-1, 3, -1, -1])],
-            vec![spec("boundary", &[-1, 1, -1, -1]), spec("semantic", &[-1, 5, -1, -1])],
+            vec![
+                spec("boundary", &[-1, 1, -1, -1]),
+                spec("semantic", &[-1, 5, -1, -1]),
+            ],
             metadata(),
         )
         .unwrap_err()

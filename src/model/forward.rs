@@ -24,8 +24,12 @@ impl Model {
     pub fn forward(&mut self, batch: ArrayView4<'_, f32>) -> Result<RawOutputs> {
         let _span = crate::timing::span("model::forward");
         let n = batch.shape()[0];
-        let input = TensorRef::from_array_view(batch)
-            .map_err(|e| Error::Ort(format!("{}: cannot create the input tensor: {e}", self.path.display())))?;
+        let input = TensorRef::from_array_view(batch).map_err(|e| {
+            Error::Ort(format!(
+                "{}: cannot create the input tensor: {e}",
+                self.path.display()
+            ))
+        })?;
         let outputs = self
             .session
             .run(ort::inputs!["image" => input])
@@ -35,18 +39,25 @@ impl Model {
                 path: self.path.clone(),
                 reason: format!("output `{name}` missing from the run"),
             })?;
-            let view = value.try_extract_array::<f32>().map_err(|e| Error::ModelContract {
-                path: self.path.clone(),
-                reason: format!("output `{name}` is not an f32 tensor: {e}"),
-            })?;
-            let view = view.into_dimensionality::<Ix4>().map_err(|_| Error::ModelContract {
-                path: self.path.clone(),
-                reason: format!("output `{name}` is not 4-D"),
-            })?;
+            let view = value
+                .try_extract_array::<f32>()
+                .map_err(|e| Error::ModelContract {
+                    path: self.path.clone(),
+                    reason: format!("output `{name}` is not an f32 tensor: {e}"),
+                })?;
+            let view = view
+                .into_dimensionality::<Ix4>()
+                .map_err(|_| Error::ModelContract {
+                    path: self.path.clone(),
+                    reason: format!("output `{name}` is not 4-D"),
+                })?;
             if view.shape()[0] != n {
                 return Err(Error::ModelContract {
                     path: self.path.clone(),
-                    reason: format!("output `{name}` has batch size {} for an input of {n}", view.shape()[0]),
+                    reason: format!(
+                        "output `{name}` has batch size {} for an input of {n}",
+                        view.shape()[0]
+                    ),
                 });
             }
             Ok(view.to_owned())
@@ -55,7 +66,10 @@ impl Model {
         if boundary.shape()[1] != 1 {
             return Err(Error::ModelContract {
                 path: self.path.clone(),
-                reason: format!("output `boundary` has {} channels, expected 1", boundary.shape()[1]),
+                reason: format!(
+                    "output `boundary` has {} channels, expected 1",
+                    boundary.shape()[1]
+                ),
             });
         }
         let semantic = if self.info.has_semantic {

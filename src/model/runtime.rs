@@ -12,7 +12,8 @@ use crate::error::{Error, Result};
 pub const INSTALL_HINT: &str = "install it with `make ort` (runs `python3 -m pip install --no-deps --target .ort onnxruntime==1.32.0` in the repository), \
 or point ORT_DYLIB_PATH at a libonnxruntime.so (>= 1.24), e.g. from `pip install onnxruntime` (CPU) or `onnxruntime-gpu` (CUDA/TensorRT)";
 
-static ENVIRONMENT: OnceLock<std::result::Result<(ort::environment::Environment, PathBuf), String>> = OnceLock::new();
+static ENVIRONMENT: OnceLock<std::result::Result<(ort::environment::Environment, PathBuf), String>> =
+    OnceLock::new();
 
 fn library_in(dir: &Path) -> Option<PathBuf> {
     let entries = std::fs::read_dir(dir).ok()?;
@@ -85,7 +86,9 @@ pub fn find_library() -> Result<PathBuf> {
     Err(Error::Ort(format!(
         "the ONNX Runtime shared library (libonnxruntime.so) was not found (looked in ORT_DYLIB_PATH, BAISEG_ORT_DIR and {} project directories such as {}); {INSTALL_HINT}",
         searched.len(),
-        searched.first().map_or_else(|| ".ort/onnxruntime/capi".into(), |p| p.display().to_string())
+        searched
+            .first()
+            .map_or_else(|| ".ort/onnxruntime/capi".into(), |p| p.display().to_string())
     )))
 }
 
@@ -100,12 +103,19 @@ pub fn environment() -> Result<(&'static ort::environment::Environment, &'static
             other => other.to_string(),
         })?;
         let builder = std::panic::catch_unwind(|| ort::init_from(&lib))
-            .map_err(|_| format!("{}: loading ONNX Runtime panicked (incompatible library?)", lib.display()))?
+            .map_err(|_| {
+                format!(
+                    "{}: loading ONNX Runtime panicked (incompatible library?)",
+                    lib.display()
+                )
+            })?
             .map_err(|e| format!("{}: cannot load ONNX Runtime: {e}; {INSTALL_HINT}", lib.display()))?;
-        let env = builder
-            .with_name("baiseg-rt")
-            .build()
-            .map_err(|e| format!("{}: cannot create the ONNX Runtime environment: {e}", lib.display()))?;
+        let env = builder.with_name("baiseg-rt").build().map_err(|e| {
+            format!(
+                "{}: cannot create the ONNX Runtime environment: {e}",
+                lib.display()
+            )
+        })?;
         Ok((env, lib))
     });
     match loaded {

@@ -48,7 +48,9 @@ impl FromStr for Device {
     fn from_str(s: &str) -> std::result::Result<Self, String> {
         let (kind, index) = match s.split_once(':') {
             Some((k, i)) => {
-                let n: i32 = i.parse().map_err(|_| format!("invalid device index `{i}` in `{s}`"))?;
+                let n: i32 = i
+                    .parse()
+                    .map_err(|_| format!("invalid device index `{i}` in `{s}`"))?;
                 if n < 0 {
                     return Err(format!("invalid device index `{i}` in `{s}`"));
                 }
@@ -61,7 +63,9 @@ impl FromStr for Device {
             ("auto", None) => Ok(Self::Auto),
             ("cuda", n) => Ok(Self::Cuda(n.unwrap_or(0))),
             ("tensorrt" | "trt", n) => Ok(Self::TensorRt(n.unwrap_or(0))),
-            _ => Err(format!("unknown device `{s}` (expected cpu, cuda[:N], tensorrt[:N] or auto)")),
+            _ => Err(format!(
+                "unknown device `{s}` (expected cpu, cuda[:N], tensorrt[:N] or auto)"
+            )),
         }
     }
 }
@@ -92,7 +96,10 @@ pub struct Model {
 
 impl fmt::Debug for Model {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Model").field("path", &self.path).field("device", &self.device).finish_non_exhaustive()
+        f.debug_struct("Model")
+            .field("path", &self.path)
+            .field("device", &self.device)
+            .finish_non_exhaustive()
     }
 }
 
@@ -111,7 +118,10 @@ impl Model {
     /// model.
     pub fn load(path: &Path, options: &SessionOptions) -> Result<Self> {
         if !path.is_file() {
-            return Err(Error::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, "model file not found")));
+            return Err(Error::io(
+                path,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "model file not found"),
+            ));
         }
         let (env, library) = runtime::environment()?;
         let (session, device) = match options.device {
@@ -127,20 +137,46 @@ impl Model {
             },
             d => (Self::build(env, path, options, d)?, d),
         };
-        let inputs = session.inputs().iter().map(|o| tensor_spec(o.name(), o.dtype())).collect();
-        let outputs = session.outputs().iter().map(|o| tensor_spec(o.name(), o.dtype())).collect();
+        let inputs = session
+            .inputs()
+            .iter()
+            .map(|o| tensor_spec(o.name(), o.dtype()))
+            .collect();
+        let outputs = session
+            .outputs()
+            .iter()
+            .map(|o| tensor_spec(o.name(), o.dtype()))
+            .collect();
         let metadata = read_metadata(&session, path)?;
         let info = ModelInfo::check(path, inputs, outputs, metadata)?;
-        Ok(Self { session, info, path: path.to_path_buf(), device, library: library.to_path_buf() })
+        Ok(Self {
+            session,
+            info,
+            path: path.to_path_buf(),
+            device,
+            library: library.to_path_buf(),
+        })
     }
 
-    fn build(env: &ort::environment::Environment, path: &Path, options: &SessionOptions, device: Device) -> Result<Session> {
+    fn build(
+        env: &ort::environment::Environment,
+        path: &Path,
+        options: &SessionOptions,
+        device: Device,
+    ) -> Result<Session> {
         let mut builder = Session::builder(env)
-            .map_err(|e| Error::Ort(format!("{}: cannot create a session builder: {e}", path.display())))?
+            .map_err(|e| {
+                Error::Ort(format!(
+                    "{}: cannot create a session builder: {e}",
+                    path.display()
+                ))
+            })?
             .with_optimization_level(GraphOptimizationLevel::All)
             .map_err(ort_error(path, "cannot set the optimisation level"))?;
         if let Some(n) = options.threads {
-            builder = builder.with_intra_threads(n.max(1)).map_err(ort_error(path, "cannot set threads"))?;
+            builder = builder
+                .with_intra_threads(n.max(1))
+                .map_err(ort_error(path, "cannot set threads"))?;
         }
         let provider_missing = |name: &str| {
             Error::Ort(format!(
@@ -161,14 +197,19 @@ impl Model {
                 if !ort::ep::CUDA::is_available().unwrap_or(false) {
                     return Err(provider_missing("CUDA"));
                 }
-                let ep = ort::ep::CUDA::default().with_device_id(n).build().error_on_failure();
+                let ep = ort::ep::CUDA::default()
+                    .with_device_id(n)
+                    .build()
+                    .error_on_failure();
                 builder = builder
                     .with_execution_providers([ep])
                     .map_err(ort_error(path, &format!("cannot register CUDA on GPU {n}")))?;
             }
             #[cfg(all(feature = "cuda", not(feature = "tensorrt")))]
             Device::TensorRt(_) => {
-                return Err(Error::Ort(format!("--device {device}: this baiseg-rt was built without the `tensorrt` cargo feature")));
+                return Err(Error::Ort(format!(
+                    "--device {device}: this baiseg-rt was built without the `tensorrt` cargo feature"
+                )));
             }
             #[cfg(feature = "tensorrt")]
             Device::TensorRt(n) => {
@@ -188,15 +229,19 @@ impl Model {
                     .build()
                     .error_on_failure();
                 // CUDA handles the nodes TensorRT does not take.
-                let cuda = ort::ep::CUDA::default().with_device_id(n).build().error_on_failure();
+                let cuda = ort::ep::CUDA::default()
+                    .with_device_id(n)
+                    .build()
+                    .error_on_failure();
                 builder = builder
                     .with_execution_providers([trt, cuda])
                     .map_err(ort_error(path, &format!("cannot register TensorRT on GPU {n}")))?;
             }
         }
-        builder
-            .commit_from_file(path)
-            .map_err(|e| Error::ModelContract { path: path.to_path_buf(), reason: format!("ONNX Runtime cannot load it: {e}") })
+        builder.commit_from_file(path).map_err(|e| Error::ModelContract {
+            path: path.to_path_buf(),
+            reason: format!("ONNX Runtime cannot load it: {e}"),
+        })
     }
 }
 
@@ -204,7 +249,9 @@ fn read_metadata(session: &Session, path: &Path) -> Result<BTreeMap<String, Stri
     let md = session
         .metadata()
         .map_err(|e| Error::Ort(format!("{}: cannot read metadata: {e}", path.display())))?;
-    let keys = md.custom_keys().map_err(|e| Error::Ort(format!("{}: cannot read metadata: {e}", path.display())))?;
+    let keys = md
+        .custom_keys()
+        .map_err(|e| Error::Ort(format!("{}: cannot read metadata: {e}", path.display())))?;
     let mut out = BTreeMap::new();
     for key in keys {
         if let Some(value) = md.custom(&key) {

@@ -9,7 +9,10 @@ use crate::error::{Error, Result};
 pub const TMP_SUFFIX: &str = ".tmp";
 
 fn tmp_path(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     path.with_file_name(format!(".{name}.{}{TMP_SUFFIX}", std::process::id()))
 }
 

@@ -81,7 +81,12 @@ impl ImageRecords {
                 }
             })
             .collect();
-        Self { name: name.to_owned(), height, width, instances }
+        Self {
+            name: name.to_owned(),
+            height,
+            width,
+            instances,
+        }
     }
 
     /// Reads a record file.
@@ -90,7 +95,10 @@ impl ImageRecords {
     /// [`Error::Io`] or [`Error::Json`] naming `path`.
     pub fn read(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        serde_json::from_slice(&bytes).map_err(|source| Error::Json { path: path.to_path_buf(), source })
+        serde_json::from_slice(&bytes).map_err(|source| Error::Json {
+            path: path.to_path_buf(),
+            source,
+        })
     }
 
     /// Writes the record file atomically.
@@ -98,7 +106,10 @@ impl ImageRecords {
     /// # Errors
     /// [`Error::Io`] naming `path`.
     pub fn write(&self, path: &Path) -> Result<()> {
-        let bytes = serde_json::to_vec(self).map_err(|source| Error::Json { path: path.to_path_buf(), source })?;
+        let bytes = serde_json::to_vec(self).map_err(|source| Error::Json {
+            path: path.to_path_buf(),
+            source,
+        })?;
         super::write_bytes_atomic(path, &bytes)
     }
 
@@ -114,7 +125,10 @@ impl ImageRecords {
                     image_id,
                     file_name: self.name.clone(),
                     category_id,
-                    segmentation: RleJson { size: [self.height, self.width], counts: inst.counts.clone() },
+                    segmentation: RleJson {
+                        size: [self.height, self.width],
+                        counts: inst.counts.clone(),
+                    },
                     bbox: inst.bbox,
                     area: inst.area as f64,
                     score: inst.score,
@@ -141,8 +155,14 @@ impl CategoryMap {
     #[must_use]
     pub fn identity(classes: &[String]) -> Self {
         Self {
-            ids: std::iter::once(None).chain((1..=classes.len()).map(|k| Some(k as i64))).collect(),
-            categories: classes.iter().enumerate().map(|(i, n)| (i as i64 + 1, n.clone())).collect(),
+            ids: std::iter::once(None)
+                .chain((1..=classes.len()).map(|k| Some(k as i64)))
+                .collect(),
+            categories: classes
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (i as i64 + 1, n.clone()))
+                .collect(),
         }
     }
 
@@ -150,7 +170,10 @@ impl CategoryMap {
     /// Returns the map and the names of classes with no matching category.
     #[must_use]
     pub fn by_name(classes: &[String], gt_categories: &[(i64, String)]) -> (Self, Vec<String>) {
-        let index: HashMap<String, i64> = gt_categories.iter().map(|(id, n)| (normalise_name(n), *id)).collect();
+        let index: HashMap<String, i64> = gt_categories
+            .iter()
+            .map(|(id, n)| (normalise_name(n), *id))
+            .collect();
         let mut unmatched = Vec::new();
         let mut ids = vec![None];
         for class in classes {
@@ -160,7 +183,13 @@ impl CategoryMap {
             }
             ids.push(id);
         }
-        (Self { ids, categories: gt_categories.to_vec() }, unmatched)
+        (
+            Self {
+                ids,
+                categories: gt_categories.to_vec(),
+            },
+            unmatched,
+        )
     }
 
     /// The category id of model class `class`.
@@ -196,16 +225,32 @@ struct ImagesHeader<'a> {
 ///
 /// # Errors
 /// [`Error::Io`] naming `path`.
-pub fn write_images_json(path: &Path, images: &[(i64, &ImageRecords)], categories: &CategoryMap) -> Result<()> {
+pub fn write_images_json(
+    path: &Path,
+    images: &[(i64, &ImageRecords)],
+    categories: &CategoryMap,
+) -> Result<()> {
     let header = ImagesHeader {
         images: images
             .iter()
-            .map(|(id, r)| ImageEntry { id: *id, file_name: &r.name, height: r.height, width: r.width })
+            .map(|(id, r)| ImageEntry {
+                id: *id,
+                file_name: &r.name,
+                height: r.height,
+                width: r.width,
+            })
             .collect(),
-        categories: categories.categories.iter().map(|(id, name)| CategoryEntry { id: *id, name }).collect(),
+        categories: categories
+            .categories
+            .iter()
+            .map(|(id, name)| CategoryEntry { id: *id, name })
+            .collect(),
         annotations: [],
     };
-    let bytes = serde_json::to_vec_pretty(&header).map_err(|source| Error::Json { path: path.to_path_buf(), source })?;
+    let bytes = serde_json::to_vec_pretty(&header).map_err(|source| Error::Json {
+        path: path.to_path_buf(),
+        source,
+    })?;
     super::write_bytes_atomic(path, &bytes)
 }
 
@@ -261,8 +306,10 @@ impl CocoHeader {
     /// [`Error::Io`], [`Error::Json`] or [`Error::Coco`] naming `path`.
     pub fn read(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let raw: RawHeader =
-            serde_json::from_slice(&bytes).map_err(|source| Error::Json { path: path.to_path_buf(), source })?;
+        let raw: RawHeader = serde_json::from_slice(&bytes).map_err(|source| Error::Json {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let mut images = HashMap::new();
         for img in &raw.images {
             images.insert(img.file_name.clone(), img.id);
@@ -271,15 +318,24 @@ impl CocoHeader {
             }
         }
         if raw.categories.is_empty() {
-            return Err(Error::Coco { path: path.to_path_buf(), reason: "no categories".into() });
+            return Err(Error::Coco {
+                path: path.to_path_buf(),
+                reason: "no categories".into(),
+            });
         }
-        Ok(Self { images, categories: raw.categories.into_iter().map(|c| (c.id, c.name)).collect() })
+        Ok(Self {
+            images,
+            categories: raw.categories.into_iter().map(|c| (c.id, c.name)).collect(),
+        })
     }
 
     /// The image id for an input (matched by its name, then by its file name).
     #[must_use]
     pub fn image_id(&self, name: &str, file_name: &str) -> Option<i64> {
-        self.images.get(name).or_else(|| self.images.get(file_name)).copied()
+        self.images
+            .get(name)
+            .or_else(|| self.images.get(file_name))
+            .copied()
     }
 }
 
@@ -290,7 +346,8 @@ mod tests {
     #[test]
     fn category_map_by_name_ignores_case_and_separators() {
         let classes = vec!["Traffic_Light".to_string(), "unicorn".to_string()];
-        let (map, unmatched) = CategoryMap::by_name(&classes, &[(10, "traffic light".into()), (3, "cat".into())]);
+        let (map, unmatched) =
+            CategoryMap::by_name(&classes, &[(10, "traffic light".into()), (3, "cat".into())]);
         assert_eq!(map.category_id(1), Some(10));
         assert_eq!(map.category_id(2), None);
         assert_eq!(map.category_id(0), None);

@@ -245,10 +245,7 @@ pub fn text_size(text: &str, scale: u32) -> (u32, u32) {
     } else {
         n.saturating_mul(ADVANCE).saturating_sub(1)
     };
-    (
-        width.saturating_mul(scale),
-        GLYPH_HEIGHT.saturating_mul(scale),
-    )
+    (width.saturating_mul(scale), GLYPH_HEIGHT.saturating_mul(scale))
 }
 
 /// Draws `text` with its cell's top-left corner at `(x, y)`, each font pixel a `scale x scale`

@@ -236,13 +236,7 @@ fn paint_mask(
 /// Where the label box of an instance with tight box `bbox` goes: `(x, y, w, h)` with its left edge
 /// at the box's left edge and its bottom just above the box's top, or inside the top of the box
 /// when there is no room above; always shifted to lie inside the image when it fits.
-fn label_box(
-    bbox: PixelBox,
-    text: &str,
-    scale: u32,
-    img_w: u32,
-    img_h: u32,
-) -> (i64, i64, u32, u32) {
+fn label_box(bbox: PixelBox, text: &str, scale: u32, img_w: u32, img_h: u32) -> (i64, i64, u32, u32) {
     let (tw, th) = font::text_size(text, scale);
     let pad = scale;
     // The cell's two descender rows act as bottom padding, so pad the top by one font pixel only.
@@ -252,12 +246,7 @@ fn label_box(
     let top = i64::from(bbox.y0);
     let y = if top >= bh64 { top - bh64 } else { top };
     let clamp = |v: i64, size: i64, limit: i64| v.min(limit - size).max(0);
-    (
-        clamp(i64::from(bbox.x0), bw64, iw),
-        clamp(y, bh64, ih),
-        bw,
-        bh,
-    )
+    (clamp(i64::from(bbox.x0), bw64, iw), clamp(y, bh64, ih), bw, bh)
 }
 
 /// Draws the filled label box and its text.
@@ -276,14 +265,7 @@ fn draw_label(img: &mut RgbImage, bbox: PixelBox, text: &str, color: [u8; 3], sc
     } else {
         [255, 255, 255]
     };
-    font::draw_text(
-        img,
-        x + i64::from(scale),
-        y + i64::from(scale),
-        text,
-        scale,
-        ink,
-    );
+    font::draw_text(img, x + i64::from(scale), y + i64::from(scale), text, scale, ink);
 }
 
 #[cfg(test)]
@@ -298,9 +280,7 @@ mod tests {
     }
 
     fn gradient(w: u32, h: u32) -> RgbImage {
-        RgbImage::from_fn(w, h, |x, y| {
-            Rgb([(x * 7 % 256) as u8, (y * 5 % 256) as u8, 128])
-        })
+        RgbImage::from_fn(w, h, |x, y| Rgb([(x * 7 % 256) as u8, (y * 5 % 256) as u8, 128]))
     }
 
     /// A disc of radius `rad` centred at `(cx, cy)`, cropped to its box (clipped to the image).
@@ -345,10 +325,7 @@ mod tests {
             render_overlay(&img, &[], &names(), &OverlayOptions::default()),
             img
         );
-        assert_eq!(
-            render_overlay(&img, &[], &[], &OverlayOptions::default()),
-            img
-        );
+        assert_eq!(render_overlay(&img, &[], &[], &OverlayOptions::default()), img);
     }
 
     #[test]
@@ -537,11 +514,7 @@ mod tests {
                 let (x0, y0, x1, y1) = changed_extent(&out, bg).expect("label drawn");
                 if bw <= w {
                     // The whole box is visible: its full extent was painted.
-                    assert_eq!(
-                        (x1 - x0 + 1, y1 - y0 + 1),
-                        (bw, bh),
-                        "{w}x{h} at ({x}, {y})"
-                    );
+                    assert_eq!((x1 - x0 + 1, y1 - y0 + 1), (bw, bh), "{w}x{h} at ({x}, {y})");
                     assert!(x0 <= x || x1 == w - 1, "label not at the box's left edge");
                 } else {
                     // Too wide for the image: pinned to the left edge and clipped on the right.
@@ -577,14 +550,8 @@ mod tests {
             label_text(&inst(1, 0.934, disc(5, 5, 2, 2, 1)), &n),
             "person 0.93"
         );
-        assert_eq!(
-            label_text(&inst(0, 0.5, disc(5, 5, 2, 2, 1)), &n),
-            "class 0 0.50"
-        );
-        assert_eq!(
-            label_text(&inst(9, 1.0, disc(5, 5, 2, 2, 1)), &n),
-            "class 9 1.00"
-        );
+        assert_eq!(label_text(&inst(0, 0.5, disc(5, 5, 2, 2, 1)), &n), "class 0 0.50");
+        assert_eq!(label_text(&inst(9, 1.0, disc(5, 5, 2, 2, 1)), &n), "class 9 1.00");
         assert_eq!(label_scale(800, 600), 1);
         assert_eq!(label_scale(640, 801), 2);
         assert_eq!(label_scale(1600, 10), 2);
@@ -666,15 +633,7 @@ mod tests {
                 )
             })
             .collect();
-        for &(w, h) in &[
-            (1u32, 1u32),
-            (0, 0),
-            (0, 3),
-            (3, 0),
-            (2, 1),
-            (1, 900),
-            (5, 5),
-        ] {
+        for &(w, h) in &[(1u32, 1u32), (0, 0), (0, 3), (3, 0), (2, 1), (1, 900), (5, 5)] {
             let img = gradient(w, h);
             for alpha in [0.45, f32::NAN, -3.0, 7.0] {
                 for draw_text in [false, true] {
@@ -706,17 +665,10 @@ mod tests {
     fn demo_overlay_png() {
         let path = "/work/shared/fixtures/coco/clarifai_val2017_10/images/000000176857.jpg";
         let img = image::open(path).expect("demo image").to_rgb8();
-        let names: Vec<String> = [
-            "person",
-            "bicycle",
-            "car",
-            "dog",
-            "traffic light",
-            "umbrella",
-        ]
-        .iter()
-        .map(|s| (*s).to_string())
-        .collect();
+        let names: Vec<String> = ["person", "bicycle", "car", "dog", "traffic light", "umbrella"]
+            .iter()
+            .map(|s| (*s).to_string())
+            .collect();
         let render = |img: &RgbImage, out: &str| {
             let (w, h) = img.dimensions();
             let k = i64::from(w) / 500;
@@ -752,14 +704,8 @@ mod tests {
             1,
             [0, 0, 0],
         );
-        let zoom = image::imageops::resize(
-            &sheet,
-            290 * 4,
-            40 * 4,
-            image::imageops::FilterType::Nearest,
-        );
-        zoom.save("/tmp/overlay_font_sheet.png")
-            .expect("save font sheet");
+        let zoom = image::imageops::resize(&sheet, 290 * 4, 40 * 4, image::imageops::FilterType::Nearest);
+        zoom.save("/tmp/overlay_font_sheet.png").expect("save font sheet");
         let big = image::imageops::resize(
             &img,
             img.width() * 2,

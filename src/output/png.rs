@@ -64,7 +64,12 @@ pub fn write_boundary_png(path: &Path, boundary: ArrayView2<'_, f32>) -> Result<
 pub fn write_jpeg(path: &Path, img: &RgbImage) -> Result<()> {
     write_atomic(path, |out| {
         image::codecs::jpeg::JpegEncoder::new_with_quality(out, 90)
-            .write_image(img.as_raw(), img.width(), img.height(), image::ExtendedColorType::Rgb8)
+            .write_image(
+                img.as_raw(),
+                img.width(),
+                img.height(),
+                image::ExtendedColorType::Rgb8,
+            )
             .map_err(std::io::Error::other)
     })
 }
@@ -76,7 +81,12 @@ pub fn write_jpeg(path: &Path, img: &RgbImage) -> Result<()> {
 pub fn write_rgb_png(path: &Path, img: &RgbImage) -> Result<()> {
     write_atomic(path, |out| {
         image::codecs::png::PngEncoder::new(out)
-            .write_image(img.as_raw(), img.width(), img.height(), image::ExtendedColorType::Rgb8)
+            .write_image(
+                img.as_raw(),
+                img.width(),
+                img.height(),
+                image::ExtendedColorType::Rgb8,
+            )
             .map_err(std::io::Error::other)
     })
 }
@@ -89,9 +99,9 @@ pub fn read_label_png(path: &Path) -> Result<Array2<u16>> {
     let img = image::open(path).map_err(|e| crate::Error::decode(path, e))?;
     let gray: ImageBuffer<Luma<u16>, Vec<u16>> = match img {
         image::DynamicImage::ImageLuma16(g) => g,
-        image::DynamicImage::ImageLuma8(g) => {
-            ImageBuffer::from_fn(g.width(), g.height(), |x, y| Luma([u16::from(g.get_pixel(x, y).0[0])]))
-        }
+        image::DynamicImage::ImageLuma8(g) => ImageBuffer::from_fn(g.width(), g.height(), |x, y| {
+            Luma([u16::from(g.get_pixel(x, y).0[0])])
+        }),
         other => {
             return Err(crate::Error::decode(
                 path,
