@@ -29,7 +29,11 @@ impl Rle {
         let mut counts = Vec::new();
         let mut current = 0u8;
         let mut run = 0u32;
-        for &value in mask.iter().take(n).chain(std::iter::repeat_n(&0u8, n.saturating_sub(mask.len()))) {
+        for &value in mask
+            .iter()
+            .take(n)
+            .chain(std::iter::repeat_n(&0u8, n.saturating_sub(mask.len())))
+        {
             let bit = u8::from(value != 0);
             if bit != current {
                 counts.push(run);
@@ -39,7 +43,11 @@ impl Rle {
             run += 1;
         }
         counts.push(run);
-        Self { height, width, counts }
+        Self {
+            height,
+            width,
+            counts,
+        }
     }
 
     /// Encodes a row-major mask (`mask[y * width + x]`, nonzero = foreground).
@@ -158,7 +166,11 @@ impl Rle {
             let run = u32::try_from(x).map_err(|_| format!("run {m} decodes to {x}, outside 0..2^32"))?;
             counts.push(run);
         }
-        Ok(Self { height, width, counts })
+        Ok(Self {
+            height,
+            width,
+            counts,
+        })
     }
 }
 
@@ -180,7 +192,11 @@ mod tests {
 
     #[test]
     fn large_and_delta_runs_round_trip() {
-        let rle = Rle { height: 1000, width: 1000, counts: vec![0, 500_000, 3, 7, 499_990] };
+        let rle = Rle {
+            height: 1000,
+            width: 1000,
+            counts: vec![0, 500_000, 3, 7, 499_990],
+        };
         let s = rle.to_compressed_string();
         assert_eq!(Rle::from_compressed_string(&s, 1000, 1000).unwrap(), rle);
     }

@@ -35,7 +35,10 @@ pub struct Span {
 
 /// Starts a span for stage `name`.
 pub fn span(name: &'static str) -> Span {
-    Span { name, start: Instant::now() }
+    Span {
+        name,
+        start: Instant::now(),
+    }
 }
 
 /// Adds `elapsed` to stage `name` directly.
@@ -56,10 +59,16 @@ impl Drop for Span {
 #[must_use]
 pub fn snapshot() -> Vec<StageTime> {
     let totals = TOTALS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    totals.iter().map(|(&name, &(total, count))| StageTime { name, total, count }).collect()
+    totals
+        .iter()
+        .map(|(&name, &(total, count))| StageTime { name, total, count })
+        .collect()
 }
 
 /// Clears all totals.
 pub fn reset() {
-    TOTALS.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+    TOTALS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clear();
 }
