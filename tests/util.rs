@@ -33,13 +33,22 @@ pub fn run(cmd: &mut Command) -> Output {
 
 /// Stdout and stderr as one string (for messages in assertions).
 pub fn text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 /// Asserts the exit code, showing the output when it differs.
 #[track_caller]
 pub fn assert_code(out: &Output, code: i32) {
-    assert_eq!(out.status.code(), Some(code), "unexpected exit status; output:\n{}", text(out));
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "unexpected exit status; output:\n{}",
+        text(out)
+    );
 }
 
 /// A temporary directory removed at the end of the test.
