@@ -51,7 +51,7 @@ class ModelConfig:
 class TrainConfig:
     """Training hyper-parameters (the defaults of ``python -m baiseg_export.train``)."""
 
-    crop: int = 256
+    crop: int = 192
     batch: int = 4
     lr: float = 1e-3
     iters: int = 2000
@@ -95,9 +95,10 @@ TRAIN_CONFIGS: dict[str, TrainConfig] = {
     "paper": TrainConfig(crop=416, batch=16, lr=5e-5, iters=60000, scale_min=0.5, scale_max=2.0,
                          ppc_anchors=128, ppc_samples=1024, save_every=1000, log_every=20,
                          threads=0, procedural_size=416),
-    # CPU-sized: 256 crops, batch 4, a larger learning rate because training is short
-    "small": TrainConfig(),
-    "tiny": TrainConfig(crop=192, batch=4, lr=2e-3, iters=400, procedural_size=192),
+    # CPU-sized: 192 crops of 256 px scenes, batch 4, a larger learning rate because training is
+    # short; instance contours because the procedural scenes have instance ids (see models/README.md)
+    "small": TrainConfig(iters=700, contours="instance"),
+    "tiny": TrainConfig(crop=192, batch=4, lr=2e-3, iters=1200, procedural_size=192, contours="instance"),
 }
 
 

@@ -65,7 +65,7 @@ def load_model(path: str) -> tuple[BAISeg, dict]:
 
 
 def fit(mc: ModelConfig, tc: TrainConfig, data: str, out: str, fresh: bool = False, pretrained: str | None = None,
-        max_minutes: float | None = None, progress: bool = True) -> dict:
+        max_minutes: float | None = None, progress: bool = True, stop_at: int | None = None) -> dict:
     os.makedirs(out, exist_ok=True)
     if tc.threads:
         torch.set_num_threads(tc.threads)
@@ -116,6 +116,10 @@ def fit(mc: ModelConfig, tc: TrainConfig, data: str, out: str, fresh: bool = Fal
             save_checkpoint(last, model, opt, done, mc, tc, data)
             print(f"stopping at iteration {done}: --max-minutes {max_minutes} reached")
             break
+        if stop_at is not None and done >= stop_at:
+            save_checkpoint(last, model, opt, done, mc, tc, data)
+            print(f"stopping at iteration {done} (--stop-at; the schedule is still that of --iters {tc.iters})")
+            break
     log.close()
     return {k: float(v.detach()) for k, v in terms.items()}
 
@@ -129,6 +133,8 @@ def main(argv=None) -> None:
     ap.add_argument("--pretrained", default=None, help="local timm HRNet checkpoint for the backbone")
     ap.add_argument("--fresh", action="store_true", help="ignore OUT/last.pt and start again")
     ap.add_argument("--max-minutes", type=float, default=None, help="stop (and checkpoint) after this wall time")
+    ap.add_argument("--stop-at", type=int, default=None,
+                    help="stop (and checkpoint) after this iteration without changing the --iters schedule")
     ap.add_argument("--no-progress", action="store_true")
     for f in dataclasses.fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
@@ -142,7 +148,7 @@ def main(argv=None) -> None:
     mc = model_config(a.config)
     out = a.out or os.path.join("runs", a.config)
     t = time.time()
-    final = fit(mc, tc, a.data, out, a.fresh, a.pretrained, a.max_minutes, not a.no_progress)
+    final = fit(mc, tc, a.data, out, a.fresh, a.pretrained, a.max_minutes, not a.no_progress, a.stop_at)
     print(f"done in {time.time() - t:.0f}s; last loss terms {final}; checkpoint {os.path.join(out, 'last.pt')}")
 
 
