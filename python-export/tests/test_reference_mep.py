@@ -143,6 +143,7 @@ def test_nms_matches_naive(seed):
     b = np.random.default_rng(seed).random((9, 13)).astype(np.float32)
     b[b < 0.2] = 0
     np.testing.assert_array_equal(M.nms_thin(b), naive_nms_thin(b))
+    np.testing.assert_array_equal(M.nms_thin(b, full_nms=True), naive_nms_thin(b))
 
 
 def test_nms_length_one_axis():

@@ -119,8 +119,8 @@ def _gradient(a: np.ndarray, axis: int) -> np.ndarray:
     return np.gradient(a, axis=axis)
 
 
-def nms_orientation(boundary: np.ndarray) -> np.ndarray:
-    """Edge normal orientation ``theta`` in [0, pi) (NaN possible) from the smoothed boundary."""
+def _orientation_ratio(boundary: np.ndarray) -> np.ndarray:
+    """``(Oyy * sign(-Oxy)) / (Oxx + 1e-5)`` of the smoothed boundary (f64, inf/NaN possible)."""
     s = smooth_triangle(boundary, SMOOTH_RADIUS)
     oy = _gradient(s, 0)
     ox = _gradient(s, 1)
@@ -128,8 +128,13 @@ def nms_orientation(boundary: np.ndarray) -> np.ndarray:
     oxy = _gradient(ox, 0)
     oyy = _gradient(oy, 0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        t = (oyy * np.sign(-oxy)) / (oxx + 1e-5)
-        return np.mod(np.arctan(t), np.pi)
+        return (oyy * np.sign(-oxy)) / (oxx + 1e-5)
+
+
+def nms_orientation(boundary: np.ndarray) -> np.ndarray:
+    """Edge normal orientation ``theta = mod(atan(ratio), pi)`` in [0, pi) (NaN possible)."""
+    with np.errstate(invalid="ignore"):
+        return np.mod(np.arctan(_orientation_ratio(boundary)), np.pi)
 
 
 def _bilinear(b: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
@@ -157,21 +162,30 @@ def nms_thin(
     edge_threshold: float = 0.5,
     *,
     return_details: bool = False,
+    full_nms: bool = False,
 ):
     """Stage 1: edge NMS of ``boundary`` then threshold. Returns ``thin`` (bool HxW).
 
-    With ``return_details=True`` returns ``(thin, nms, min_rel_gap)``: the suppressed map (f32)
-    and, over the pixels with ``B(p) >= edge_threshold``, the smallest ``|max sample - m B(p)| /
-    (m B(p))`` -- how close the fixture is to a decision that an ulp could flip.
+    With ``return_details=True`` returns ``(thin, nms, min_rel_gap)``: the suppressed map (f32;
+    only pixels with ``B(p) >= edge_threshold`` are tested unless ``full_nms``) and, over the
+    pixels with ``B(p) >= edge_threshold``, the smallest ``|max sample - m B(p)| / (m B(p))``:
+    how close the case is to a decision that an ulp could flip.
     """
     b32 = np.asarray(boundary, dtype=np.float32)
     if b32.ndim != 2:
         raise ValueError(f"boundary must be HxW, got shape {b32.shape}")
     h, w = b32.shape
     b = b32.astype(np.float64)
-    theta = nms_orientation(b)
-    ys, xs = np.nonzero((b > 0) & ~np.isnan(theta))
-    th = theta[ys, xs]
+    # Only pixels that can pass the threshold need the test: a pixel with B(p) < t_e is not in
+    # ``thin`` whether suppressed or not, so ``thin`` equals the SPEC's for every pixel. With
+    # ``full_nms=True`` every pixel with B(p) > 0 is tested (the complete NMS map).
+    test = b > 0 if full_nms else (b > 0) & (b32 >= np.float32(edge_threshold))
+    ys, xs = np.nonzero(test)
+    ratio = _orientation_ratio(b)[ys, xs]
+    with np.errstate(invalid="ignore"):
+        th = np.mod(np.arctan(ratio), np.pi)
+    ok = ~np.isnan(th)  # a NaN theta suppresses nothing
+    ys, xs, th = ys[ok], xs[ok], th[ok]
     c = np.cos(th)
     s = np.sin(th)
     xf = xs.astype(np.float64)
@@ -190,7 +204,7 @@ def nms_thin(
     thin = nms >= np.float32(edge_threshold)
     if not return_details:
         return thin
-    relevant = b[ys, xs] >= edge_threshold
+    relevant = b32[ys, xs] >= np.float32(edge_threshold)
     if relevant.any():
         gap = np.abs(vmax[relevant] - thr[relevant]) / thr[relevant]
         min_gap = float(gap.min()) if gap.size else float("inf")
@@ -235,6 +249,11 @@ def label_markers(seed_mask: np.ndarray) -> np.ndarray:
     if n == 0:
         return np.zeros(seed_mask.shape, np.int32)
     flat = lab.ravel()
+    labs = flat[flat > 0]
+    # scipy numbers components in order of first appearance already; check it in O(N) and
+    # renumber only if not (e.g. another scipy version).
+    if labs[0] == 1 and np.all(labs[1:] <= np.maximum.accumulate(labs)[:-1] + 1):
+        return lab
     ids, first = np.unique(flat, return_index=True)
     keep = ids > 0
     ids, first = ids[keep], first[keep]
