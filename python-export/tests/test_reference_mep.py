@@ -84,6 +84,56 @@ def naive_nms_thin(b: np.ndarray, r=1, m=1.01, t=0.5) -> np.ndarray:
     return out >= np.float32(t)
 
 
+def naive_watershed(img: np.ndarray, markers: np.ndarray) -> np.ndarray:
+    """SPEC section 2 step 3 in plain Python (neighbours left, right, up, down, as OpenCV)."""
+    from collections import deque
+
+    img = img.astype(np.int32)
+    m = markers.astype(np.int64).copy()
+    h, w = m.shape
+    m[0, :] = m[-1, :] = -1
+    m[:, 0] = m[:, -1] = -1
+    inner = m[1:-1, 1:-1]
+    inner[inner < 0] = 0
+    in_queue = -2
+    queues = [deque() for _ in range(256)]
+
+    def cost(a, b):
+        return int(np.max(np.abs(img[a] - img[b])))
+
+    def nbrs(y, x):
+        return ((y, x - 1), (y, x + 1), (y - 1, x), (y + 1, x))
+
+    for y in range(1, h - 1):
+        for x in range(1, w - 1):
+            if m[y, x] == 0:
+                c = [cost((y, x), n) for n in nbrs(y, x) if m[n] > 0]
+                if c:
+                    queues[min(c)].append((y, x))
+                    m[y, x] = in_queue
+    active = next((i for i in range(256) if queues[i]), None)
+    while active is not None:
+        if not queues[active]:
+            active = next((i for i in range(active + 1, 256) if queues[i]), None)
+            continue
+        y, x = queues[active].popleft()
+        lab = 0
+        for n in nbrs(y, x):
+            if m[n] > 0:
+                lab = m[n] if lab in (0, m[n]) else -1
+        assert lab != 0
+        m[y, x] = lab
+        if lab == -1:
+            continue
+        for n in nbrs(y, x):
+            if m[n] == 0:
+                t = cost((y, x), n)
+                queues[t].append(n)
+                m[n] = in_queue
+                active = min(active, t)
+    return m.astype(np.int32)
+
+
 def naive_closing(mask: np.ndarray, k: int = 5) -> np.ndarray:
     se = M.ellipse_kernel(k).astype(bool)
     r = k // 2
@@ -170,6 +220,15 @@ def test_seeds_dilation_edt_threshold():
     np.testing.assert_array_equal(seed, dist > 3.0)
 
 
+def test_edt_matches_brute_force():
+    thin = np.random.default_rng(2).random((13, 17)) > 0.93
+    dilated, dist, _ = M.seeds(thin, dilate_iterations=1)
+    pts = np.argwhere(dilated)
+    yy, xx = np.mgrid[0:13, 0:17]
+    brute = np.sqrt(((yy[..., None] - pts[:, 0]) ** 2 + (xx[..., None] - pts[:, 1]) ** 2).min(-1))
+    np.testing.assert_array_equal(dist, brute)
+
+
 def test_seeds_border_is_not_boundary_and_empty_is_inf():
     _, dist, seed = M.seeds(np.zeros((4, 6), bool))
     assert np.isinf(dist).all() and seed.all()
@@ -227,6 +286,28 @@ def test_watershed_tie_goes_to_the_raster_first_label():
          [-1, -1, -1, -1, -1, -1]], np.int32)
     np.testing.assert_array_equal(M.watershed(img, markers), expected)
     assert markers[2, 1] == 1 and markers[0, 0] == 0  # input untouched
+
+
+def test_watershed_matches_spec_prose_on_random_plateaus():
+    rng = np.random.default_rng(5)
+    for _ in range(150):
+        h, w = (int(v) for v in rng.integers(3, 13, 2))
+        img = (rng.integers(0, 3, (h, w, 3)) * 40).astype(np.uint8)
+        markers = np.zeros((h, w), np.int32)
+        for k in range(1, int(rng.integers(1, 6)) + 1):
+            markers[rng.integers(0, h), rng.integers(0, w)] = k
+        if rng.random() < 0.2:
+            markers[rng.integers(0, h), rng.integers(0, w)] = -3  # negative: treated as 0
+        np.testing.assert_array_equal(M.watershed(img, markers), naive_watershed(img, markers))
+
+
+@pytest.mark.skipif(not FIXTURES.exists(), reason="fixtures/mep not present")
+@pytest.mark.parametrize("name", ["syn_64x64_s1", "syn_flat_96x112_s7", "tiny_3x3"])
+def test_watershed_fixture_matches_spec_prose(name):
+    d = FIXTURES / name
+    img = cv2.cvtColor(cv2.imread(str(d / "image.png"), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    got = naive_watershed(img, np.load(d / "markers.npy"))
+    np.testing.assert_array_equal(got, np.load(d / "watershed.npy"))
 
 
 def test_watershed_follows_colour_edges_and_drops_frame_seeds():
