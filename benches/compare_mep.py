@@ -238,8 +238,28 @@ def run_rust(binary, info, cases_dir, names, threads, out_root, repeat):
     return statistics.median(walls), (statistics.median(inproc) if inproc else None), note
 
 
-def check_labels(out_dir: Path, names, expected: dict) -> str:
-    """How many of the binary's labels.png equal the reference label maps."""
+def _rust_instances(out_dir: Path, names) -> dict:
+    """name -> list of COCO result records from the binary's instances.json (either one file
+    per case folder, or one file for the batch whose records carry ``file_name``)."""
+    found = {}
+    for n in names:
+        p = out_dir / n / "instances.json"
+        if p.exists():
+            found[n] = json.loads(p.read_text())
+    top = out_dir / "instances.json"
+    if not found and top.exists():
+        recs = json.loads(top.read_text())
+        for r in recs if isinstance(recs, list) else []:
+            fn = Path(str(r.get("file_name", "")))
+            key = fn.parent.name if fn.parent.name in names else fn.stem
+            found.setdefault(key, []).append(r)
+        for n in names:
+            found.setdefault(n, [])
+    return found
+
+
+def check_outputs(out_dir: Path, names, expected: dict, ref_instances: dict, h, w) -> str:
+    """Exact label maps (labels.png) and the SPEC "agree" rule (instances.json) vs the reference."""
     same = found = 0
     for n in names:
         cands = [out_dir / n / "labels.png", out_dir / f"{n}.png", out_dir / "labels" / f"{n}.png"]
@@ -250,7 +270,14 @@ def check_labels(out_dir: Path, names, expected: dict) -> str:
         got = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
         same += int(got is not None and got.shape == expected[n].shape
                     and np.array_equal(got.astype(np.int64), expected[n].astype(np.int64)))
-    return f"{same}/{len(names)} identical" if found else "labels.png not found"
+    parts = [f"labels.png {same}/{len(names)} identical" if found else "labels.png not found"]
+    rust = _rust_instances(out_dir, names)
+    if rust:
+        ok = sum(int(ref.agree(ref_instances[n], rust.get(n, []), h, w)[0]) for n in names)
+        parts.append(f"agree {ok}/{len(names)}")
+    else:
+        parts.append("instances.json not found")
+    return ", ".join(parts)
 
 
 # ------------------------------------------------------------------------------------------
@@ -290,7 +317,7 @@ def main(argv=None) -> int:
         for size in args.sizes:
             h, w, n_obj = SIZES[size]
             cases_dir = work / f"in_{size}"
-            names, expected = [], {}
+            names, expected, ref_instances = [], {}, {}
             row = {"size": f"{w}x{h}", "objects": n_obj, "batch": args.batch}
             ref_t = {s: [] for s in STAGES}
             ski_t = {s: [] for s in STAGES}
@@ -310,6 +337,7 @@ def main(argv=None) -> int:
                         ref_t[s].append(r.timings[s])
                     n_inst.append(len(r.instances))
                     expected[name] = ref.paint_labels(r.instances, h, w)
+                    ref_instances[name] = r.instances
                     if not args.no_skimage:
                         _, tk = skimage_mep(c["image"], c["boundary"], c["semantic"])
                         for s in STAGES:
@@ -324,7 +352,8 @@ def main(argv=None) -> int:
                                                   work / f"out_{size}", args.repeat)
                     entry = {"wall": wall, "inproc": inproc, "note": note}
                     if wall is not None:
-                        entry["labels"] = check_labels(work / f"out_{size}" / f"t{th}_r1", names, expected)
+                        entry["labels"] = check_outputs(work / f"out_{size}" / f"t{th}_r1", names,
+                                                        expected, ref_instances, h, w)
                     row["rust"][th] = entry
                     if wall is None:
                         print(f"baiseg-rt --threads {th} on {size}: {note}")
@@ -365,7 +394,7 @@ def print_tables(results, thread_counts, args) -> None:
     cols = ["size", "instances", "ref-cv2 ms", "skimage ms"]
     for th in thread_counts:
         cols += [f"rust {th}t ms (process)", f"rust {th}t ms (in-process)", f"ref/rust {th}t"]
-    cols += ["labels vs ref"]
+    cols += ["rust output vs ref"]
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))
     for row in results:

@@ -474,6 +474,28 @@ def test_mep_outputs_consistent_rle_bbox_area():
         assert i["bbox"] == mask_utils.toBbox(rle).astype(int).tolist()
 
 
+def test_agree_rule():
+    c = mi.synthetic(9, 80, 96, 8, 2)
+    a = M.mep(c["image"], c["boundary"], c["semantic"])
+    ok, d = M.agree(a, a, 80, 96)
+    assert ok and d["matched"] == len(a) and d["min_iou"] == 1.0
+    # COCO-result records of the same masks agree too
+    coco = [{"segmentation": i["rle"], "category_id": i["category"]} for i in a]
+    assert M.agree(a, coco, 80, 96)[0]
+    # a class change breaks it
+    other = [dict(i) for i in a]
+    other[0] = {**other[0], "category": other[0]["category"] + 1}
+    ok, d = M.agree(a, other, 80, 96)
+    assert not ok and len(d["bad_pairs"]) == 1
+    # a dropped instance: fine only if it covers < 0.1% of the image
+    small = min(range(len(a)), key=lambda k: a[k]["area"])
+    ok, d = M.agree(a, a[:small] + a[small + 1 :], 80, 96)
+    assert ok == (a[small]["area"] < 0.001 * 80 * 96) and d["unmatched_a"] == 1
+    tiny = {"category": 1, "bbox": [0, 0, 1, 1], "mask": np.ones((1, 1), bool)}
+    assert M.agree([tiny], [], 80, 96)[0]  # 1 px < 0.1% of 7680 px
+    assert M.agree([], [], 80, 96) == (True, M.agree([], [], 80, 96)[1])
+
+
 def test_mep_rejects_unknown_params_and_bad_inputs():
     img = np.zeros((4, 4, 3), np.uint8)
     with pytest.raises(TypeError):

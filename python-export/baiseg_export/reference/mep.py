@@ -39,6 +39,7 @@ import scipy.ndimage as ndi
 __all__ = [
     "DEFAULT_PARAMS",
     "MepResult",
+    "agree",
     "ellipse_kernel",
     "instance_mask",
     "label_markers",
@@ -417,6 +418,73 @@ def _encode_rle(instances: list[dict], height: int, width: int) -> None:
         rle = mask_utils.encode(buf)
         buf[y : y + bh, x : x + bw] = 0
         inst["rle"] = {"size": [height, width], "counts": rle["counts"].decode("ascii")}
+
+
+def _as_rle(inst: dict, height: int, width: int) -> dict:
+    """pycocotools RLE of an instance given as our dict, a COCO result or ``{"counts"}``."""
+    seg = inst.get("rle") or inst.get("segmentation")
+    if seg is None and "counts" in inst:
+        seg = {"size": [height, width], "counts": inst["counts"]}
+    if seg is None:
+        from pycocotools import mask as mask_utils
+
+        full = np.asfortranarray(instance_mask(inst, height, width).astype(np.uint8))
+        return mask_utils.encode(full)
+    counts = seg["counts"]
+    return {"size": list(seg.get("size", [height, width])),
+            "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
+
+
+def agree(a: list[dict], b: list[dict], height: int, width: int) -> tuple[bool, dict]:
+    """SPEC's tolerant "agree" rule between two MEP results.
+
+    Instances are matched one-to-one greedily by descending IoU (pairs with IoU >= 0.5 only;
+    equal IoUs: smaller index in ``a``, then in ``b``). The results agree when every matched
+    pair has IoU >= 0.99 and equal classes and the union of the unmatched instances of both
+    sides covers < 0.1% of the image. Instances may be our dicts (``rle`` or ``mask``+``bbox``),
+    COCO results (``segmentation``, ``category_id``) or ``{"counts", "category"}`` records.
+    Returns ``(agree, details)``.
+    """
+    from pycocotools import mask as mask_utils
+
+    ra = [_as_rle(i, height, width) for i in a]
+    rb = [_as_rle(i, height, width) for i in b]
+    ca = [i.get("category", i.get("category_id")) for i in a]
+    cb = [i.get("category", i.get("category_id")) for i in b]
+    if ra and rb:
+        iou = np.asarray(mask_utils.iou(ra, rb, [0] * len(rb)), dtype=np.float64)
+        iou = iou.reshape(len(ra), len(rb))
+    else:
+        iou = np.zeros((len(ra), len(rb)))
+    pairs = sorted(
+        ((iou[i, j], i, j) for i, j in zip(*np.nonzero(iou >= 0.5))),
+        key=lambda t: (-t[0], t[1], t[2]),
+    )
+    used_a, used_b, matched = set(), set(), []
+    for v, i, j in pairs:
+        if i in used_a or j in used_b:
+            continue
+        used_a.add(i)
+        used_b.add(j)
+        matched.append((int(i), int(j), float(v)))
+    bad = [(i, j, v) for i, j, v in matched if v < 0.99 or ca[i] != cb[j]]
+    unmatched = [ra[i] for i in range(len(ra)) if i not in used_a]
+    unmatched += [rb[j] for j in range(len(rb)) if j not in used_b]
+    if unmatched:
+        cover = float(mask_utils.area(mask_utils.merge(unmatched, intersect=False)))
+    else:
+        cover = 0.0
+    frac = cover / float(height * width) if height * width else 0.0
+    ok = not bad and frac < 1e-3
+    details = {
+        "matched": len(matched),
+        "min_iou": min((v for _, _, v in matched), default=1.0),
+        "bad_pairs": bad,
+        "unmatched_a": len(ra) - len(used_a),
+        "unmatched_b": len(rb) - len(used_b),
+        "unmatched_fraction": frac,
+    }
+    return ok, details
 
 
 # --------------------------------------------------------------------------------------------
