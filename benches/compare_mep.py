@@ -157,32 +157,49 @@ def probe_binary(binary: Path) -> dict:
     return info
 
 
-def _timing_seconds(path: Path) -> float | None:
-    """In-process MEP seconds from the binary's --timing-json (several layouts accepted).
+def _timing(path: Path, n_images: int) -> dict | None:
+    """In-process MEP seconds per image from the binary's ``--timing-json``.
 
-    A list of `{"name", "total_s"|"total_ms"|"seconds"|"ms"|"total"}` (optionally under
-    "stages"/"spans"), or a mapping name -> seconds. Stages named `mep` or `mep::*` are summed
-    (`mep` alone if present).
+    baiseg-rt's layout: ``{"mep_ms": sum over images, "mep_wall_ms": wall of the MEP phases
+    (parallel in batch mode), "stages_ms": {stage: ms summed over images}, ...}``. Returns
+    ``{"wall": mep_wall_ms / n, "sum": mep_ms / n, "stages": {our stage: s / n}}`` (the Rust
+    ``dilate`` + ``distance`` make our ``seeds``; ``validate`` only counts in ``total``). Other
+    layouts: a list of ``{"name", "total_s"|"total_ms"|...}`` or a mapping name -> seconds, with
+    stages named ``mep`` or ``mep::*``.
     """
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+    if isinstance(data, dict) and isinstance(data.get("mep_ms"), (int, float)):
+        sm = {k: float(v) / 1e3 / n_images for k, v in (data.get("stages_ms") or {}).items()
+              if isinstance(v, (int, float))}
+        stages = {
+            "nms": sm.get("nms"),
+            "seeds": (sm["dilate"] + sm["distance"]) if "dilate" in sm and "distance" in sm else None,
+            "label": sm.get("label"),
+            "watershed": sm.get("watershed"),
+            "refine": sm.get("refine"),
+            "total": float(data["mep_ms"]) / 1e3 / n_images,
+        }
+        wall = data.get("mep_wall_ms")
+        return {"wall": float(wall) / 1e3 / n_images if isinstance(wall, (int, float)) else None,
+                "sum": stages["total"], "stages": stages}
 
     def secs(v):
         if isinstance(v, (int, float)):
             return float(v)
         if isinstance(v, dict):
-            for k, scale in (("total_s", 1), ("seconds", 1), ("secs", 1), ("total_ms", 1e-3),
-                             ("ms", 1e-3), ("total_ns", 1e-9), ("total", 1)):
+            for k, scale in (("total_s", 1), ("seconds", 1), ("total_ms", 1e-3), ("ms", 1e-3),
+                             ("total_ns", 1e-9), ("total", 1)):
                 if k in v and isinstance(v[k], (int, float)):
                     return float(v[k]) * scale
         return None
 
     items = {}
     if isinstance(data, dict):
-        for key in ("stages", "spans", "timings"):
-            if key in data:
+        for key in ("spans", "timings", "stages"):
+            if isinstance(data.get(key), (list, dict)):
                 data = data[key]
                 break
     if isinstance(data, list):
@@ -193,15 +210,18 @@ def _timing_seconds(path: Path) -> float | None:
         for k, v in data.items():
             if secs(v) is not None:
                 items[str(k)] = secs(v)
-    if "mep" in items:
-        return items["mep"]
-    parts = [v for k, v in items.items() if k.startswith("mep::")]
-    return sum(parts) if parts else None
+    total = items.get("mep")
+    if total is None:
+        parts = [v for k, v in items.items() if k.startswith("mep::")]
+        total = sum(parts) if parts else None
+    if total is None:
+        return None
+    return {"wall": total / n_images, "sum": total / n_images, "stages": None}
 
 
 def run_rust(binary, info, cases_dir, names, threads, out_root, repeat):
     """Median seconds per image of the whole process over `repeat` rounds (+1 warm-up)."""
-    walls, inproc = [], []
+    walls, inproc, stage_runs = [], [], []
     note = ""
     for rnd in range(repeat + 1):
         out = out_root / f"t{threads}_r{rnd}"
@@ -216,7 +236,7 @@ def run_rust(binary, info, cases_dir, names, threads, out_root, repeat):
                 cmd += ["--timing-json", str(tj)]
             wall, r = _run(cmd)
             if r.returncode != 0:
-                return None, None, f"batch run failed: {_first_line(r)}"
+                return None, None, f"batch run failed: {_first_line(r)}", None
         else:
             note = "per-image processes (no --cases)"
             wall = 0.0
@@ -227,15 +247,22 @@ def run_rust(binary, info, cases_dir, names, threads, out_root, repeat):
                        "--out", str(out / n)]
                 w, r = _run(cmd)
                 if r.returncode != 0:
-                    return None, None, f"run failed: {_first_line(r)}"
+                    return None, None, f"run failed: {_first_line(r)}", None
                 wall += w
         if rnd == 0:
             continue  # warm-up
         walls.append(wall / len(names))
-        s = _timing_seconds(tj) if info["timing_json"] else None
-        if s is not None:
-            inproc.append(s / len(names))
-    return statistics.median(walls), (statistics.median(inproc) if inproc else None), note
+        t = _timing(tj, len(names)) if info["timing_json"] else None
+        if t is not None and t["wall"] is not None:
+            inproc.append(t["wall"])
+        if t is not None and t["stages"]:
+            stage_runs.append(t["stages"])
+    stages = None
+    if stage_runs:
+        stages = {k: (statistics.median([r[k] for r in stage_runs])
+                      if all(r.get(k) is not None for r in stage_runs) else None) for k in STAGES}
+    return (statistics.median(walls), (statistics.median(inproc) if inproc else None), note,
+            stages)
 
 
 def _rust_instances(out_dir: Path, names) -> dict:
@@ -348,9 +375,9 @@ def main(argv=None) -> int:
             row["rust"] = {}
             if info["ok"]:
                 for th in thread_counts:
-                    wall, inproc, note = run_rust(args.bin, info, cases_dir, names, th,
-                                                  work / f"out_{size}", args.repeat)
-                    entry = {"wall": wall, "inproc": inproc, "note": note}
+                    wall, inproc, note, stages = run_rust(args.bin, info, cases_dir, names, th,
+                                                          work / f"out_{size}", args.repeat)
+                    entry = {"wall": wall, "inproc": inproc, "note": note, "stages": stages}
                     if wall is not None:
                         entry["labels"] = check_outputs(work / f"out_{size}" / f"t{th}_r1", names,
                                                         expected, ref_instances, h, w)
@@ -390,6 +417,10 @@ def print_tables(results, thread_counts, args) -> None:
             if t:
                 name = "ref-cv2 (exact)" if impl == "ref" else "skimage (not exact)"
                 print(f"| {row['size']} | {name} | " + " | ".join(_ms(t[s]).strip() for s in STAGES) + " |")
+        for th, e in sorted(row["rust"].items()):
+            if e.get("stages"):
+                print(f"| {row['size']} | baiseg-rt {th}t (in-process, summed over threads) | "
+                      + " | ".join(_ms(e["stages"][s]).strip() for s in STAGES) + " |")
     print()
     cols = ["size", "instances", "ref-cv2 ms", "skimage ms"]
     for th in thread_counts:
