@@ -184,7 +184,11 @@ impl Rle {
     /// # Errors
     /// Returns a description when the runs do not sum to `height * width`.
     pub fn from_counts(counts: Vec<u32>, height: u32, width: u32) -> Result<Self, String> {
-        let rle = Self { height, width, counts };
+        let rle = Self {
+            height,
+            width,
+            counts,
+        };
         rle.check_size()?;
         Ok(rle)
     }
@@ -210,17 +214,33 @@ impl Rle {
     /// An empty (all-zero) mask of the given size.
     #[must_use]
     pub fn empty(height: u32, width: u32) -> Self {
-        Self { height, width, counts: vec![height.wrapping_mul(width)] }
+        Self {
+            height,
+            width,
+            counts: vec![height.wrapping_mul(width)],
+        }
     }
 
     /// Rasterises one polygon `[x0, y0, x1, y1, ...]` exactly like `rleFrPoly`: the boundary is
     /// upsampled 5x, walked with a DDA, and the points where it crosses pixel-centre columns become
     /// run boundaries. A trailing odd coordinate is ignored, as in `frPoly` (`len // 2` points).
     #[must_use]
-    #[allow(clippy::cast_possible_truncation, reason = "C casts of maskApi.c, reproduced on purpose")]
-    #[allow(clippy::cast_sign_loss, reason = "C casts of maskApi.c, reproduced on purpose")]
-    #[allow(clippy::cast_possible_wrap, reason = "C casts of maskApi.c, reproduced on purpose")]
-    #[allow(clippy::cast_precision_loss, reason = "C casts of maskApi.c, reproduced on purpose")]
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "C casts of maskApi.c, reproduced on purpose"
+    )]
+    #[allow(
+        clippy::cast_sign_loss,
+        reason = "C casts of maskApi.c, reproduced on purpose"
+    )]
+    #[allow(
+        clippy::cast_possible_wrap,
+        reason = "C casts of maskApi.c, reproduced on purpose"
+    )]
+    #[allow(
+        clippy::cast_precision_loss,
+        reason = "C casts of maskApi.c, reproduced on purpose"
+    )]
     pub fn from_polygon(xy: &[f64], height: u32, width: u32) -> Self {
         const SCALE: f64 = 5.0;
         let k = xy.len() / 2;
@@ -250,7 +270,11 @@ impl Rle {
                 std::mem::swap(&mut xs, &mut xe);
                 std::mem::swap(&mut ys, &mut ye);
             }
-            let s = if dx >= dy { f64::from(ye - ys) / f64::from(dx) } else { f64::from(xe - xs) / f64::from(dy) };
+            let s = if dx >= dy {
+                f64::from(ye - ys) / f64::from(dx)
+            } else {
+                f64::from(xe - xs) / f64::from(dy)
+            };
             if dx >= dy {
                 for d in 0..=dx {
                     let t = if flip { dx - d } else { d };
@@ -317,7 +341,11 @@ impl Rle {
                 }
             }
         }
-        Self { height, width, counts: b }
+        Self {
+            height,
+            width,
+            counts: b,
+        }
     }
 
     /// Rasterises a box like `rleFrBbox` (a 4-point polygon through `rleFrPoly`).
@@ -333,7 +361,11 @@ impl Rle {
     #[must_use]
     pub fn merge(rles: &[Self], intersect: bool) -> Self {
         let Some(first) = rles.first() else {
-            return Self { height: 0, width: 0, counts: Vec::new() };
+            return Self {
+                height: 0,
+                width: 0,
+                counts: Vec::new(),
+            };
         };
         if rles.len() == 1 {
             return first.clone();
@@ -342,7 +374,11 @@ impl Rle {
         let mut cnts = first.counts.clone();
         for b_rle in &rles[1..] {
             if b_rle.height != h || b_rle.width != w {
-                return Self { height: 0, width: 0, counts: Vec::new() };
+                return Self {
+                    height: 0,
+                    width: 0,
+                    counts: Vec::new(),
+                };
             }
             let a_rle = std::mem::take(&mut cnts);
             let (am, bm) = (a_rle.len(), b_rle.counts.len());
@@ -378,7 +414,11 @@ impl Rle {
                 }
             }
         }
-        Self { height: h, width: w, counts: cnts }
+        Self {
+            height: h,
+            width: w,
+            counts: cnts,
+        }
     }
 
     /// The pixel bounding box `[x, y, w, h]` of the foreground, exactly like `rleToBbox`
@@ -409,13 +449,22 @@ impl Rle {
             ys = ys.min(yy);
             ye = ye.max(yy);
         }
-        [f64::from(xs), f64::from(ys), f64::from(xe.wrapping_sub(xs).wrapping_add(1)), f64::from(ye.wrapping_sub(ys).wrapping_add(1))]
+        [
+            f64::from(xs),
+            f64::from(ys),
+            f64::from(xe.wrapping_sub(xs).wrapping_add(1)),
+            f64::from(ye.wrapping_sub(ys).wrapping_add(1)),
+        ]
     }
 
     /// Foreground pixel count as maskApi.c's `uint` (wrapping at 2^32 like `rleArea`).
     #[must_use]
     pub fn area_u32(&self) -> u32 {
-        self.counts.iter().skip(1).step_by(2).fold(0u32, |s, &c| s.wrapping_add(c))
+        self.counts
+            .iter()
+            .skip(1)
+            .step_by(2)
+            .fold(0u32, |s, &c| s.wrapping_add(c))
     }
 }
 

@@ -106,13 +106,20 @@ impl Params {
     /// Defaults for an IoU type.
     #[must_use]
     pub fn new(iou_type: IouType) -> Self {
-        Self { iou_type, ..Self::default() }
+        Self {
+            iou_type,
+            ..Self::default()
+        }
     }
 
     /// Defaults for a protocol (`coco-thresholds` sets `iouThrs` to [`VOC_IOU_THRS`]).
     #[must_use]
     pub fn for_protocol(iou_type: IouType, protocol: Protocol) -> Self {
-        let mut p = Self { iou_type, protocol, ..Self::default() };
+        let mut p = Self {
+            iou_type,
+            protocol,
+            ..Self::default()
+        };
         if protocol != Protocol::Coco {
             p.iou_thrs = VOC_IOU_THRS.to_vec();
         }
@@ -137,7 +144,11 @@ impl Params {
         if self.area_rng.is_empty() || self.area_rng.len() != self.area_rng_lbl.len() {
             return inv("area-rng", "needs at least one range and one label per range");
         }
-        if self.area_rng.iter().any(|r| r[0].is_nan() || r[1].is_nan() || r[0] > r[1]) {
+        if self
+            .area_rng
+            .iter()
+            .any(|r| r[0].is_nan() || r[1].is_nan() || r[0] > r[1])
+        {
             return inv("area-rng", "each range must be lo:hi with lo <= hi");
         }
         Ok(())

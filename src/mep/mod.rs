@@ -207,8 +207,7 @@ impl Mep {
     pub fn run_with_stages(&mut self, input: &MepInput<'_>) -> Result<(Vec<Instance>, StageMaps)> {
         let mut maps = None;
         let inst = self.run_inner(input, Some(&mut maps))?;
-        let maps =
-            maps.ok_or_else(|| Error::invalid("mep", "internal: stage maps not recorded"))?;
+        let maps = maps.ok_or_else(|| Error::invalid("mep", "internal: stage maps not recorded"))?;
         Ok((inst, maps))
     }
 
@@ -254,11 +253,7 @@ impl Mep {
             self,
             2,
             "dilate",
-            dilate::dilate_square_mut(
-                self.bin_a.view_mut(),
-                p.dilate_iterations,
-                self.bin_b.view_mut()
-            )
+            dilate::dilate_square_mut(self.bin_a.view_mut(), p.dilate_iterations, self.bin_b.view_mut())
         );
         // bin_b: seeds; markers doubles as the EDT's column buffer.
         stage!(
@@ -338,10 +333,7 @@ fn validate(input: &MepInput<'_>, p: &MepParams) -> Result<()> {
                 ));
             }
             if k == 0 {
-                return Err(Error::invalid(
-                    "semantic",
-                    "no channel (expected [K+1, H, W])",
-                ));
+                return Err(Error::invalid("semantic", "no channel (expected [K+1, H, W])"));
             }
         }
         Semantic::Labels(l) => {

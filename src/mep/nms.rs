@@ -390,14 +390,8 @@ mod tests {
     #[test]
     fn tiny_shapes() {
         let p = NmsParams::default();
-        assert_eq!(
-            thin_nms(map(1, 1, vec![0.7]).view(), &p),
-            ndarray::array![[1u8]]
-        );
-        assert_eq!(
-            thin_nms(map(1, 1, vec![0.2]).view(), &p),
-            ndarray::array![[0u8]]
-        );
+        assert_eq!(thin_nms(map(1, 1, vec![0.7]).view(), &p), ndarray::array![[1u8]]);
+        assert_eq!(thin_nms(map(1, 1, vec![0.2]).view(), &p), ndarray::array![[0u8]]);
         let row = map(1, 5, vec![0.6, 0.9, 0.6, 0.0, 0.8]);
         assert_eq!(thin_nms(row.view(), &p), reference::thin(&row, &p));
         let col = map(5, 1, vec![0.6, 0.9, 0.6, 0.0, 0.8]);
