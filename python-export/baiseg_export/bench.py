@@ -64,10 +64,11 @@ def main(argv=None) -> None:
         cfg = ModelConfig.from_dict(json.loads(read_metadata(a.model)["baiseg.config"]))
         model, path = BAISeg(cfg), a.model
     else:
-        from .export import onnx_export
+        from .export import calibrate_batchnorm, onnx_export
 
         torch.manual_seed(0)
         model = BAISeg(model_config(a.config))
+        calibrate_batchnorm(model)
         path = a.out or f"/tmp/baiseg_{a.config}_untrained.onnx"
         onnx_export(model, path, input_size=416 if a.config == "paper" else 256)
     res = {"config": model.cfg.name, **count_params(model), "onnx": path,

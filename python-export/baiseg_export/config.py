@@ -97,7 +97,7 @@ TRAIN_CONFIGS: dict[str, TrainConfig] = {
                          threads=0, procedural_size=416),
     # CPU-sized: 192 crops of 256 px scenes, batch 4, a larger learning rate because training is
     # short; instance contours because the procedural scenes have instance ids (see models/README.md)
-    "small": TrainConfig(iters=700, contours="instance"),
+    "small": TrainConfig(iters=240, lr=2e-3, save_every=40, contours="instance"),
     "tiny": TrainConfig(crop=192, batch=4, lr=2e-3, iters=1200, procedural_size=192, contours="instance"),
 }
 

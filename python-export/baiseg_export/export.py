@@ -103,9 +103,33 @@ def read_metadata(path: str) -> dict:
     return {p.key: p.value for p in m.metadata_props}
 
 
+def calibrate_batchnorm(model: BAISeg, steps: int = 4, size: int = 128, seed: int = 0) -> None:
+    """Set BatchNorm running statistics of an untrained model from a few procedural scenes.
+
+    A freshly initialised network has running mean 0 / var 1, so in eval mode nothing is
+    normalised and activations grow through the deep HRNet until the outputs saturate and tiny
+    float differences between runtimes are amplified. Weights are left untouched.
+    """
+    from .data.procedural import make_scene
+    from .data.transforms import normalise
+
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average over the calibration batches
+    model.train()
+    with torch.no_grad():
+        for s in range(steps):
+            x = np.stack([normalise(make_scene(seed, 2 * s + b, size).image, IMAGENET_MEAN, IMAGENET_STD)
+                          for b in range(2)])
+            model(torch.from_numpy(x), with_embedding=False)
+    model.eval()
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("checkpoint", help="a train.py checkpoint (.pt), or 'config:NAME' for an untrained model")
+    ap.add_argument("checkpoint", help="a train.py checkpoint (.pt), or 'config:NAME' for an untrained model "
+                    "(random weights, BatchNorm statistics calibrated on a few procedural scenes)")
     ap.add_argument("--out", required=True, help="output .onnx path")
     ap.add_argument("--single-branch", action="store_true", help="export the boundary output only")
     ap.add_argument("--tol", type=float, default=1e-4, help="parity tolerance (max abs diff)")
@@ -119,6 +143,7 @@ def main(argv=None) -> int:
 
         torch.manual_seed(a.seed)
         model = BAISeg(model_config(a.checkpoint.split(":", 1)[1]))
+        calibrate_batchnorm(model)
         input_size = 416 if model.cfg.name == "paper" else 256
         extra = {C.META_ITERATIONS: "0"}
     else:

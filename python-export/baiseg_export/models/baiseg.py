@@ -24,6 +24,10 @@ class BAISeg(nn.Module):
         self.iabd = IABD(c, cfg.cfm_dim, cfg.num_cfm, cfg.mau_reduction)
         self.ppc = ProjectionHead(cfg.cfm_dim, cfg.ppc_dim)
         self.semantic = SemanticHead(c, cfg.num_classes + 1, cfg.aspp_dim, cfg.aspp_rates)
+        # final prediction layers start small (HED / DeepLab practice): N(0, 0.01), zero bias
+        for conv in (self.iabd.head, self.semantic.cls):
+            nn.init.normal_(conv.weight, std=0.01)
+            nn.init.zeros_(conv.bias)
 
     def forward(self, x: torch.Tensor, with_embedding: bool = True) -> dict[str, torch.Tensor]:
         feat = self.backbone(x)
