@@ -401,3 +401,47 @@ fn inspect_prints_the_contract() {
     assert!(v["classes"].as_array().is_some_and(|c| !c.is_empty()));
     assert_eq!(v["size_divisor"], 32);
 }
+
+#[test]
+fn infer_with_coco_ids_feeds_eval() {
+    let dir = TestDir::new();
+    let gt = fixture("samples/annotations.json");
+    let out = run(baiseg()
+        .args(["infer", "--coco"])
+        .arg(&gt)
+        .arg("--out")
+        .arg(dir.join("out"))
+        .arg(tiny_model())
+        .arg(fixture("samples/images")));
+    assert_code(&out, 0);
+    assert!(!dir.join("out/images.json").exists(), "ids come from the GT file");
+    let gt_json: Value = serde_json::from_slice(&std::fs::read(&gt).unwrap()).unwrap();
+    let image_id = |name: &str| {
+        gt_json["images"].as_array().unwrap().iter().find(|i| i["file_name"] == name).map(|i| i["id"].as_i64().unwrap())
+    };
+    let records = read_results(&dir.join("out/instances.json"));
+    assert!(!records.is_empty());
+    for r in &records {
+        assert_eq!(Some(r.image_id), image_id(&r.file_name), "{}", r.file_name);
+    }
+    let eval = run(baiseg()
+        .args(["eval", "--coco"])
+        .arg(&gt)
+        .arg("--results")
+        .arg(dir.join("out/instances.json"))
+        .arg("--json")
+        .arg(dir.join("eval.json")));
+    assert_code(&eval, 0);
+    let report: Value = serde_json::from_slice(&std::fs::read(dir.join("eval.json")).unwrap()).unwrap();
+    let ap50 = report["stats"][1].as_f64().unwrap();
+    // The tiny model is weak, but the whole pipeline must find the objects (AP50 0.42 when made).
+    assert!(ap50 > 0.2, "AP50 {ap50}");
+
+    // An image the GT file does not list is reported and skipped.
+    let extra = TestDir::new();
+    extra.copy(&fixture("samples/images/000000.png"), "in/000000.png");
+    extra.copy(&fixture("images/000000074646.jpg"), "in/stranger.jpg");
+    let out = run(baiseg().args(["infer", "--coco"]).arg(&gt).arg("--out").arg(extra.join("out")).arg(tiny_model()).arg(extra.join("in")));
+    assert_code(&out, 2);
+    assert!(text(&out).contains("stranger.jpg"), "{}", text(&out));
+}
