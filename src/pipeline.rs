@@ -195,6 +195,9 @@ struct Shared {
     write_outputs: bool,
 }
 
+/// Receives finished images on the coordinating thread.
+type OutcomeHandler<'a> = dyn FnMut(Outcome, &mut Vec<(String, String)>) + 'a;
+
 struct Outcome {
     index: usize,
     result: Result<(ImageRecords, Vec<Instance>)>,
@@ -470,7 +473,7 @@ pub fn run_infer(
         let mut run_group = |group: Vec<(usize, RgbImage)>,
                              outstanding: &mut usize,
                              failed: &mut Vec<(String, String)>,
-                             handle: &mut dyn FnMut(Outcome, &mut Vec<(String, String)>)|
+                             handle: &mut OutcomeHandler<'_>|
          -> Result<()> {
             let images: Vec<&RgbImage> = group.iter().map(|(_, img)| img).collect();
             let batch = {

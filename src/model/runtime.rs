@@ -79,10 +79,8 @@ pub fn find_library() -> Result<PathBuf> {
             searched.push(dir);
         }
     }
-    if let Some(dir) = std::env::var_os("BAISEG_ORT_DIR") {
-        if let Some(lib) = library_in(Path::new(&dir)) {
-            return Ok(lib);
-        }
+    if let Some(lib) = std::env::var_os("BAISEG_ORT_DIR").and_then(|dir| library_in(Path::new(&dir))) {
+        return Ok(lib);
     }
     Err(Error::Ort(format!(
         "the ONNX Runtime shared library (libonnxruntime.so) was not found (looked in ORT_DYLIB_PATH, BAISEG_ORT_DIR and {} project directories such as {}); {INSTALL_HINT}",
