@@ -97,6 +97,9 @@ pub struct InferConfig {
     pub mep: MepParams,
     /// Worker threads for decoding and the MEP (`None`: all cores).
     pub threads: Option<usize>,
+    /// Process only shard `k` of `n` (`(k, n)`, `0 <= k < n`): the inputs whose position in the
+    /// enumeration is `k` modulo `n`. Image ids stay those of the whole input set.
+    pub shard: Option<(usize, usize)>,
 }
 
 /// What happened, reported while the run goes on (for progress bars).
@@ -128,7 +131,7 @@ pub enum Event<'a> {
 /// The end-of-run report.
 #[derive(Debug, Clone)]
 pub struct InferSummary {
-    /// Images found in the inputs.
+    /// Images found in the inputs (in this shard, with `--shard`).
     pub total: usize,
     /// Images processed in this run.
     pub processed: usize,
@@ -340,7 +343,9 @@ pub fn run_infer(
     }
     // With a COCO file, images it does not list cannot get an id: report them before any work.
     let mut unlisted: Vec<usize> = Vec::new();
+    let in_shard = |i: usize| cfg.shard.is_none_or(|(k, n)| i % n == k);
     let todo: Vec<usize> = (0..items.len())
+        .filter(|&i| in_shard(i))
         .filter(|&i| match &header {
             Some(h) if h.image_id(&items[i].name, items[i].file_name()).is_none() => {
                 unlisted.push(i);
@@ -591,7 +596,7 @@ pub fn run_infer(
         let _span = timing::span("output::instances_json");
         let mut records: Vec<ResultRecord> = Vec::new();
         let mut image_entries: Vec<(i64, ImageRecords)> = Vec::new();
-        for (i, item) in items.iter().enumerate() {
+        for (i, item) in items.iter().enumerate().filter(|&(i, _)| in_shard(i)) {
             let path = output_paths(&cfg.out_dir, item)[0].clone();
             if !path.is_file() {
                 continue;
@@ -607,6 +612,10 @@ pub fn run_infer(
             records.extend(rec.to_results(image_id, &categories));
             image_entries.push((image_id, rec));
         }
+        // Sorted by image id (stable: MEP order within an image), so that shards merge into
+        // exactly what one run writes.
+        records.sort_by_key(|r| r.image_id);
+        image_entries.sort_by_key(|(id, _)| *id);
         let path = cfg.out_dir.join("instances.json");
         coco_json::write_results_json(&path, &records)?;
         if header.is_none() {
@@ -617,7 +626,7 @@ pub fn run_infer(
         results_path = Some(path);
     }
     Ok(InferSummary {
-        total: items.len(),
+        total: (0..items.len()).filter(|&i| in_shard(i)).count(),
         processed,
         resumed,
         failed,

@@ -417,7 +417,12 @@ fn infer_with_coco_ids_feeds_eval() {
     assert!(!dir.join("out/images.json").exists(), "ids come from the GT file");
     let gt_json: Value = serde_json::from_slice(&std::fs::read(&gt).unwrap()).unwrap();
     let image_id = |name: &str| {
-        gt_json["images"].as_array().unwrap().iter().find(|i| i["file_name"] == name).map(|i| i["id"].as_i64().unwrap())
+        gt_json["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["file_name"] == name)
+            .map(|i| i["id"].as_i64().unwrap())
     };
     let records = read_results(&dir.join("out/instances.json"));
     assert!(!records.is_empty());
@@ -441,7 +446,49 @@ fn infer_with_coco_ids_feeds_eval() {
     let extra = TestDir::new();
     extra.copy(&fixture("samples/images/000000.png"), "in/000000.png");
     extra.copy(&fixture("images/000000074646.jpg"), "in/stranger.jpg");
-    let out = run(baiseg().args(["infer", "--coco"]).arg(&gt).arg("--out").arg(extra.join("out")).arg(tiny_model()).arg(extra.join("in")));
+    let out = run(baiseg()
+        .args(["infer", "--coco"])
+        .arg(&gt)
+        .arg("--out")
+        .arg(extra.join("out"))
+        .arg(tiny_model())
+        .arg(extra.join("in")));
     assert_code(&out, 2);
     assert!(text(&out).contains("stranger.jpg"), "{}", text(&out));
+}
+
+#[test]
+fn shards_then_merge_equal_one_run() {
+    let dir = TestDir::new();
+    let infer = |extra: &[&str], out: &str| {
+        let o = run(baiseg()
+            .args(["infer", "--save", "labels"])
+            .args(extra)
+            .arg("--out")
+            .arg(dir.join(out))
+            .arg(tiny_model())
+            .arg(fixture("samples/images"))
+            .arg(fixture("images/stardist_img2d.png")));
+        assert_code(&o, 0);
+    };
+    infer(&[], "whole");
+    infer(&["--shard", "0/3"], "s0");
+    infer(&["--shard", "1/3"], "s1");
+    infer(&["--shard", "2/3"], "s2");
+    let merged = run(baiseg().arg("merge").arg(dir.join("s2")).arg(dir.join("s0")).arg(dir.join("s1")).arg("--out").arg(dir.join("merged")));
+    assert_code(&merged, 0);
+    for file in ["instances.json", "images.json", "labels/000004.png", "records/stardist_img2d.json"] {
+        assert_eq!(
+            std::fs::read(dir.join("whole").join(file)).unwrap(),
+            std::fs::read(dir.join("merged").join(file)).unwrap(),
+            "{file}"
+        );
+    }
+    // Overlapping shards are refused.
+    let overlap = run(baiseg().arg("merge").arg(dir.join("s0")).arg(dir.join("whole")).arg("--out").arg(dir.join("bad")));
+    assert_code(&overlap, 1);
+    assert!(text(&overlap).contains("overlap"), "{}", text(&overlap));
+    let bad_shard = run(baiseg().args(["infer", "--shard", "3/3"]).arg(tiny_model()).arg(fixture("samples/images")));
+    assert_code(&bad_shard, 2);
+    assert!(text(&bad_shard).contains("0 <= K < N"), "{}", text(&bad_shard));
 }

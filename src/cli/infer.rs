@@ -59,11 +59,33 @@ pub struct InferArgs {
     /// Exit with status 1 (not 2) when any input was skipped.
     #[arg(long)]
     pub strict: bool,
+    /// Process only shard K of N (0 <= K < N): the inputs whose position in the sorted input list
+    /// is K modulo N. Image ids are those of the whole input set; join shards with `merge`.
+    #[arg(long, value_name = "K/N", value_parser = parse_shard)]
+    pub shard: Option<(usize, usize)>,
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
     pub mep: MepFlags,
+}
+
+fn parse_shard(s: &str) -> Result<(usize, usize), String> {
+    let (k, n) = s
+        .split_once('/')
+        .ok_or_else(|| format!("`{s}` is not K/N (e.g. 0/4)"))?;
+    let k: usize = k
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{k}` is not a shard index"))?;
+    let n: usize = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{n}` is not a shard count"))?;
+    if n == 0 || k >= n {
+        return Err(format!("shard {k}/{n}: need 0 <= K < N"));
+    }
+    Ok((k, n))
 }
 
 static CANCEL: AtomicBool = AtomicBool::new(false);
@@ -117,6 +139,7 @@ pub fn run(args: &InferArgs, global: &GlobalOpts) -> anyhow::Result<u8> {
         force: args.force,
         mep: args.mep.to_params(),
         threads: global.threads,
+        shard: args.shard,
     };
     install_ctrlc();
     let pb = progress_bar(global);
