@@ -68,17 +68,26 @@ pub enum Error {
 impl Error {
     /// Shorthand for [`Error::Io`].
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Self::Io { path: path.into(), source }
+        Self::Io {
+            path: path.into(),
+            source,
+        }
     }
 
     /// Shorthand for [`Error::Invalid`].
     pub fn invalid(what: impl std::fmt::Display, reason: impl std::fmt::Display) -> Self {
-        Self::Invalid { what: what.to_string(), reason: reason.to_string() }
+        Self::Invalid {
+            what: what.to_string(),
+            reason: reason.to_string(),
+        }
     }
 
     /// Shorthand for [`Error::Decode`].
     pub fn decode(path: impl Into<PathBuf>, reason: impl std::fmt::Display) -> Self {
-        Self::Decode { path: path.into(), reason: reason.to_string() }
+        Self::Decode {
+            path: path.into(),
+            reason: reason.to_string(),
+        }
     }
 }
 

@@ -114,7 +114,11 @@ impl CropMask {
             run += tail;
         }
         counts.push(run as u32);
-        Rle { height: self.image_height, width: self.image_width, counts }
+        Rle {
+            height: self.image_height,
+            width: self.image_width,
+            counts,
+        }
     }
 }
 
@@ -182,7 +186,11 @@ pub fn paint_label_map(instances: &[Instance], height: u32, width: u32) -> Array
 pub fn paint_class_map(instances: &[Instance], height: u32, width: u32) -> Array2<u8> {
     let labels = paint_label_map(instances, height, width);
     labels.mapv(|v| {
-        if v == 0 { 0 } else { u8::try_from(instances[v as usize - 1].category).unwrap_or(u8::MAX) }
+        if v == 0 {
+            0
+        } else {
+            u8::try_from(instances[v as usize - 1].category).unwrap_or(u8::MAX)
+        }
     })
 }
 
@@ -191,7 +199,15 @@ mod tests {
     use super::*;
 
     fn crop(x: u32, y: u32, w: u32, h: u32, data: Vec<u8>) -> CropMask {
-        CropMask { image_height: 5, image_width: 4, x, y, width: w, height: h, data }
+        CropMask {
+            image_height: 5,
+            image_width: 4,
+            x,
+            y,
+            width: w,
+            height: h,
+            data,
+        }
     }
 
     fn full_mask(m: &CropMask) -> Vec<u8> {
@@ -229,8 +245,16 @@ mod tests {
 
     #[test]
     fn label_map_paints_highest_score_last() {
-        let a = Instance { category: 1, score: 0.9, mask: crop(0, 0, 2, 1, vec![1, 1]) };
-        let b = Instance { category: 2, score: 0.5, mask: crop(1, 0, 2, 1, vec![1, 1]) };
+        let a = Instance {
+            category: 1,
+            score: 0.9,
+            mask: crop(0, 0, 2, 1, vec![1, 1]),
+        };
+        let b = Instance {
+            category: 2,
+            score: 0.5,
+            mask: crop(1, 0, 2, 1, vec![1, 1]),
+        };
         let labels = paint_label_map(&[a, b], 5, 4);
         assert_eq!(labels.row(0).to_vec(), vec![1, 1, 2, 0]);
     }

@@ -11,24 +11,24 @@
 
 pub mod error;
 
+/// Stage 5b: COCO and VOC instance-segmentation evaluation (pycocotools-identical).
+pub mod eval;
 /// Stage 0: input enumeration (files, directories, zip archives), decoding and preprocessing.
 pub mod input;
-/// Stage 1: ONNX Runtime sessions, the model I/O contract, and the forward pass.
-pub mod model;
+/// Stage 4: instances (cropped binary masks with class and score) and label maps.
+pub mod instances;
 /// Stage 2: typed network outputs at image resolution (boundary and semantic maps).
 pub mod maps;
 /// Stage 3: the Mask Extraction Pipeline (SPEC section 2), one module per stage.
 pub mod mep;
-/// Stage 4: instances (cropped binary masks with class and score) and label maps.
-pub mod instances;
-/// COCO run-length encoding, bit-compatible with pycocotools' `maskApi.c`.
-pub mod rle;
+/// Stage 1: ONNX Runtime sessions, the model I/O contract, and the forward pass.
+pub mod model;
 /// Stage 5a: output sinks (COCO results JSON, PNG maps, overlays) written atomically.
 pub mod output;
-/// Stage 5b: COCO and VOC instance-segmentation evaluation (pycocotools-identical).
-pub mod eval;
 /// Wires the stages together for `infer`: decode -> batch -> ORT -> MEP -> sinks, streaming.
 pub mod pipeline;
+/// COCO run-length encoding, bit-compatible with pycocotools' `maskApi.c`.
+pub mod rle;
 /// Per-stage timing spans and the end-of-run summary table.
 pub mod timing;
 

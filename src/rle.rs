@@ -29,7 +29,11 @@ impl Rle {
         let mut counts = Vec::new();
         let mut current = 0u8;
         let mut run = 0u32;
-        for &value in mask.iter().take(n).chain(std::iter::repeat_n(&0u8, n.saturating_sub(mask.len()))) {
+        for &value in mask
+            .iter()
+            .take(n)
+            .chain(std::iter::repeat_n(&0u8, n.saturating_sub(mask.len())))
+        {
             let bit = u8::from(value != 0);
             if bit != current {
                 counts.push(run);
@@ -39,7 +43,11 @@ impl Rle {
             run += 1;
         }
         counts.push(run);
-        Self { height, width, counts }
+        Self {
+            height,
+            width,
+            counts,
+        }
     }
 
     /// Encodes a row-major mask (`mask[y * width + x]`, nonzero = foreground).
@@ -92,7 +100,12 @@ impl Rle {
     /// Number of foreground pixels (`rleArea`).
     #[must_use]
     pub fn area(&self) -> u64 {
-        self.counts.iter().skip(1).step_by(2).map(|&c| u64::from(c)).sum()
+        self.counts
+            .iter()
+            .skip(1)
+            .step_by(2)
+            .map(|&c| u64::from(c))
+            .sum()
     }
 
     /// The compressed string form of `counts` (`rleToString`).
@@ -155,10 +168,15 @@ impl Rle {
             if m > 2 {
                 x += i64::from(counts[m - 2]);
             }
-            let run = u32::try_from(x).map_err(|_| format!("run {m} decodes to {x}, outside 0..2^32"))?;
+            let run =
+                u32::try_from(x).map_err(|_| format!("run {m} decodes to {x}, outside 0..2^32"))?;
             counts.push(run);
         }
-        Ok(Self { height, width, counts })
+        Ok(Self {
+            height,
+            width,
+            counts,
+        })
     }
 }
 
@@ -172,7 +190,11 @@ impl Rle {
     /// # Errors
     /// Returns a description when the runs do not sum to `height * width`.
     pub fn from_counts(counts: Vec<u32>, height: u32, width: u32) -> Result<Self, String> {
-        let rle = Self { height, width, counts };
+        let rle = Self {
+            height,
+            width,
+            counts,
+        };
         rle.check_size()?;
         Ok(rle)
     }
@@ -198,17 +220,33 @@ impl Rle {
     /// An empty (all-zero) mask of the given size.
     #[must_use]
     pub fn empty(height: u32, width: u32) -> Self {
-        Self { height, width, counts: vec![height.wrapping_mul(width)] }
+        Self {
+            height,
+            width,
+            counts: vec![height.wrapping_mul(width)],
+        }
     }
 
     /// Rasterises one polygon `[x0, y0, x1, y1, ...]` exactly like `rleFrPoly`: the boundary is
     /// upsampled 5x, walked with a DDA, and the points where it crosses pixel-centre columns become
     /// run boundaries. A trailing odd coordinate is ignored, as in `frPoly` (`len // 2` points).
     #[must_use]
-    #[allow(clippy::cast_possible_truncation, reason = "C casts of maskApi.c, reproduced on purpose")]
-    #[allow(clippy::cast_sign_loss, reason = "C casts of maskApi.c, reproduced on purpose")]
-    #[allow(clippy::cast_possible_wrap, reason = "C casts of maskApi.c, reproduced on purpose")]
-    #[allow(clippy::cast_precision_loss, reason = "C casts of maskApi.c, reproduced on purpose")]
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "C casts of maskApi.c, reproduced on purpose"
+    )]
+    #[allow(
+        clippy::cast_sign_loss,
+        reason = "C casts of maskApi.c, reproduced on purpose"
+    )]
+    #[allow(
+        clippy::cast_possible_wrap,
+        reason = "C casts of maskApi.c, reproduced on purpose"
+    )]
+    #[allow(
+        clippy::cast_precision_loss,
+        reason = "C casts of maskApi.c, reproduced on purpose"
+    )]
     pub fn from_polygon(xy: &[f64], height: u32, width: u32) -> Self {
         const SCALE: f64 = 5.0;
         let k = xy.len() / 2;
@@ -218,13 +256,15 @@ impl Rle {
         let (h, w) = (height, width);
         // Upsample and get discrete points densely along the entire boundary.
         let mut x: Vec<i32> = (0..k).map(|j| (SCALE * xy[2 * j] + 0.5) as i32).collect();
-        let mut y: Vec<i32> = (0..k).map(|j| (SCALE * xy[2 * j + 1] + 0.5) as i32).collect();
+        let mut y: Vec<i32> = (0..k)
+            .map(|j| (SCALE * xy[2 * j + 1] + 0.5) as i32)
+            .collect();
         x.push(x[0]);
         y.push(y[0]);
         let mut m = 0usize;
         for j in 0..k {
-            m += (x[j].wrapping_sub(x[j + 1]).unsigned_abs()).max(y[j].wrapping_sub(y[j + 1]).unsigned_abs())
-                as usize
+            m += (x[j].wrapping_sub(x[j + 1]).unsigned_abs())
+                .max(y[j].wrapping_sub(y[j + 1]).unsigned_abs()) as usize
                 + 1;
         }
         let mut u: Vec<i32> = Vec::with_capacity(m);
@@ -238,7 +278,11 @@ impl Rle {
                 std::mem::swap(&mut xs, &mut xe);
                 std::mem::swap(&mut ys, &mut ye);
             }
-            let s = if dx >= dy { f64::from(ye - ys) / f64::from(dx) } else { f64::from(xe - xs) / f64::from(dy) };
+            let s = if dx >= dy {
+                f64::from(ye - ys) / f64::from(dx)
+            } else {
+                f64::from(xe - xs) / f64::from(dy)
+            };
             if dx >= dy {
                 for d in 0..=dx {
                     let t = if flip { dx - d } else { d };
@@ -305,7 +349,11 @@ impl Rle {
                 }
             }
         }
-        Self { height, width, counts: b }
+        Self {
+            height,
+            width,
+            counts: b,
+        }
     }
 
     /// Rasterises a box like `rleFrBbox` (a 4-point polygon through `rleFrPoly`).
@@ -321,7 +369,11 @@ impl Rle {
     #[must_use]
     pub fn merge(rles: &[Self], intersect: bool) -> Self {
         let Some(first) = rles.first() else {
-            return Self { height: 0, width: 0, counts: Vec::new() };
+            return Self {
+                height: 0,
+                width: 0,
+                counts: Vec::new(),
+            };
         };
         if rles.len() == 1 {
             return first.clone();
@@ -330,7 +382,11 @@ impl Rle {
         let mut cnts = first.counts.clone();
         for b_rle in &rles[1..] {
             if b_rle.height != h || b_rle.width != w {
-                return Self { height: 0, width: 0, counts: Vec::new() };
+                return Self {
+                    height: 0,
+                    width: 0,
+                    counts: Vec::new(),
+                };
             }
             let a_rle = std::mem::take(&mut cnts);
             let (am, bm) = (a_rle.len(), b_rle.counts.len());
@@ -366,7 +422,11 @@ impl Rle {
                 }
             }
         }
-        Self { height: h, width: w, counts: cnts }
+        Self {
+            height: h,
+            width: w,
+            counts: cnts,
+        }
     }
 
     /// The pixel bounding box `[x, y, w, h]` of the foreground, exactly like `rleToBbox`
@@ -397,13 +457,22 @@ impl Rle {
             ys = ys.min(yy);
             ye = ye.max(yy);
         }
-        [f64::from(xs), f64::from(ys), f64::from(xe.wrapping_sub(xs).wrapping_add(1)), f64::from(ye.wrapping_sub(ys).wrapping_add(1))]
+        [
+            f64::from(xs),
+            f64::from(ys),
+            f64::from(xe.wrapping_sub(xs).wrapping_add(1)),
+            f64::from(ye.wrapping_sub(ys).wrapping_add(1)),
+        ]
     }
 
     /// Foreground pixel count as maskApi.c's `uint` (wrapping at 2^32 like `rleArea`).
     #[must_use]
     pub fn area_u32(&self) -> u32 {
-        self.counts.iter().skip(1).step_by(2).fold(0u32, |s, &c| s.wrapping_add(c))
+        self.counts
+            .iter()
+            .skip(1)
+            .step_by(2)
+            .fold(0u32, |s, &c| s.wrapping_add(c))
     }
 }
 
@@ -499,7 +568,11 @@ mod tests {
 
     #[test]
     fn large_and_delta_runs_round_trip() {
-        let rle = Rle { height: 1000, width: 1000, counts: vec![0, 500_000, 3, 7, 499_990] };
+        let rle = Rle {
+            height: 1000,
+            width: 1000,
+            counts: vec![0, 500_000, 3, 7, 499_990],
+        };
         let s = rle.to_compressed_string();
         assert_eq!(Rle::from_compressed_string(&s, 1000, 1000).unwrap(), rle);
     }

@@ -39,7 +39,12 @@ pub struct EvalArgs {
     #[arg(long, value_name = "DT.json", required_unless_present = "model")]
     pub results: Option<PathBuf>,
     /// One-pass evaluation: run this model on --images and evaluate while it runs.
-    #[arg(long, value_name = "MODEL.onnx", requires = "images", conflicts_with = "results")]
+    #[arg(
+        long,
+        value_name = "MODEL.onnx",
+        requires = "images",
+        conflicts_with = "results"
+    )]
     pub model: Option<PathBuf>,
     /// Images for one-pass evaluation (with --model).
     #[arg(long, value_name = "DIR")]
@@ -116,13 +121,24 @@ pub fn params_from_args(args: &EvalArgs) -> anyhow::Result<Params> {
         p.area_rng = ranges
             .iter()
             .map(|r| {
-                let (lo, hi) = r.split_once(':').with_context(|| format!("--area-rng: {r:?} is not LO:HI"))?;
-                let lo: f64 = lo.trim().parse().with_context(|| format!("--area-rng: bad number in {r:?}"))?;
-                let hi: f64 = hi.trim().parse().with_context(|| format!("--area-rng: bad number in {r:?}"))?;
+                let (lo, hi) = r
+                    .split_once(':')
+                    .with_context(|| format!("--area-rng: {r:?} is not LO:HI"))?;
+                let lo: f64 = lo
+                    .trim()
+                    .parse()
+                    .with_context(|| format!("--area-rng: bad number in {r:?}"))?;
+                let hi: f64 = hi
+                    .trim()
+                    .parse()
+                    .with_context(|| format!("--area-rng: bad number in {r:?}"))?;
                 Ok([lo, hi])
             })
             .collect::<anyhow::Result<_>>()?;
-        p.area_rng_lbl = labels[..ranges.len()].iter().map(|s| (*s).to_owned()).collect();
+        p.area_rng_lbl = labels[..ranges.len()]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
     }
     p.cat_ids.clone_from(&args.cat_ids);
     p.img_ids.clone_from(&args.img_ids);
@@ -160,7 +176,8 @@ pub fn emit(report: &EvalReport, args: &EvalArgs, global: &GlobalOpts) -> anyhow
 fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
     let tmp = path.with_extension("json.tmp");
     std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
     Ok(())
 }
 
@@ -169,7 +186,10 @@ fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
 ///
 /// # Errors
 /// Bad flags, or an unreadable/malformed ground-truth file.
-#[allow(dead_code, reason = "entry point for the one-pass evaluation wired by infer")]
+#[allow(
+    dead_code,
+    reason = "entry point for the one-pass evaluation wired by infer"
+)]
 pub fn one_pass_evaluator(args: &EvalArgs) -> anyhow::Result<Evaluator> {
     let params = params_from_args(args)?;
     let gt = CocoDataset::from_path(&args.coco)?;
@@ -184,7 +204,9 @@ pub fn run(args: &EvalArgs, global: &GlobalOpts) -> anyhow::Result<u8> {
     super::init_threads(global);
     let params = params_from_args(args)?;
     let Some(results) = &args.results else {
-        bail!("one-pass evaluation (--model/--images) is not wired into this build yet; run infer, then eval --results");
+        bail!(
+            "one-pass evaluation (--model/--images) is not wired into this build yet; run infer, then eval --results"
+        );
     };
     let report = eval::evaluate_files(&args.coco, results, params)?;
     emit(&report, args, global)?;

@@ -56,7 +56,10 @@ impl Segmentation {
                         ));
                     }
                     if p.len() % 2 != 0 {
-                        return Err(format!("polygon {i} has an odd number of coordinates ({})", p.len()));
+                        return Err(format!(
+                            "polygon {i} has an odd number of coordinates ({})",
+                            p.len()
+                        ));
                     }
                     if p.iter().any(|v| !v.is_finite()) {
                         return Err(format!("polygon {i} has a non-finite coordinate"));
@@ -88,10 +91,15 @@ impl Segmentation {
                 if polys.is_empty() {
                     return Ok(Rle::empty(height, width));
                 }
-                let rles: Vec<Rle> = polys.iter().map(|p| Rle::from_polygon(p, height, width)).collect();
+                let rles: Vec<Rle> = polys
+                    .iter()
+                    .map(|p| Rle::from_polygon(p, height, width))
+                    .collect();
                 Ok(Rle::merge(&rles, false))
             }
-            Self::Uncompressed { size, counts } => Rle::from_counts(counts.clone(), size[0], size[1]),
+            Self::Uncompressed { size, counts } => {
+                Rle::from_counts(counts.clone(), size[0], size[1])
+            }
             Self::Compressed { size, counts } => {
                 let rle = Rle::from_compressed_string(counts, size[0], size[1])?;
                 rle.check_size()?;
@@ -122,7 +130,10 @@ impl<'de> Visitor<'de> for SegVisitor {
         f.write_str("a list of polygons or an RLE object {\"size\", \"counts\"}")
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Segmentation, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> std::result::Result<Segmentation, A::Error> {
         let mut polys = Vec::new();
         while let Some(p) = seq.next_element::<Vec<f64>>()? {
             polys.push(p);
@@ -130,7 +141,10 @@ impl<'de> Visitor<'de> for SegVisitor {
         Ok(Segmentation::Polygons(polys))
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Segmentation, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Segmentation, A::Error> {
         let mut size: Option<[u32; 2]> = None;
         let mut counts: Option<Counts> = None;
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
@@ -169,7 +183,10 @@ impl<'de> Deserialize<'de> for Counts {
             fn visit_string<E: de::Error>(self, v: String) -> std::result::Result<Counts, E> {
                 Ok(Counts::Compressed(v))
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Counts, A::Error> {
+            fn visit_seq<A: SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<Counts, A::Error> {
                 let mut runs = Vec::with_capacity(seq.size_hint().unwrap_or(0));
                 while let Some(c) = seq.next_element::<u32>()? {
                     runs.push(c);
@@ -320,8 +337,10 @@ impl CocoDataset {
     /// # Errors
     /// As [`CocoDataset::from_path`].
     pub fn from_slice(bytes: &[u8], path: &Path) -> Result<Self> {
-        let raw: RawDataset =
-            serde_json::from_slice(bytes).map_err(|source| Error::Json { path: path.to_path_buf(), source })?;
+        let raw: RawDataset = serde_json::from_slice(bytes).map_err(|source| Error::Json {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Self::new(raw.images, raw.annotations, raw.categories, path)
     }
 
@@ -336,7 +355,10 @@ impl CocoDataset {
         categories: Vec<Category>,
         path: &Path,
     ) -> Result<Self> {
-        let bad = |reason: String| Error::Coco { path: path.to_path_buf(), reason };
+        let bad = |reason: String| Error::Coco {
+            path: path.to_path_buf(),
+            reason,
+        };
         let mut image_index = HashMap::with_capacity(images.len());
         for (i, img) in images.iter().enumerate() {
             if image_index.insert(img.id, i).is_some() {
@@ -352,27 +374,46 @@ impl CocoDataset {
         let mut image_anns = vec![Vec::new(); images.len()];
         for (i, a) in annotations.iter().enumerate() {
             let Some(&ii) = image_index.get(&a.image_id) else {
-                return Err(bad(format!("annotation id {} refers to unknown image id {}", a.id, a.image_id)));
+                return Err(bad(format!(
+                    "annotation id {} refers to unknown image id {}",
+                    a.id, a.image_id
+                )));
             };
             if !category_index.contains_key(&a.category_id) {
-                return Err(bad(format!("annotation id {} refers to unknown category id {}", a.id, a.category_id)));
+                return Err(bad(format!(
+                    "annotation id {} refers to unknown category id {}",
+                    a.id, a.category_id
+                )));
             }
             if a.area.is_none() {
                 return Err(bad(format!("annotation id {} has no \"area\"", a.id)));
             }
-            if let Some(bb) = &a.bbox {
-                if bb.len() != 4 {
-                    return Err(bad(format!("annotation id {} has a bbox with {} numbers, not 4", a.id, bb.len())));
-                }
+            if let Some(bb) = &a.bbox
+                && bb.len() != 4
+            {
+                return Err(bad(format!(
+                    "annotation id {} has a bbox with {} numbers, not 4",
+                    a.id,
+                    bb.len()
+                )));
             }
             if let Some(seg) = &a.segmentation {
                 let img = &images[ii];
-                seg.validate(img.height, img.width).map_err(|r| bad(format!("annotation id {}: {r}", a.id)))?;
+                seg.validate(img.height, img.width)
+                    .map_err(|r| bad(format!("annotation id {}: {r}", a.id)))?;
             }
             let idx = u32::try_from(i).map_err(|_| bad("more than 2^32 annotations".into()))?;
             image_anns[ii].push(idx);
         }
-        Ok(Self { path: path.to_path_buf(), images, annotations, categories, image_index, category_index, image_anns })
+        Ok(Self {
+            path: path.to_path_buf(),
+            images,
+            annotations,
+            categories,
+            image_index,
+            category_index,
+            image_anns,
+        })
     }
 
     /// Index of an image id in `images`.
@@ -412,7 +453,8 @@ impl CocoDataset {
     /// Category name for an id ("" when unknown).
     #[must_use]
     pub fn category_name(&self, id: i64) -> &str {
-        self.category_position(id).map_or("", |i| self.categories[i].name.as_str())
+        self.category_position(id)
+            .map_or("", |i| self.categories[i].name.as_str())
     }
 }
 
@@ -461,8 +503,10 @@ pub fn load_results(path: impl AsRef<Path>) -> Result<Results> {
 /// # Errors
 /// As [`load_results`].
 pub fn parse_results(bytes: &[u8], path: &Path) -> Result<Results> {
-    let raw: Vec<RawResult> =
-        serde_json::from_slice(bytes).map_err(|source| Error::Json { path: path.to_path_buf(), source })?;
+    let raw: Vec<RawResult> = serde_json::from_slice(bytes).map_err(|source| Error::Json {
+        path: path.to_path_buf(),
+        source,
+    })?;
     raw.into_iter()
         .enumerate()
         .map(|(i, r)| {
@@ -471,10 +515,22 @@ pub fn parse_results(bytes: &[u8], path: &Path) -> Result<Results> {
                 Some(b) if b.is_empty() => None,
                 Some(b) => Some(<[f64; 4]>::try_from(b.as_slice()).map_err(|_| Error::Coco {
                     path: path.to_path_buf(),
-                    reason: format!("result {i} (image id {}): bbox has {} numbers, not 4", r.image_id, b.len()),
+                    reason: format!(
+                        "result {i} (image id {}): bbox has {} numbers, not 4",
+                        r.image_id,
+                        b.len()
+                    ),
                 })?),
             };
-            Ok((r.image_id, Detection { category_id: r.category_id, score: r.score, bbox, segmentation: r.segmentation }))
+            Ok((
+                r.image_id,
+                Detection {
+                    category_id: r.category_id,
+                    score: r.score,
+                    bbox,
+                    segmentation: r.segmentation,
+                },
+            ))
         })
         .collect()
 }

@@ -90,7 +90,10 @@ struct Gt {
 }
 
 fn bad(path: &Path, reason: String) -> Error {
-    Error::Coco { path: path.to_path_buf(), reason }
+    Error::Coco {
+        path: path.to_path_buf(),
+        reason,
+    }
 }
 
 /// Evaluates every category of one image. `position` is the image's index in `gt.images`
@@ -98,14 +101,19 @@ fn bad(path: &Path, reason: String) -> Error {
 ///
 /// # Errors
 /// [`Error::Coco`] when a mask cannot be decoded or lacks what the IoU type needs.
-#[allow(clippy::too_many_lines, reason = "one pass of cocoeval's per-image phase, kept in its order")]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one pass of cocoeval's per-image phase, kept in its order"
+)]
 pub fn evaluate_image(
     gt: &CocoDataset,
     position: Option<usize>,
     dets: &[DetEntry],
     ctx: &Context<'_>,
 ) -> Result<Vec<CatEval>> {
-    let Some(position) = position else { return Ok(Vec::new()) };
+    let Some(position) = position else {
+        return Ok(Vec::new());
+    };
     let img = &gt.images[position];
     let (h, w) = (img.height, img.width);
     // Ground truths grouped by category, file order within a category; with useCats off the
@@ -137,8 +145,16 @@ pub fn evaluate_image(
             (Some(a), None) | (None, Some(a)) => a,
             (None, None) => break,
         };
-        let g_end = gi + gts[gi..].iter().take_while(|&&(kk, _)| key_of(kk, ctx.use_cats) == k).count();
-        let d_end = di + dts[di..].iter().take_while(|&&(kk, _)| key_of(kk, ctx.use_cats) == k).count();
+        let g_end = gi
+            + gts[gi..]
+                .iter()
+                .take_while(|&&(kk, _)| key_of(kk, ctx.use_cats) == k)
+                .count();
+        let d_end = di
+            + dts[di..]
+                .iter()
+                .take_while(|&&(kk, _)| key_of(kk, ctx.use_cats) == k)
+                .count();
         let group_g = &gts[gi..g_end];
         let mut group_d: Vec<u32> = dts[di..d_end].iter().map(|&(_, i)| i).collect();
         gi = g_end;
@@ -146,7 +162,11 @@ pub fn evaluate_image(
 
         // Detections: highest score first, stable, at most maxDets[-1].
         group_d.sort_by(|&a, &b| {
-            dets[b as usize].det.score.partial_cmp(&dets[a as usize].det.score).unwrap_or(std::cmp::Ordering::Equal)
+            dets[b as usize]
+                .det
+                .score
+                .partial_cmp(&dets[a as usize].det.score)
+                .unwrap_or(std::cmp::Ordering::Equal)
         });
         group_d.truncate(ctx.max_det);
 
@@ -154,7 +174,12 @@ pub fn evaluate_image(
             .iter()
             .map(|&(_, ai)| {
                 let a = &gt.annotations[ai as usize];
-                Gt { id: a.id, area: a.area.unwrap_or(0.0), crowd: a.iscrowd.unwrap_or(false), ann: ai }
+                Gt {
+                    id: a.id,
+                    area: a.area.unwrap_or(0.0),
+                    crowd: a.iscrowd.unwrap_or(false),
+                    ann: ai,
+                }
             })
             .collect();
         let crowd: Vec<bool> = g_list.iter().map(|g| g.crowd).collect();
@@ -177,9 +202,14 @@ pub fn evaluate_image(
                     for g in &g_list {
                         let a = &gt.annotations[g.ann as usize];
                         let Some(seg) = &a.segmentation else {
-                            return Err(bad(&gt.path, format!("annotation id {} has no segmentation", a.id)));
+                            return Err(bad(
+                                &gt.path,
+                                format!("annotation id {} has no segmentation", a.id),
+                            ));
                         };
-                        let rle = seg.to_rle(h, w).map_err(|r| bad(&gt.path, format!("annotation id {}: {r}", a.id)))?;
+                        let rle = seg
+                            .to_rle(h, w)
+                            .map_err(|r| bad(&gt.path, format!("annotation id {}: {r}", a.id)))?;
                         gg.push(MaskGeom::new(rle));
                     }
                     mask_iou_matrix(&dg, &gg, &crowd)
@@ -203,14 +233,19 @@ pub fn evaluate_image(
                             .bbox
                             .as_deref()
                             .and_then(|b| <[f64; 4]>::try_from(b).ok())
-                            .ok_or_else(|| bad(&gt.path, format!("annotation id {} has no bbox", a.id)))?;
+                            .ok_or_else(|| {
+                                bad(&gt.path, format!("annotation id {} has no bbox", a.id))
+                            })?;
                         gb.push(bb);
                     }
                     box_iou_matrix(&db, &gb, &crowd)
                 }
             }
         };
-        let scores: Vec<f64> = group_d.iter().map(|&i| dets[i as usize].det.score).collect();
+        let scores: Vec<f64> = group_d
+            .iter()
+            .map(|&i| dets[i as usize].det.score)
+            .collect();
         let areas = ctx
             .area_rng
             .iter()
@@ -226,11 +261,25 @@ fn key_of(k: u32, use_cats: bool) -> u32 {
 }
 
 /// The detection's mask and area under `loadRes` rules.
-pub(crate) fn det_mask(e: &DetEntry, h: u32, w: u32, mode: ResultMode, path: &Path) -> Result<(Rle, f64)> {
-    let err = |r: String| bad(path, format!("result id {} (category {}): {r}", e.id, e.det.category_id));
+pub(crate) fn det_mask(
+    e: &DetEntry,
+    h: u32,
+    w: u32,
+    mode: ResultMode,
+    path: &Path,
+) -> Result<(Rle, f64)> {
+    let err = |r: String| {
+        bad(
+            path,
+            format!("result id {} (category {}): {r}", e.id, e.det.category_id),
+        )
+    };
     match mode {
         ResultMode::Bbox => {
-            let bb = e.det.bbox.ok_or_else(|| err("has no bbox (the first result has one)".into()))?;
+            let bb = e
+                .det
+                .bbox
+                .ok_or_else(|| err("has no bbox (the first result has one)".into()))?;
             let rle = match &e.det.segmentation {
                 Some(seg) => seg.to_rle(h, w).map_err(err)?,
                 None => Rle::from_bbox(&bb, h, w),
@@ -238,7 +287,11 @@ pub(crate) fn det_mask(e: &DetEntry, h: u32, w: u32, mode: ResultMode, path: &Pa
             Ok((rle, bb[2] * bb[3]))
         }
         ResultMode::Segm => {
-            let seg = e.det.segmentation.as_ref().ok_or_else(|| err("has no segmentation".into()))?;
+            let seg = e
+                .det
+                .segmentation
+                .as_ref()
+                .ok_or_else(|| err("has no segmentation".into()))?;
             let rle = seg.to_rle(h, w).map_err(err)?;
             let area = f64::from(rle.area_u32());
             Ok((rle, area))
@@ -247,15 +300,33 @@ pub(crate) fn det_mask(e: &DetEntry, h: u32, w: u32, mode: ResultMode, path: &Pa
 }
 
 /// The detection's box and area under `loadRes` rules.
-pub(crate) fn det_box(e: &DetEntry, h: u32, w: u32, mode: ResultMode, path: &Path) -> Result<(Bbox, f64)> {
-    let err = |r: String| bad(path, format!("result id {} (category {}): {r}", e.id, e.det.category_id));
+pub(crate) fn det_box(
+    e: &DetEntry,
+    h: u32,
+    w: u32,
+    mode: ResultMode,
+    path: &Path,
+) -> Result<(Bbox, f64)> {
+    let err = |r: String| {
+        bad(
+            path,
+            format!("result id {} (category {}): {r}", e.id, e.det.category_id),
+        )
+    };
     match mode {
         ResultMode::Bbox => {
-            let bb = e.det.bbox.ok_or_else(|| err("has no bbox (the first result has one)".into()))?;
+            let bb = e
+                .det
+                .bbox
+                .ok_or_else(|| err("has no bbox (the first result has one)".into()))?;
             Ok((bb, bb[2] * bb[3]))
         }
         ResultMode::Segm => {
-            let seg: &Segmentation = e.det.segmentation.as_ref().ok_or_else(|| err("has no segmentation".into()))?;
+            let seg: &Segmentation = e
+                .det
+                .segmentation
+                .as_ref()
+                .ok_or_else(|| err("has no segmentation".into()))?;
             let rle = seg.to_rle(h, w).map_err(err)?;
             let area = f64::from(rle.area_u32());
             let bb = e.det.bbox.unwrap_or_else(|| rle.to_bbox());
@@ -266,7 +337,13 @@ pub(crate) fn det_box(e: &DetEntry, h: u32, w: u32, mode: ResultMode, path: &Pat
 
 /// `evaluateImg` for one area range: greedy matching per IoU threshold, ground truths ignored
 /// last, crowds matchable many times, then unmatched detections outside the range ignored.
-fn match_area(gts: &[Gt], d_area: &[f64], ious: &[f64], rng: [f64; 2], ctx: &Context<'_>) -> AreaEval {
+fn match_area(
+    gts: &[Gt],
+    d_area: &[f64],
+    ious: &[f64],
+    rng: [f64; 2],
+    ctx: &Context<'_>,
+) -> AreaEval {
     let g_n = gts.len();
     let d_n = d_area.len();
     let t_n = ctx.iou_thrs.len();
@@ -291,10 +368,11 @@ fn match_area(gts: &[Gt], d_area: &[f64], ious: &[f64], rng: [f64; 2], ctx: &Con
                     if gtm[gi] && !s_crowd[gi] {
                         continue;
                     }
-                    if let Some(mm) = m {
-                        if !s_ign[mm] && s_ign[gi] {
-                            break;
-                        }
+                    if let Some(mm) = m
+                        && !s_ign[mm]
+                        && s_ign[gi]
+                    {
+                        break;
                     }
                     let v = row[order[gi]];
                     if v < iou {
@@ -326,5 +404,8 @@ fn match_area(gts: &[Gt], d_area: &[f64], ious: &[f64], rng: [f64; 2], ctx: &Con
             }
         }
     }
-    AreaEval { flags, num_pos: u32::try_from(num_pos).unwrap_or(u32::MAX) }
+    AreaEval {
+        flags,
+        num_pos: u32::try_from(num_pos).unwrap_or(u32::MAX),
+    }
 }

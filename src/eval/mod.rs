@@ -38,7 +38,9 @@ pub mod summarize;
 pub mod voc;
 
 pub use accumulate::Accumulated;
-pub use dataset::{Annotation, Category, CocoDataset, Detection, ImageInfo, Results, Segmentation, load_results};
+pub use dataset::{
+    Annotation, Category, CocoDataset, Detection, ImageInfo, Results, Segmentation, load_results,
+};
 pub use evaluate::ResultMode;
 pub use params::{IouType, Params, Protocol};
 pub use summarize::{CategoryAp, STAT_NAMES};
@@ -100,13 +102,23 @@ impl Evaluator {
     /// [`Error::Invalid`] for inconsistent parameters.
     pub fn new(gt: CocoDataset, mut params: Params) -> Result<Self> {
         params.validate()?;
-        let mut img_ids = params.img_ids.clone().unwrap_or_else(|| gt.sorted_image_ids());
+        let mut img_ids = params
+            .img_ids
+            .clone()
+            .unwrap_or_else(|| gt.sorted_image_ids());
         img_ids.sort_unstable();
         img_ids.dedup();
-        let mut cat_ids = params.cat_ids.clone().unwrap_or_else(|| gt.sorted_category_ids());
+        let mut cat_ids = params
+            .cat_ids
+            .clone()
+            .unwrap_or_else(|| gt.sorted_category_ids());
         cat_ids.sort_unstable();
         cat_ids.dedup();
-        let cat_index = cat_ids.iter().enumerate().map(|(i, &c)| (c, u32::try_from(i).unwrap_or(u32::MAX))).collect();
+        let cat_index = cat_ids
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| (c, u32::try_from(i).unwrap_or(u32::MAX)))
+            .collect();
         params.img_ids = Some(img_ids.clone());
         params.cat_ids = Some(cat_ids.clone());
         let dets = vec![Vec::new(); gt.images.len()];
@@ -162,9 +174,14 @@ impl Evaluator {
 
     fn push(&mut self, image_id: i64, det: Detection) -> Result<()> {
         let id = self.next_id + 1;
-        let bad = |reason: String| Error::Coco { path: self.results_path.clone(), reason };
+        let bad = |reason: String| Error::Coco {
+            path: self.results_path.clone(),
+            reason,
+        };
         let Some(pos) = self.gt.image_position(image_id) else {
-            return Err(bad(format!("result {id} refers to image id {image_id}, which is not in the ground truth")));
+            return Err(bad(format!(
+                "result {id} refers to image id {image_id}, which is not in the ground truth"
+            )));
         };
         if self.gt.category_position(det.category_id).is_none() {
             return Err(bad(format!(
@@ -173,7 +190,9 @@ impl Evaluator {
             )));
         }
         if !det.score.is_finite() {
-            return Err(bad(format!("result {id} (image id {image_id}) has a non-finite score")));
+            return Err(bad(format!(
+                "result {id} (image id {image_id}) has a non-finite score"
+            )));
         }
         let mode = match self.mode {
             Some(m) => m,
@@ -183,7 +202,9 @@ impl Evaluator {
                 } else if det.segmentation.is_some() {
                     ResultMode::Segm
                 } else {
-                    return Err(bad(format!("result {id} (image id {image_id}) has neither bbox nor segmentation")));
+                    return Err(bad(format!(
+                        "result {id} (image id {image_id}) has neither bbox nor segmentation"
+                    )));
                 };
                 self.mode = Some(m);
                 m
@@ -204,7 +225,8 @@ impl Evaluator {
         }
         if let Some(seg) = &det.segmentation {
             let img = &self.gt.images[pos];
-            seg.validate(img.height, img.width).map_err(|r| bad(format!("result {id} (image id {image_id}): {r}")))?;
+            seg.validate(img.height, img.width)
+                .map_err(|r| bad(format!("result {id} (image id {image_id}): {r}")))?;
         }
         self.next_id = id;
         self.dets[pos].push(DetEntry { id, det });
@@ -217,7 +239,16 @@ impl Evaluator {
     /// [`Error::Coco`] when a mask cannot be decoded or lacks what the IoU type needs.
     pub fn finish(self) -> Result<EvalReport> {
         match self.params.protocol {
-            Protocol::VocChainercv => voc::run(&self.gt, &self.params, &self.img_ids, &self.cat_ids, &self.dets, self.mode, &self.results_path, self.next_id),
+            Protocol::VocChainercv => voc::run(
+                &self.gt,
+                &self.params,
+                &self.img_ids,
+                &self.cat_ids,
+                &self.dets,
+                self.mode,
+                &self.results_path,
+                self.next_id,
+            ),
             Protocol::Coco | Protocol::CocoThresholds => self.finish_coco(),
         }
     }
@@ -254,10 +285,19 @@ impl Evaluator {
                 }
             }
         }
-        let acc = accumulate::accumulate(&per_cat, p.iou_thrs.len(), &p.rec_thrs, p.area_rng.len(), &max_dets);
+        let acc = accumulate::accumulate(
+            &per_cat,
+            p.iou_thrs.len(),
+            &p.rec_thrs,
+            p.area_rng.len(),
+            &max_dets,
+        );
         let (stats, mut summary) = summarize::summarize(&acc, p);
         let (ids, names): (Vec<i64>, Vec<String>) = if p.use_cats {
-            self.cat_ids.iter().map(|&c| (c, self.gt.category_name(c).to_owned())).unzip()
+            self.cat_ids
+                .iter()
+                .map(|&c| (c, self.gt.category_name(c).to_owned()))
+                .unzip()
         } else {
             (vec![-1], vec!["(all categories)".to_owned()])
         };
@@ -279,7 +319,12 @@ impl Evaluator {
         if p.protocol == Protocol::CocoThresholds {
             for (t, v) in p.iou_thrs.iter().zip(&map_per_iou) {
                 use std::fmt::Write as _;
-                let _ = writeln!(summary, " mAP@{:<4} (COCOeval matching, 101-point AP) = {}", summarize::py_fixed(*t, 2), summarize::py_fixed(*v, 3));
+                let _ = writeln!(
+                    summary,
+                    " mAP@{:<4} (COCOeval matching, 101-point AP) = {}",
+                    summarize::py_fixed(*t, 2),
+                    summarize::py_fixed(*v, 3)
+                );
             }
         }
         Ok(EvalReport {
@@ -300,7 +345,9 @@ impl Evaluator {
     fn count_gt(&self, kn: usize) -> Vec<u64> {
         let mut n = vec![0u64; kn];
         for &id in &self.img_ids {
-            let Some(pos) = self.gt.image_position(id) else { continue };
+            let Some(pos) = self.gt.image_position(id) else {
+                continue;
+            };
             for &ai in self.gt.annotations_of(pos) {
                 let a = &self.gt.annotations[ai as usize];
                 if a.iscrowd.unwrap_or(false) {
@@ -320,7 +367,12 @@ impl Evaluator {
 ///
 /// # Errors
 /// As [`Evaluator::add_results`] and [`Evaluator::finish`].
-pub fn evaluate(gt: CocoDataset, results: Results, params: Params, results_path: &Path) -> Result<EvalReport> {
+pub fn evaluate(
+    gt: CocoDataset,
+    results: Results,
+    params: Params,
+    results_path: &Path,
+) -> Result<EvalReport> {
     let mut ev = Evaluator::new(gt, params)?.with_results_path(results_path);
     ev.add_results(results)?;
     ev.finish()
@@ -331,7 +383,10 @@ pub fn evaluate(gt: CocoDataset, results: Results, params: Params, results_path:
 /// # Errors
 /// I/O, JSON and COCO errors naming the file at fault.
 pub fn evaluate_files(gt_path: &Path, results_path: &Path, params: Params) -> Result<EvalReport> {
-    let (gt, results) = rayon::join(|| CocoDataset::from_path(gt_path), || load_results(results_path));
+    let (gt, results) = rayon::join(
+        || CocoDataset::from_path(gt_path),
+        || load_results(results_path),
+    );
     evaluate(gt?, results?, params, results_path)
 }
 
@@ -341,21 +396,41 @@ impl EvalReport {
     pub fn category_table(&self) -> String {
         use std::fmt::Write as _;
         let mut s = String::new();
-        let width = self.per_category.iter().map(|c| c.name.len()).max().unwrap_or(8).clamp(8, 32);
+        let width = self
+            .per_category
+            .iter()
+            .map(|c| c.name.len())
+            .max()
+            .unwrap_or(8)
+            .clamp(8, 32);
         let thr = &self.params.iou_thrs;
         let _ = write!(s, "{:>8}  {:<width$}  {:>6}", "cat_id", "name", "n_gt");
         if self.protocol == Protocol::VocChainercv {
             for t in thr {
-                let _ = write!(s, "  {:>7}", format!("AP@{}", summarize::py_fixed(*t * 100.0, 0)));
+                let _ = write!(
+                    s,
+                    "  {:>7}",
+                    format!("AP@{}", summarize::py_fixed(*t * 100.0, 0))
+                );
             }
         } else {
             let _ = write!(s, "  {:>7}  {:>7}", "AP", "AR");
             for t in thr {
-                let _ = write!(s, "  {:>7}", format!("AP@{}", summarize::py_fixed(*t * 100.0, 0)));
+                let _ = write!(
+                    s,
+                    "  {:>7}",
+                    format!("AP@{}", summarize::py_fixed(*t * 100.0, 0))
+                );
             }
         }
         s.push('\n');
-        let fmt = |v: f64| if v < 0.0 || v.is_nan() { "-".to_owned() } else { summarize::py_fixed(v * 100.0, 2) };
+        let fmt = |v: f64| {
+            if v < 0.0 || v.is_nan() {
+                "-".to_owned()
+            } else {
+                summarize::py_fixed(v * 100.0, 2)
+            }
+        };
         for c in &self.per_category {
             let name: String = c.name.chars().take(width).collect();
             let _ = write!(s, "{:>8}  {:<width$}  {:>6}", c.category_id, name, c.num_gt);

@@ -93,7 +93,9 @@ impl Default for Params {
             rec_thrs: linspace(0.0, 1.0, 101),
             max_dets: vec![1, 10, 100],
             area_rng: vec![[0.0, 1e10], [0.0, 1024.0], [1024.0, 9216.0], [9216.0, 1e10]],
-            area_rng_lbl: ["all", "small", "medium", "large"].map(String::from).to_vec(),
+            area_rng_lbl: ["all", "small", "medium", "large"]
+                .map(String::from)
+                .to_vec(),
             cat_ids: None,
             img_ids: None,
             use_cats: true,
@@ -106,13 +108,20 @@ impl Params {
     /// Defaults for an IoU type.
     #[must_use]
     pub fn new(iou_type: IouType) -> Self {
-        Self { iou_type, ..Self::default() }
+        Self {
+            iou_type,
+            ..Self::default()
+        }
     }
 
     /// Defaults for a protocol (`coco-thresholds` sets `iouThrs` to [`VOC_IOU_THRS`]).
     #[must_use]
     pub fn for_protocol(iou_type: IouType, protocol: Protocol) -> Self {
-        let mut p = Self { iou_type, protocol, ..Self::default() };
+        let mut p = Self {
+            iou_type,
+            protocol,
+            ..Self::default()
+        };
         if protocol != Protocol::Coco {
             p.iou_thrs = VOC_IOU_THRS.to_vec();
         }
@@ -135,9 +144,16 @@ impl Params {
             return inv("max-dets", "needs at least one value");
         }
         if self.area_rng.is_empty() || self.area_rng.len() != self.area_rng_lbl.len() {
-            return inv("area-rng", "needs at least one range and one label per range");
+            return inv(
+                "area-rng",
+                "needs at least one range and one label per range",
+            );
         }
-        if self.area_rng.iter().any(|r| r[0].is_nan() || r[1].is_nan() || r[0] > r[1]) {
+        if self
+            .area_rng
+            .iter()
+            .any(|r| r[0].is_nan() || r[1].is_nan() || r[0] > r[1])
+        {
             return inv("area-rng", "each range must be lo:hi with lo <= hi");
         }
         Ok(())

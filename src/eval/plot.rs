@@ -23,10 +23,16 @@ const MARGIN: f32 = 30.0;
 fn draw(curves: &[Vec<(f64, f64)>]) -> RgbImage {
     let mut img = RgbImage::from_pixel(W, H, Rgb([255, 255, 255]));
     let (pw, ph) = (W as f32 - 2.0 * MARGIN, H as f32 - 2.0 * MARGIN);
-    let map = |x: f64, y: f64| -> (f32, f32) { (MARGIN + x as f32 * pw, H as f32 - MARGIN - y as f32 * ph) };
+    let map = |x: f64, y: f64| -> (f32, f32) {
+        (MARGIN + x as f32 * pw, H as f32 - MARGIN - y as f32 * ph)
+    };
     for i in 0..=10 {
         let v = f64::from(i) / 10.0;
-        let grey = if i == 0 || i == 10 { Rgb([0, 0, 0]) } else { Rgb([220, 220, 220]) };
+        let grey = if i == 0 || i == 10 {
+            Rgb([0, 0, 0])
+        } else {
+            Rgb([220, 220, 220])
+        };
         draw_line_segment_mut(&mut img, map(v, 0.0), map(v, 1.0), grey);
         draw_line_segment_mut(&mut img, map(0.0, v), map(1.0, v), grey);
     }
@@ -35,14 +41,20 @@ fn draw(curves: &[Vec<(f64, f64)>]) -> RgbImage {
         let f = i as f32 / n as f32;
         let colour = Rgb([(255.0 * f) as u8, 40, (255.0 * (1.0 - f)) as u8]);
         for pair in c.windows(2) {
-            draw_line_segment_mut(&mut img, map(pair[0].0, pair[0].1), map(pair[1].0, pair[1].1), colour);
+            draw_line_segment_mut(
+                &mut img,
+                map(pair[0].0, pair[0].1),
+                map(pair[1].0, pair[1].1),
+                colour,
+            );
         }
     }
     img
 }
 
 fn save(img: &RgbImage, path: &Path) -> Result<()> {
-    img.save(path).map_err(|e| Error::io(path, std::io::Error::other(e.to_string())))
+    img.save(path)
+        .map_err(|e| Error::io(path, std::io::Error::other(e.to_string())))
 }
 
 /// Writes the PR curves of a report into `dir` (created if needed); returns the files written.
@@ -74,11 +86,13 @@ pub fn write_plots(report: &EvalReport, dir: &Path) -> Result<Vec<PathBuf>> {
         }
         for t in 0..tn {
             let mut c = Vec::with_capacity(rn);
-            for r in 0..rn {
-                let vals: Vec<f64> =
-                    (0..kn).map(|k| acc.precision[acc.pidx(t, r, k, 0, m)]).filter(|&v| v > -1.0).collect();
+            for (r, &rt) in rec.iter().enumerate().take(rn) {
+                let vals: Vec<f64> = (0..kn)
+                    .map(|k| acc.precision[acc.pidx(t, r, k, 0, m)])
+                    .filter(|&v| v > -1.0)
+                    .collect();
                 if !vals.is_empty() {
-                    c.push((rec[r], super::summarize::mean_valid(&vals)));
+                    c.push((rt, super::summarize::mean_valid(&vals)));
                 }
             }
             mean.push(c);
@@ -87,7 +101,17 @@ pub fn write_plots(report: &EvalReport, dir: &Path) -> Result<Vec<PathBuf>> {
         let kn = report.per_category.len();
         for k in 0..kn {
             per_cat.push(
-                voc.curves.iter().map(|per_k| per_k[k].0.iter().copied().zip(per_k[k].1.iter().copied()).collect()).collect(),
+                voc.curves
+                    .iter()
+                    .map(|per_k| {
+                        per_k[k]
+                            .0
+                            .iter()
+                            .copied()
+                            .zip(per_k[k].1.iter().copied())
+                            .collect()
+                    })
+                    .collect(),
             );
         }
     }

@@ -11,7 +11,9 @@ use super::accumulate::Accumulated;
 use super::params::Params;
 
 /// Names of the 12 stats, in `COCOeval.stats` order.
-pub const STAT_NAMES: [&str; 12] = ["AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"];
+pub const STAT_NAMES: [&str; 12] = [
+    "AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl",
+];
 
 /// numpy's `pairwise_sum` for float64 (`add.reduce` on a contiguous array).
 #[must_use]
@@ -50,7 +52,11 @@ pub fn numpy_sum(a: &[f64]) -> f64 {
 #[allow(clippy::cast_precision_loss, reason = "counts far below 2^53")]
 pub fn mean_valid(v: &[f64]) -> f64 {
     let sel: Vec<f64> = v.iter().copied().filter(|&x| x > -1.0).collect();
-    if sel.is_empty() { -1.0 } else { (0.0 + numpy_sum(&sel)) / sel.len() as f64 }
+    if sel.is_empty() {
+        -1.0
+    } else {
+        (0.0 + numpy_sum(&sel)) / sel.len() as f64
+    }
 }
 
 /// One `_summarize` call.
@@ -68,8 +74,19 @@ fn summarize_one(acc: &Accumulated, p: &Params, max_dets: &[usize], q: Query) ->
         None => (0..tn).collect(),
         Some(thr) => (0..tn).filter(|&t| p.iou_thrs[t] == thr).collect(),
     };
-    let aind: Vec<usize> = p.area_rng_lbl.iter().enumerate().filter(|(_, l)| *l == q.area).map(|(i, _)| i).collect();
-    let mind: Vec<usize> = max_dets.iter().enumerate().filter(|&(_, &m)| m == q.max_dets).map(|(i, _)| i).collect();
+    let aind: Vec<usize> = p
+        .area_rng_lbl
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| *l == q.area)
+        .map(|(i, _)| i)
+        .collect();
+    let mind: Vec<usize> = max_dets
+        .iter()
+        .enumerate()
+        .filter(|&(_, &m)| m == q.max_dets)
+        .map(|(i, _)| i)
+        .collect();
     // numpy advanced indexing `s[:, :, :, aind, mind]`: aind and mind are broadcast together.
     let pairs: Vec<(usize, usize)> = if aind.len() == mind.len() {
         aind.iter().copied().zip(mind.iter().copied()).collect()
@@ -103,7 +120,12 @@ fn summarize_one(acc: &Accumulated, p: &Params, max_dets: &[usize], q: Query) ->
 
 fn queries(max_dets: &[usize]) -> [Query; 12] {
     let md = |i: usize| max_dets.get(i).copied().unwrap_or(0);
-    let q = |ap, iou_thr, area, max_dets| Query { ap, iou_thr, area, max_dets };
+    let q = |ap, iou_thr, area, max_dets| Query {
+        ap,
+        iou_thr,
+        area,
+        max_dets,
+    };
     [
         q(true, None, "all", 100),
         q(true, Some(0.5), "all", md(2)),
@@ -131,7 +153,11 @@ pub fn summarize(acc: &Accumulated, p: &Params) -> (Vec<f64>, String) {
     let mut stats = Vec::with_capacity(12);
     for q in queries(&max_dets) {
         let v = summarize_one(acc, p, &max_dets, q);
-        let (title, kind) = if q.ap { ("Average Precision", "(AP)") } else { ("Average Recall", "(AR)") };
+        let (title, kind) = if q.ap {
+            ("Average Precision", "(AP)")
+        } else {
+            ("Average Recall", "(AR)")
+        };
         let iou = match q.iou_thr {
             None => format!("{}:{}", py_fixed(first, 2), py_fixed(last, 2)),
             Some(t) => py_fixed(t, 2),
@@ -176,7 +202,12 @@ pub struct CategoryAp {
 
 /// Per-category AP at area "all" and the largest maxDets (detectron2's table).
 #[must_use]
-pub fn per_category(acc: &Accumulated, cat_ids: &[i64], names: &[String], num_gt: &[u64]) -> Vec<CategoryAp> {
+pub fn per_category(
+    acc: &Accumulated,
+    cat_ids: &[i64],
+    names: &[String],
+    num_gt: &[u64],
+) -> Vec<CategoryAp> {
     let [tn, rn, kn, _, mn] = acc.shape;
     let m = mn.saturating_sub(1);
     (0..kn)
@@ -184,7 +215,9 @@ pub fn per_category(acc: &Accumulated, cat_ids: &[i64], names: &[String], num_gt
             let mut all = Vec::with_capacity(tn * rn);
             let mut per_iou = Vec::with_capacity(tn);
             for t in 0..tn {
-                let row: Vec<f64> = (0..rn).map(|r| acc.precision[acc.pidx(t, r, k, 0, m)]).collect();
+                let row: Vec<f64> = (0..rn)
+                    .map(|r| acc.precision[acc.pidx(t, r, k, 0, m)])
+                    .collect();
                 per_iou.push(mean_valid(&row));
                 all.extend(row);
             }

@@ -46,13 +46,23 @@ struct ImgLabel {
 /// Indices sorted like `argsort(x)[::-1]` with a stable ascending sort.
 fn desc_order(scores: &[f64]) -> Vec<usize> {
     let mut idx: Vec<usize> = (0..scores.len()).collect();
-    idx.sort_by(|&a, &b| scores[a].partial_cmp(&scores[b]).unwrap_or(std::cmp::Ordering::Equal));
+    idx.sort_by(|&a, &b| {
+        scores[a]
+            .partial_cmp(&scores[b])
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
     idx.reverse();
     idx
 }
 
-#[allow(clippy::too_many_arguments, reason = "the evaluator's state, passed through")]
-#[allow(clippy::too_many_lines, reason = "chainercv's two functions in one pass")]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the evaluator's state, passed through"
+)]
+#[allow(
+    clippy::too_many_lines,
+    reason = "chainercv's two functions in one pass"
+)]
 #[allow(clippy::cast_precision_loss, reason = "counts far below 2^53")]
 pub(crate) fn run(
     gt: &CocoDataset,
@@ -72,7 +82,9 @@ pub(crate) fn run(
     let per_image: Vec<Vec<ImgLabel>> = img_ids
         .par_iter()
         .map(|&id| -> Result<Vec<ImgLabel>> {
-            let Some(pos) = gt.image_position(id) else { return Ok(Vec::new()) };
+            let Some(pos) = gt.image_position(id) else {
+                return Ok(Vec::new());
+            };
             let img = &gt.images[pos];
             let (h, w) = (img.height, img.width);
             let mut out = Vec::new();
@@ -91,11 +103,16 @@ pub(crate) fn run(
                     .copied()
                     .filter(|&ai| cat_pos(gt.annotations[ai as usize].category_id) == Some(k))
                     .collect();
-                let pd: Vec<&DetEntry> = dets[pos].iter().filter(|d| cat_pos(d.det.category_id) == Some(k)).collect();
+                let pd: Vec<&DetEntry> = dets[pos]
+                    .iter()
+                    .filter(|d| cat_pos(d.det.category_id) == Some(k))
+                    .collect();
                 let order = desc_order(&pd.iter().map(|d| d.det.score).collect::<Vec<_>>());
                 let pd: Vec<&DetEntry> = order.iter().map(|&i| pd[i]).collect();
-                let difficult: Vec<bool> =
-                    gts.iter().map(|&ai| gt.annotations[ai as usize].iscrowd.unwrap_or(false)).collect();
+                let difficult: Vec<bool> = gts
+                    .iter()
+                    .map(|&ai| gt.annotations[ai as usize].iscrowd.unwrap_or(false))
+                    .collect();
                 let n_pos = difficult.iter().filter(|&&d| !d).count() as u64;
                 let scores: Vec<f64> = pd.iter().map(|d| d.det.score).collect();
                 let mut matches = vec![Vec::with_capacity(pd.len()); tn];
@@ -109,26 +126,39 @@ pub(crate) fn run(
                             IouType::Segm => {
                                 let dg: Vec<MaskGeom> = pd
                                     .iter()
-                                    .map(|d| det_mask(d, h, w, mode, results_path).map(|(r, _)| MaskGeom::new(r)))
+                                    .map(|d| {
+                                        det_mask(d, h, w, mode, results_path)
+                                            .map(|(r, _)| MaskGeom::new(r))
+                                    })
                                     .collect::<Result<_>>()?;
                                 let gg: Vec<MaskGeom> = gts
                                     .iter()
                                     .map(|&ai| {
                                         let a = &gt.annotations[ai as usize];
-                                        let seg = a.segmentation.as_ref().ok_or_else(|| Error::Coco {
-                                            path: gt.path.clone(),
-                                            reason: format!("annotation id {} has no segmentation", a.id),
-                                        })?;
-                                        seg.to_rle(h, w).map(MaskGeom::new).map_err(|r| Error::Coco {
-                                            path: gt.path.clone(),
-                                            reason: format!("annotation id {}: {r}", a.id),
+                                        let seg =
+                                            a.segmentation.as_ref().ok_or_else(|| Error::Coco {
+                                                path: gt.path.clone(),
+                                                reason: format!(
+                                                    "annotation id {} has no segmentation",
+                                                    a.id
+                                                ),
+                                            })?;
+                                        seg.to_rle(h, w).map(MaskGeom::new).map_err(|r| {
+                                            Error::Coco {
+                                                path: gt.path.clone(),
+                                                reason: format!("annotation id {}: {r}", a.id),
+                                            }
                                         })
                                     })
                                     .collect::<Result<_>>()?;
                                 dg.iter()
                                     .map(|d| {
                                         gg.iter()
-                                            .map(|g| rle_iou_with_boxes(&d.rle, &d.bbox, &g.rle, &g.bbox, false))
+                                            .map(|g| {
+                                                rle_iou_with_boxes(
+                                                    &d.rle, &d.bbox, &g.rle, &g.bbox, false,
+                                                )
+                                            })
                                             .collect::<Vec<_>>()
                                     })
                                     .collect::<Vec<_>>()
@@ -142,15 +172,21 @@ pub(crate) fn run(
                                     .iter()
                                     .map(|&ai| {
                                         let a = &gt.annotations[ai as usize];
-                                        a.bbox.as_deref().and_then(|b| <[f64; 4]>::try_from(b).ok()).ok_or_else(|| {
-                                            Error::Coco {
+                                        a.bbox
+                                            .as_deref()
+                                            .and_then(|b| <[f64; 4]>::try_from(b).ok())
+                                            .ok_or_else(|| Error::Coco {
                                                 path: gt.path.clone(),
-                                                reason: format!("annotation id {} has no bbox", a.id),
-                                            }
-                                        })
+                                                reason: format!(
+                                                    "annotation id {} has no bbox",
+                                                    a.id
+                                                ),
+                                            })
                                     })
                                     .collect::<Result<_>>()?;
-                                db.iter().map(|d| gb.iter().map(|g| bbox_iou(d, g, false)).collect()).collect()
+                                db.iter()
+                                    .map(|d| gb.iter().map(|g| bbox_iou(d, g, false)).collect())
+                                    .collect()
                             }
                         };
                         for (t, &th) in thr.iter().enumerate() {
@@ -179,7 +215,12 @@ pub(crate) fn run(
                         }
                     }
                 }
-                out.push(ImgLabel { k, n_pos, scores, matches });
+                out.push(ImgLabel {
+                    k,
+                    n_pos,
+                    scores,
+                    matches,
+                });
             }
             Ok(out)
         })
@@ -195,8 +236,8 @@ pub(crate) fn run(
             seen[il.k] = true;
             n_pos[il.k] += il.n_pos;
             scores[il.k].extend_from_slice(&il.scores);
-            for t in 0..tn {
-                matches[il.k][t].extend_from_slice(&il.matches[t]);
+            for (dst, src) in matches[il.k].iter_mut().zip(&il.matches) {
+                dst.extend_from_slice(src);
             }
         }
     }
@@ -232,8 +273,10 @@ pub(crate) fn run(
             for i in (0..mpre.len() - 1).rev() {
                 mpre[i] = mpre[i].max(mpre[i + 1]);
             }
-            let terms: Vec<f64> =
-                (0..mrec.len() - 1).filter(|&i| mrec[i + 1] != mrec[i]).map(|i| (mrec[i + 1] - mrec[i]) * mpre[i + 1]).collect();
+            let terms: Vec<f64> = (0..mrec.len() - 1)
+                .filter(|&i| mrec[i + 1] != mrec[i])
+                .map(|i| (mrec[i + 1] - mrec[i]) * mpre[i + 1])
+                .collect();
             ap[t][k] = numpy_sum(&terms);
             curves[t][k] = (rec, prec);
         }
@@ -242,9 +285,16 @@ pub(crate) fn run(
     let n_fg = (0..kn).rev().find(|&k| seen[k]).map_or(0, |k| k + 1);
     let maps: Vec<f64> = (0..tn)
         .map(|t| {
-            let vals: Vec<f64> = ap[t][..n_fg].iter().map(|&v| if v.is_nan() { 0.0 } else { v }).collect();
+            let vals: Vec<f64> = ap[t][..n_fg]
+                .iter()
+                .map(|&v| if v.is_nan() { 0.0 } else { v })
+                .collect();
             let cnt = ap[t][..n_fg].iter().filter(|v| !v.is_nan()).count();
-            if cnt == 0 { f64::NAN } else { numpy_sum(&vals) / cnt as f64 }
+            if cnt == 0 {
+                f64::NAN
+            } else {
+                numpy_sum(&vals) / cnt as f64
+            }
         })
         .collect();
     let mut summary = String::new();
@@ -255,12 +305,18 @@ pub(crate) fn run(
             " VOC mAP@{:<4} (chainercv all-point AP, {}) = {}",
             py_fixed(*t, 2),
             p.iou_type.as_str(),
-            if m.is_nan() { "nan".to_owned() } else { py_fixed(*m, 4) }
+            if m.is_nan() {
+                "nan".to_owned()
+            } else {
+                py_fixed(*m, 4)
+            }
         );
     }
     let per_category = (0..kn)
         .map(|k| {
-            let per: Vec<f64> = (0..tn).map(|t| if ap[t][k].is_nan() { -1.0 } else { ap[t][k] }).collect();
+            let per: Vec<f64> = (0..tn)
+                .map(|t| if ap[t][k].is_nan() { -1.0 } else { ap[t][k] })
+                .collect();
             CategoryAp {
                 category_id: cat_ids[k],
                 name: gt.category_name(cat_ids[k]).to_owned(),
@@ -274,14 +330,23 @@ pub(crate) fn run(
     Ok(EvalReport {
         iou_type: p.iou_type,
         protocol: Protocol::VocChainercv,
-        stats: maps.iter().map(|&m| if m.is_nan() { -1.0 } else { m }).collect(),
-        stat_names: thr.iter().map(|t| format!("mAP@{}", py_fixed(t * 100.0, 0))).collect(),
+        stats: maps
+            .iter()
+            .map(|&m| if m.is_nan() { -1.0 } else { m })
+            .collect(),
+        stat_names: thr
+            .iter()
+            .map(|t| format!("mAP@{}", py_fixed(t * 100.0, 0)))
+            .collect(),
         map_per_iou: maps,
         per_category,
         summary,
         params: p.clone(),
         num_detections: num_dets,
         accumulated: None,
-        voc: Some(VocReport { thresholds: thr.clone(), curves }),
+        voc: Some(VocReport {
+            thresholds: thr.clone(),
+            curves,
+        }),
     })
 }

@@ -19,26 +19,43 @@ struct Case {
 fn cases() -> Vec<Case> {
     let root = fixtures();
     let mut out = Vec::new();
-    let mut dirs: Vec<_> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
+    let mut dirs: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
     dirs.sort();
     for dir in dirs {
         let mut refs: Vec<_> = std::fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().path())
-            .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("reference_stats"))
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("reference_stats")
+            })
             .collect();
         refs.sort();
         for r in refs {
-            let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&r).unwrap()).unwrap();
+            let v: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&r).unwrap()).unwrap();
             let gt = root.join(v["gt"].as_str().unwrap());
             for (key, case) in v.as_object().unwrap() {
-                let Some(results) = case.get("results").and_then(|x| x.as_str()) else { continue };
+                let Some(results) = case.get("results").and_then(|x| x.as_str()) else {
+                    continue;
+                };
                 let iou_type = match case["iouType"].as_str().unwrap() {
                     "segm" => IouType::Segm,
                     "bbox" => IouType::Bbox,
                     other => panic!("{other}"),
                 };
-                let expected = case["pycocotools"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+                let expected = case["pycocotools"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_f64().unwrap())
+                    .collect();
                 out.push(Case {
                     name: format!("{}:{}", r.strip_prefix(&root).unwrap().display(), key),
                     gt: gt.clone(),
@@ -63,23 +80,36 @@ fn all_fixtures_match_pycocotools() {
         assert_eq!(report.stats.len(), 12);
         for (i, (got, want)) in report.stats.iter().zip(&c.expected).enumerate() {
             if (got - want).abs() > 1e-12 {
-                failures.push(format!("{} stat {i}: got {got:.17} want {want:.17}", c.name));
+                failures.push(format!(
+                    "{} stat {i}: got {got:.17} want {want:.17}",
+                    c.name
+                ));
             } else if got.to_bits() != want.to_bits() {
                 not_bitwise.push(format!("{} stat {i}: got {got:e} want {want:e}", c.name));
             }
         }
     }
-    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
-    assert!(not_bitwise.is_empty(), "within 1e-12 but not bit-identical:\n{}", not_bitwise.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(
+        not_bitwise.is_empty(),
+        "within 1e-12 but not bit-identical:\n{}",
+        not_bitwise.join("\n")
+    );
 }
 
 /// The printed summary is pycocotools' text, character for character.
 #[test]
 fn summary_text_matches_pycocotools() {
     let root = fixtures();
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(root.join("coco_val2014_100/reference_stats.json")).unwrap())
-            .unwrap();
+    let v: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("coco_val2014_100/reference_stats.json")).unwrap(),
+    )
+    .unwrap();
     for (key, iou) in [("segm", IouType::Segm), ("bbox", IouType::Bbox)] {
         let case = &v[key];
         let report = eval::evaluate_files(
@@ -88,7 +118,10 @@ fn summary_text_matches_pycocotools() {
             Params::new(iou),
         )
         .unwrap();
-        assert_eq!(report.summary.trim_end(), case["pycocotools_summary"].as_str().unwrap());
+        assert_eq!(
+            report.summary.trim_end(),
+            case["pycocotools_summary"].as_str().unwrap()
+        );
     }
 }
 
@@ -101,13 +134,15 @@ fn streaming_matches_file_and_is_order_invariant() {
     let dt_path = root.join("synth_dets_segm.json");
     let whole = eval::evaluate_files(&gt_path, &dt_path, Params::default()).unwrap();
     let results = load_results(&dt_path).unwrap();
-    let mut by_image: std::collections::BTreeMap<i64, Vec<Detection>> = std::collections::BTreeMap::new();
+    let mut by_image: std::collections::BTreeMap<i64, Vec<Detection>> =
+        std::collections::BTreeMap::new();
     for (img, d) in results {
         by_image.entry(img).or_default().push(d);
     }
     let mut images: Vec<_> = by_image.into_iter().collect();
     images.reverse();
-    let mut ev = Evaluator::new(CocoDataset::from_path(&gt_path).unwrap(), Params::default()).unwrap();
+    let mut ev =
+        Evaluator::new(CocoDataset::from_path(&gt_path).unwrap(), Params::default()).unwrap();
     for (img, dets) in &images {
         ev.add_image_results(*img, dets).unwrap();
     }
@@ -131,8 +166,13 @@ fn invariant_under_permuting_results() {
             (img, d)
         })
         .collect();
-    let base = eval::evaluate(CocoDataset::from_path(&gt_path).unwrap(), results.clone(), Params::default(), &dt_path)
-        .unwrap();
+    let base = eval::evaluate(
+        CocoDataset::from_path(&gt_path).unwrap(),
+        results.clone(),
+        Params::default(),
+        &dt_path,
+    )
+    .unwrap();
     let mut shuffled = results;
     // Deterministic permutation: a fixed-stride walk.
     let n = shuffled.len();
@@ -143,8 +183,13 @@ fn invariant_under_permuting_results() {
         seen[p] = true;
     }
     shuffled = perm.iter().map(|&p| shuffled[p].clone()).collect();
-    let permuted =
-        eval::evaluate(CocoDataset::from_path(&gt_path).unwrap(), shuffled, Params::default(), &dt_path).unwrap();
+    let permuted = eval::evaluate(
+        CocoDataset::from_path(&gt_path).unwrap(),
+        shuffled,
+        Params::default(),
+        &dt_path,
+    )
+    .unwrap();
     assert_eq!(base.stats, permuted.stats);
 }
 
@@ -169,10 +214,22 @@ fn coco_thresholds_protocol() {
 fn voc_chainercv_perfect_and_duplicate() {
     let root = fixtures().join("labelme_voc_3");
     let gt = CocoDataset::from_path(root.join("annotations.json")).unwrap();
-    let mut ev = Evaluator::new(gt.clone(), Params::for_protocol(IouType::Segm, eval::Protocol::VocChainercv)).unwrap();
+    let mut ev = Evaluator::new(
+        gt.clone(),
+        Params::for_protocol(IouType::Segm, eval::Protocol::VocChainercv),
+    )
+    .unwrap();
     for a in &gt.annotations {
-        let det = Detection { category_id: a.category_id, score: 0.9, bbox: None, segmentation: a.segmentation.clone() };
-        let dup = Detection { score: 0.1, ..det.clone() };
+        let det = Detection {
+            category_id: a.category_id,
+            score: 0.9,
+            bbox: None,
+            segmentation: a.segmentation.clone(),
+        };
+        let dup = Detection {
+            score: 0.1,
+            ..det.clone()
+        };
         ev.add_image_results(a.image_id, &[det, dup]).unwrap();
     }
     let r = ev.finish().unwrap();
@@ -188,19 +245,28 @@ fn zero_annotation_id_quirk_and_fix() {
     let root = fixtures().join("panoptic_val2017_2");
     let gt = CocoDataset::from_path(root.join("panoptic_coco_detection_format.json")).unwrap();
     let zero = gt.annotations.iter().find(|a| a.id == 0).unwrap().clone();
-    let det = Detection { category_id: zero.category_id, score: 1.0, bbox: None, segmentation: zero.segmentation.clone() };
+    let det = Detection {
+        category_id: zero.category_id,
+        score: 1.0,
+        bbox: None,
+        segmentation: zero.segmentation.clone(),
+    };
     let run = |fix: bool| {
         let mut p = Params::default();
         p.fix_zero_ids = fix;
         p.img_ids = Some(vec![zero.image_id]);
         p.cat_ids = Some(vec![zero.category_id]);
         let mut ev = Evaluator::new(gt.clone(), p).unwrap();
-        ev.add_image_results(zero.image_id, std::slice::from_ref(&det)).unwrap();
+        ev.add_image_results(zero.image_id, std::slice::from_ref(&det))
+            .unwrap();
         ev.finish().unwrap()
     };
     let quirk = run(false);
     let fixed = run(true);
-    assert_eq!(quirk.stats[0], 0.0, "pycocotools treats the id-0 match as unmatched");
+    assert_eq!(
+        quirk.stats[0], 0.0,
+        "pycocotools treats the id-0 match as unmatched"
+    );
     assert!(fixed.stats[0] > 0.0, "{:?}", fixed.stats);
     assert!(fixed.stats[8] > quirk.stats[8]);
 }
