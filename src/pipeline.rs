@@ -1,1 +1,629 @@
-//! PLACEHOLDER (issue 3).
+//! The `infer` pipeline: inputs -> decode -> batch -> ONNX Runtime -> maps -> MEP -> outputs.
+//!
+//! Decoding and the MEP run on a rayon pool while the calling thread runs ONNX Runtime on the next
+//! batch, so the stages overlap. Channels are bounded, so memory stays flat however many images
+//! there are. Every image's outputs are written atomically as soon as it is done, ending with its
+//! record file (`records/<name>.json`); a re-run skips images whose record exists (resume), and
+//! `instances.json` is assembled from the records at the end.
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use image::RgbImage;
+use ndarray::ArrayView3;
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::input::preprocess::{make_batch, padded_shape};
+use crate::input::{InputItem, decode_image, enumerate_inputs};
+use crate::instances::Instance;
+use crate::maps::{self, Maps};
+use crate::mep::{Mep, MepParams};
+use crate::model::{Model, RawOutputs, SessionOptions};
+use crate::output::coco_json::{self, CocoHeader};
+use crate::output::{CategoryMap, ImageRecords, ResultRecord, png};
+use crate::timing::{self, StageTime};
+
+/// Which optional per-image outputs to write.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SaveSet {
+    /// `labels/<name>.png`: u16 instance ids.
+    pub labels: bool,
+    /// `semantic/<name>.png`: u8 class ids.
+    pub semantic: bool,
+    /// `boundary/<name>.png`: u8 boundary probability.
+    pub boundary: bool,
+    /// `overlays/<name>.jpg`: the image with coloured masks.
+    pub overlay: bool,
+}
+
+impl std::str::FromStr for SaveSet {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let mut set = Self::default();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match part {
+                "labels" => set.labels = true,
+                "semantic" => set.semantic = true,
+                "boundary" => set.boundary = true,
+                "overlay" | "overlays" => set.overlay = true,
+                "all" => {
+                    set = Self {
+                        labels: true,
+                        semantic: true,
+                        boundary: true,
+                        overlay: true,
+                    }
+                }
+                "none" => {}
+                other => {
+                    return Err(format!(
+                        "unknown output `{other}` (expected labels, semantic, boundary, overlay, all, none)"
+                    ));
+                }
+            }
+        }
+        Ok(set)
+    }
+}
+
+/// Everything `infer` needs, validated.
+#[derive(Debug, Clone)]
+pub struct InferConfig {
+    /// The ONNX model.
+    pub model: PathBuf,
+    /// Files, directories and zip archives.
+    pub inputs: Vec<PathBuf>,
+    /// Output directory.
+    pub out_dir: PathBuf,
+    /// COCO annotation file giving image and category ids.
+    pub coco: Option<PathBuf>,
+    /// Directory of external semantic label PNGs (`<name>.png`), for single-branch models.
+    pub semantic_dir: Option<PathBuf>,
+    /// Execution provider and threads.
+    pub session: SessionOptions,
+    /// Images per ONNX Runtime call.
+    pub batch: usize,
+    /// Optional per-image outputs.
+    pub save: SaveSet,
+    /// Recompute images that are already done.
+    pub force: bool,
+    /// MEP parameters.
+    pub mep: MepParams,
+    /// Worker threads for decoding and the MEP (`None`: all cores).
+    pub threads: Option<usize>,
+}
+
+/// What happened, reported while the run goes on (for progress bars).
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// Work is planned: `todo` images to process, `already_done` skipped by resume.
+    Planned {
+        /// Images to process in this run.
+        todo: usize,
+        /// Images found done by an earlier run.
+        already_done: usize,
+    },
+    /// One image finished.
+    ImageDone {
+        /// Its name.
+        name: &'a str,
+        /// Instances found.
+        instances: usize,
+    },
+    /// One image was skipped because of an error.
+    ImageFailed {
+        /// Its name.
+        name: &'a str,
+        /// Why.
+        error: &'a Error,
+    },
+}
+
+/// The end-of-run report.
+#[derive(Debug, Clone)]
+pub struct InferSummary {
+    /// Images found in the inputs.
+    pub total: usize,
+    /// Images processed in this run.
+    pub processed: usize,
+    /// Images skipped because an earlier run finished them.
+    pub resumed: usize,
+    /// Images skipped because of an error: `(path, reason)`.
+    pub failed: Vec<(String, String)>,
+    /// Instances found in this run.
+    pub instances: u64,
+    /// Wall-clock time of the processing loop.
+    pub wall: Duration,
+    /// Time the calling thread spent inside ONNX Runtime.
+    pub ort_time: Duration,
+    /// Per-stage totals (summed over threads).
+    pub stages: Vec<StageTime>,
+    /// The execution provider used.
+    pub device: String,
+    /// `instances.json`, when written.
+    pub results_path: Option<PathBuf>,
+    /// Records in `instances.json`.
+    pub results_written: usize,
+}
+
+impl InferSummary {
+    /// Share of the wall time not spent inside ONNX Runtime.
+    #[must_use]
+    pub fn outside_ort_share(&self) -> f64 {
+        let wall = self.wall.as_secs_f64();
+        if wall <= 0.0 {
+            0.0
+        } else {
+            (1.0 - self.ort_time.as_secs_f64() / wall).max(0.0)
+        }
+    }
+}
+
+/// Paths of the per-image outputs of one input.
+fn output_paths(out: &Path, item: &InputItem) -> [PathBuf; 5] {
+    let stem = item.stem();
+    [
+        out.join("records").join(format!("{stem}.json")),
+        out.join("labels").join(format!("{stem}.png")),
+        out.join("semantic").join(format!("{stem}.png")),
+        out.join("boundary").join(format!("{stem}.png")),
+        out.join("overlays").join(format!("{stem}.jpg")),
+    ]
+}
+
+fn is_done(out: &Path, item: &InputItem, save: SaveSet) -> bool {
+    let [record, labels, semantic, boundary, overlay] = output_paths(out, item);
+    record.is_file()
+        && (!save.labels || labels.is_file())
+        && (!save.semantic || semantic.is_file())
+        && (!save.boundary || boundary.is_file())
+        && (!save.overlay || overlay.is_file())
+}
+
+struct Shared {
+    out: PathBuf,
+    save: SaveSet,
+    mep: MepParams,
+    classes: Vec<String>,
+    semantic_dir: Option<PathBuf>,
+    write_outputs: bool,
+}
+
+struct Outcome {
+    index: usize,
+    result: Result<(ImageRecords, Vec<Instance>)>,
+}
+
+thread_local! {
+    static MEP: RefCell<Option<Mep>> = const { RefCell::new(None) };
+}
+
+fn run_mep(params: &MepParams, maps: &Maps, image: &RgbImage) -> Result<Vec<Instance>> {
+    let (w, h) = image.dimensions();
+    let view = ArrayView3::from_shape((h as usize, w as usize, 3), image.as_raw())
+        .map_err(|e| Error::invalid("image", e))?;
+    let input = maps.mep_input(view)?;
+    MEP.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.as_ref().is_none_or(|m| m.params() != params) {
+            *slot = Some(Mep::new(params.clone()));
+        }
+        match slot.as_mut() {
+            Some(mep) => mep.run(&input),
+            None => Err(Error::invalid("mep", "no MEP runner")),
+        }
+    })
+}
+
+/// Postprocesses one image of a batch: maps, MEP, outputs, record.
+fn finish_image(
+    shared: &Shared,
+    item: &InputItem,
+    image: &RgbImage,
+    raw: &RawOutputs,
+    slot: usize,
+    letterbox: &crate::input::Letterbox,
+) -> Result<(ImageRecords, Vec<Instance>)> {
+    let maps = match &shared.semantic_dir {
+        Some(dir) => {
+            let path = dir.join(format!("{}.png", item.stem()));
+            let labels = png::read_label_png(&path)?;
+            maps::from_outputs_with_labels(raw, slot, letterbox, labels)
+                .map_err(|e| Error::invalid(path.display(), e))?
+        }
+        None => maps::from_outputs(raw, slot, letterbox)?,
+    };
+    let instances = run_mep(&shared.mep, &maps, image)?;
+    let (w, h) = image.dimensions();
+    let record = ImageRecords::new(&item.name, h, w, &instances);
+    if shared.write_outputs {
+        let _span = timing::span("output::write");
+        let [record_path, labels, semantic, boundary, overlay] = output_paths(&shared.out, item);
+        if shared.save.labels {
+            png::write_label_png(
+                &labels,
+                crate::instances::paint_label_map(&instances, h, w).view(),
+            )?;
+        }
+        if shared.save.semantic {
+            png::write_class_png(&semantic, maps.class_map().view())?;
+        }
+        if shared.save.boundary {
+            png::write_boundary_png(&boundary, maps.boundary.view())?;
+        }
+        if shared.save.overlay {
+            let _span = timing::span("output::overlay");
+            let picture = crate::output::overlay::render_overlay(
+                image,
+                &instances,
+                &shared.classes,
+                &Default::default(),
+            );
+            png::write_jpeg(&overlay, &picture)?;
+        }
+        record.write(&record_path)?;
+    }
+    Ok((record, instances))
+}
+
+/// Runs `infer`. `on_image` sees every finished image (for one-pass evaluation); `cancel` stops
+/// the run between images (in-flight images are finished and written).
+///
+/// # Errors
+/// Fatal problems only: missing inputs, a model that cannot be loaded, an unwritable output
+/// directory, or [`Error::Interrupted`]. Per-image problems are reported through `observer` and
+/// listed in the summary.
+pub fn run_infer(
+    cfg: &InferConfig,
+    observer: &(dyn Fn(Event<'_>) + Sync),
+    cancel: &AtomicBool,
+    on_image: &mut dyn FnMut(&InputItem, &ImageRecords, &[Instance]),
+    write_outputs: bool,
+) -> Result<InferSummary> {
+    timing::reset();
+    let items = enumerate_inputs(&cfg.inputs)?;
+    if items.is_empty() {
+        return Err(Error::invalid(
+            cfg.inputs
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            "no images found (looked for .jpg .jpeg .png .tif .tiff .webp .bmp)",
+        ));
+    }
+    let mut model = Model::load(&cfg.model, &cfg.session)?;
+    if !model.info.has_semantic && cfg.semantic_dir.is_none() {
+        return Err(Error::invalid(
+            cfg.model.display(),
+            "single-branch model (no `semantic` output): give semantic label PNGs with --semantic-dir",
+        ));
+    }
+    let header = cfg.coco.as_deref().map(CocoHeader::read).transpose()?;
+    let categories = match &header {
+        Some(h) => {
+            let (map, unmatched) = CategoryMap::by_name(&model.info.classes, &h.categories);
+            if unmatched.len() == model.info.classes.len() {
+                return Err(Error::Coco {
+                    path: cfg.coco.clone().unwrap_or_default(),
+                    reason: format!(
+                        "none of the model's classes ({}) is a category of this file",
+                        model.info.classes.join(", ")
+                    ),
+                });
+            }
+            if !unmatched.is_empty() {
+                tracing::warn!(
+                    "classes without a category in the COCO file are left out of instances.json: {}",
+                    unmatched.join(", ")
+                );
+            }
+            map
+        }
+        None => CategoryMap::identity(&model.info.classes),
+    };
+    if write_outputs {
+        std::fs::create_dir_all(&cfg.out_dir).map_err(|e| Error::io(&cfg.out_dir, e))?;
+        let removed = crate::output::atomic::remove_stale_temporaries(&cfg.out_dir);
+        if removed > 0 {
+            tracing::info!("removed {removed} temporary files left by an interrupted run");
+        }
+    }
+    // With a COCO file, images it does not list cannot get an id: report them before any work.
+    let mut unlisted: Vec<usize> = Vec::new();
+    let todo: Vec<usize> = (0..items.len())
+        .filter(|&i| match &header {
+            Some(h) if h.image_id(&items[i].name, items[i].file_name()).is_none() => {
+                unlisted.push(i);
+                false
+            }
+            _ => true,
+        })
+        .collect();
+    let listed = todo.len();
+    let todo: Vec<usize> = todo
+        .into_iter()
+        .filter(|&i| !write_outputs || cfg.force || !is_done(&cfg.out_dir, &items[i], cfg.save))
+        .collect();
+    let resumed = listed - todo.len();
+    if resumed > 0 {
+        tracing::info!(
+            "resuming: {resumed} of {} images are already done (use --force to redo them)",
+            items.len()
+        );
+    }
+    observer(Event::Planned {
+        todo: todo.len(),
+        already_done: resumed,
+    });
+
+    let threads = cfg
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+        .max(1);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("baiseg-worker-{i}"))
+        .build()
+        .map_err(|e| Error::invalid("--threads", e))?;
+    let shared = Arc::new(Shared {
+        out: cfg.out_dir.clone(),
+        save: cfg.save,
+        mep: cfg.mep.clone(),
+        classes: model.info.classes.clone(),
+        semantic_dir: cfg.semantic_dir.clone(),
+        write_outputs,
+    });
+    let items = Arc::new(items);
+    let batch_size = cfg.batch.max(1);
+    let size_divisor = model.info.size_divisor;
+    let norm = model.info.normalization();
+    let max_inflight = threads * 2 + batch_size;
+
+    let start = Instant::now();
+    let mut ort_time = Duration::ZERO;
+    let mut failed: Vec<(String, String)> = Vec::new();
+    for &i in &unlisted {
+        let coco = cfg.coco.as_deref().unwrap_or(Path::new(""));
+        let error = Error::Coco {
+            path: coco.to_path_buf(),
+            reason: format!(
+                "no image with file_name `{}` (input {})",
+                items[i].name,
+                items[i].display_path().display()
+            ),
+        };
+        observer(Event::ImageFailed {
+            name: &items[i].name,
+            error: &error,
+        });
+        failed.push((items[i].display_path().display().to_string(), error.to_string()));
+    }
+    let mut processed = 0usize;
+    let mut instances_found = 0u64;
+    let (out_tx, out_rx) = mpsc::channel::<Outcome>();
+    let mut outstanding = 0usize;
+
+    let mut handle = |outcome: Outcome, failed: &mut Vec<(String, String)>| {
+        let item = &items[outcome.index];
+        match outcome.result {
+            Ok((record, instances)) => {
+                processed += 1;
+                instances_found += instances.len() as u64;
+                observer(Event::ImageDone {
+                    name: &item.name,
+                    instances: instances.len(),
+                });
+                on_image(item, &record, &instances);
+            }
+            Err(error) => {
+                observer(Event::ImageFailed {
+                    name: &item.name,
+                    error: &error,
+                });
+                failed.push((item.display_path().display().to_string(), error.to_string()));
+            }
+        }
+    };
+
+    let (dec_tx, dec_rx) = mpsc::sync_channel::<(usize, Result<RgbImage>)>(batch_size * 2 + threads);
+    let fatal: Option<Error> = std::thread::scope(|scope| {
+        let feeder_items = Arc::clone(&items);
+        let todo_ref = &todo;
+        let pool_ref = &pool;
+        scope.spawn(move || {
+            let chunk = (threads * 2).max(batch_size);
+            for indices in todo_ref.chunks(chunk) {
+                if cancel.load(Ordering::Relaxed) {
+                    return;
+                }
+                let decoded: Vec<(usize, Result<RgbImage>)> = pool_ref.install(|| {
+                    indices
+                        .par_iter()
+                        .map(|&i| {
+                            let _span = timing::span("input::decode");
+                            let item = &feeder_items[i];
+                            (
+                                i,
+                                item.read_bytes()
+                                    .and_then(|b| decode_image(&b, &item.display_path())),
+                            )
+                        })
+                        .collect()
+                });
+                for d in decoded {
+                    if dec_tx.send(d).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+
+        let mut groups: HashMap<(usize, usize), Vec<(usize, RgbImage)>> = HashMap::new();
+        let mut pending = 0usize;
+        let mut run_group = |group: Vec<(usize, RgbImage)>,
+                             outstanding: &mut usize,
+                             failed: &mut Vec<(String, String)>,
+                             handle: &mut dyn FnMut(Outcome, &mut Vec<(String, String)>)|
+         -> Result<()> {
+            let images: Vec<&RgbImage> = group.iter().map(|(_, img)| img).collect();
+            let batch = {
+                let _span = timing::span("input::preprocess");
+                make_batch(&images, &norm, size_divisor)
+            };
+            let t0 = Instant::now();
+            let raw = model.forward(batch.tensor.view())?;
+            ort_time += t0.elapsed();
+            let raw = Arc::new(raw);
+            for (slot, ((index, image), letterbox)) in group.into_iter().zip(batch.letterboxes).enumerate() {
+                while *outstanding >= max_inflight {
+                    match out_rx.recv() {
+                        Ok(o) => {
+                            *outstanding -= 1;
+                            handle(o, failed);
+                        }
+                        Err(_) => break,
+                    }
+                }
+                let raw = Arc::clone(&raw);
+                let shared = Arc::clone(&shared);
+                let items = Arc::clone(&items);
+                let tx = out_tx.clone();
+                *outstanding += 1;
+                pool.spawn(move || {
+                    let result = finish_image(&shared, &items[index], &image, &raw, slot, &letterbox);
+                    let _ = tx.send(Outcome { index, result });
+                });
+            }
+            Ok(())
+        };
+
+        let mut fatal = None;
+        for (index, decoded) in dec_rx.iter() {
+            while let Ok(o) = out_rx.try_recv() {
+                outstanding -= 1;
+                handle(o, &mut failed);
+            }
+            if cancel.load(Ordering::Relaxed) {
+                break;
+            }
+            let image = match decoded {
+                Ok(img) => img,
+                Err(error) => {
+                    handle(
+                        Outcome {
+                            index,
+                            result: Err(error),
+                        },
+                        &mut failed,
+                    );
+                    continue;
+                }
+            };
+            let key = if batch_size == 1 {
+                (0, 0)
+            } else {
+                padded_shape(image.height() as usize, image.width() as usize, size_divisor)
+            };
+            let group = groups.entry(key).or_default();
+            group.push((index, image));
+            pending += 1;
+            let full = group.len() >= batch_size;
+            // Flush a full group, or the largest one when too many images wait for partners.
+            let flush_key = if full {
+                Some(key)
+            } else if pending >= batch_size * 4 {
+                groups.iter().max_by_key(|(_, g)| g.len()).map(|(k, _)| *k)
+            } else {
+                None
+            };
+            if let Some(k) = flush_key {
+                let group = groups.remove(&k).unwrap_or_default();
+                pending -= group.len();
+                if let Err(e) = run_group(group, &mut outstanding, &mut failed, &mut handle) {
+                    fatal = Some(e);
+                    break;
+                }
+            }
+        }
+        if fatal.is_none() && !cancel.load(Ordering::Relaxed) {
+            let mut rest: Vec<_> = groups.drain().map(|(_, g)| g).collect();
+            rest.sort_by_key(|g| g.first().map(|(i, _)| *i));
+            for group in rest {
+                if let Err(e) = run_group(group, &mut outstanding, &mut failed, &mut handle) {
+                    fatal = Some(e);
+                    break;
+                }
+            }
+        }
+        drop(dec_rx);
+        while outstanding > 0 {
+            match out_rx.recv() {
+                Ok(o) => {
+                    outstanding -= 1;
+                    handle(o, &mut failed);
+                }
+                Err(_) => break,
+            }
+        }
+        fatal
+    });
+    if let Some(e) = fatal {
+        return Err(e);
+    }
+    let wall = start.elapsed();
+    if cancel.load(Ordering::Relaxed) {
+        return Err(Error::Interrupted);
+    }
+
+    let mut results_path = None;
+    let mut results_written = 0;
+    if write_outputs {
+        let _span = timing::span("output::instances_json");
+        let mut records: Vec<ResultRecord> = Vec::new();
+        let mut image_entries: Vec<(i64, ImageRecords)> = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let path = output_paths(&cfg.out_dir, item)[0].clone();
+            if !path.is_file() {
+                continue;
+            }
+            let rec = ImageRecords::read(&path)?;
+            let image_id = match &header {
+                Some(h) => match h.image_id(&item.name, item.file_name()) {
+                    Some(id) => id,
+                    None => continue, // reported before processing
+                },
+                None => i as i64 + 1,
+            };
+            records.extend(rec.to_results(image_id, &categories));
+            image_entries.push((image_id, rec));
+        }
+        let path = cfg.out_dir.join("instances.json");
+        coco_json::write_results_json(&path, &records)?;
+        if header.is_none() {
+            let refs: Vec<(i64, &ImageRecords)> = image_entries.iter().map(|(id, r)| (*id, r)).collect();
+            coco_json::write_images_json(&cfg.out_dir.join("images.json"), &refs, &categories)?;
+        }
+        results_written = records.len();
+        results_path = Some(path);
+    }
+    Ok(InferSummary {
+        total: items.len(),
+        processed,
+        resumed,
+        failed,
+        instances: instances_found,
+        wall,
+        ort_time,
+        stages: timing::snapshot(),
+        device: model.device.to_string(),
+        results_path,
+        results_written,
+    })
+}

@@ -43,9 +43,7 @@ pub fn span(name: &'static str) -> Span {
 
 /// Adds `elapsed` to stage `name` directly.
 pub fn record(name: &'static str, elapsed: Duration) {
-    let mut totals = TOTALS
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut totals = TOTALS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let entry = totals.entry(name).or_insert((Duration::ZERO, 0));
     entry.0 += elapsed;
     entry.1 += 1;
@@ -60,9 +58,7 @@ impl Drop for Span {
 /// Totals of every stage so far, sorted by name.
 #[must_use]
 pub fn snapshot() -> Vec<StageTime> {
-    let totals = TOTALS
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let totals = TOTALS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     totals
         .iter()
         .map(|(&name, &(total, count))| StageTime { name, total, count })

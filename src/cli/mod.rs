@@ -7,6 +7,8 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 mod eval;
+mod infer;
+mod inspect;
 mod mep;
 
 /// Exit code: everything done.
@@ -43,18 +45,26 @@ pub struct GlobalOpts {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Segment instances in images with a BAISeg ONNX model: writes COCO results (RLE masks) and,
+    /// on request, label/semantic/boundary PNGs and overlays.
+    Infer(infer::InferArgs),
     /// Evaluate COCO results against a COCO annotation file (pycocotools-identical numbers),
     /// or the paper's VOC-style mAP@{25,50,70,75}.
     Eval(eval::EvalArgs),
     /// Run the Mask Extraction Pipeline alone on a saved boundary map and semantic map.
     Mep(mep::MepArgs),
+    /// Print a model's inputs, outputs, classes and metadata.
+    Inspect(inspect::InspectArgs),
 }
 
 /// Parses the command line, runs, and maps the result to an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli.global);
+    init_threads(&cli.global);
     let result = match &cli.command {
+        Command::Infer(args) => infer::run(args, &cli.global),
+        Command::Inspect(args) => inspect::run(args, &cli.global),
         Command::Eval(args) => eval::run(args, &cli.global),
         Command::Mep(args) => mep::run(args, &cli.global),
     };

@@ -2,11 +2,49 @@
 //! edge NMS thinning -> dilation -> exact Euclidean distance transform -> seed threshold ->
 //! 8-connected labelling -> OpenCV-semantics marker watershed -> closing + semantic filtering.
 //!
-//! PLACEHOLDER: the stages are being implemented (issue 7). The public interface below is stable.
-use ndarray::{ArrayView2, ArrayView3};
+//! One module per stage, each a pure function over `ndarray` buffers with a `_into`/`_mut` variant
+//! that reuses caller buffers:
+//!
+//! | stage | module | SPEC |
+//! |---|---|---|
+//! | thinning (triangle smoothing + edge NMS) | [`nms`] | 2.1 |
+//! | 3x3 dilation, iterated | [`dilate`] | 2.2 |
+//! | exact Euclidean distance + seed threshold | [`distance`] | 2.2 |
+//! | 8-connected labelling (raster order) | [`label`] | 2.2 |
+//! | `cv2.watershed` | [`watershed`] | 2.3 |
+//! | closing, semantic filter, class, score | [`refine`] | 2.4 |
+//!
+//! [`Mep`] wires them together with per-image buffers that are reused across images; stages run
+//! row- or instance-parallel on the current rayon pool. Working memory beyond the inputs is about
+//! 12 bytes per pixel plus the watershed queues (at most 4 bytes per pixel).
+//!
+//! ```
+//! use ndarray::{Array2, Array3};
+//! use baiseg_rt::mep::{extract, MepInput, MepParams, Semantic};
+//! // Two squares separated by a vertical boundary line.
+//! let (h, w) = (24, 40);
+//! let image = Array3::<u8>::zeros((h, w, 3));
+//! let boundary = Array2::from_shape_fn((h, w), |(_, x)| if x == 20 { 1.0f32 } else { 0.0 });
+//! let labels = Array2::<u16>::from_elem((h, w), 1);
+//! let input = MepInput { image: image.view(), boundary: boundary.view(), semantic: Semantic::Labels(labels.view()) };
+//! let instances = extract(&input, &MepParams::default()).unwrap();
+//! assert_eq!(instances.len(), 2);
+//! assert!(instances.iter().all(|i| i.category == 1 && i.score == 1.0));
+//! ```
+use std::time::{Duration, Instant};
 
-use crate::error::Result;
+use ndarray::{Array2, ArrayView2, ArrayView3};
+
+use crate::error::{Error, Result};
 use crate::instances::Instance;
+
+pub mod dilate;
+pub mod distance;
+pub mod io;
+pub mod label;
+pub mod nms;
+pub mod refine;
+pub mod watershed;
 
 /// Every parameter of the MEP, with the SPEC's defaults.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,18 +99,84 @@ pub struct MepInput<'a> {
     pub semantic: Semantic<'a>,
 }
 
+/// Names of the MEP stages, in order, as used by the timing spans (`mep::<name>`) and
+/// [`StageTimes`].
+pub const STAGES: [&str; 7] = [
+    "validate",
+    "nms",
+    "dilate",
+    "distance",
+    "label",
+    "watershed",
+    "refine",
+];
+
+/// Wall-clock time of each stage of one [`Mep::run`] (indexed like [`STAGES`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StageTimes(pub [Duration; 7]);
+
+impl StageTimes {
+    /// Sum over stages.
+    #[must_use]
+    pub fn total(&self) -> Duration {
+        self.0.iter().sum()
+    }
+
+    /// `(stage name, duration)` pairs in pipeline order.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, Duration)> + '_ {
+        STAGES.iter().copied().zip(self.0.iter().copied())
+    }
+}
+
+/// Intermediate maps of one run, kept for tests and debugging ([`Mep::run_with_stages`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageMaps {
+    /// Thinned boundary (0/1).
+    pub thin: Array2<u8>,
+    /// Dilated thinned boundary (0/1).
+    pub dilated: Array2<u8>,
+    /// Seeds (0/1).
+    pub seeds: Array2<u8>,
+    /// Markers handed to the watershed (`1..=n`, 0 elsewhere).
+    pub markers: Array2<i32>,
+    /// Raw watershed output (`-1` on lines and on the frame).
+    pub watershed: Array2<i32>,
+}
+
 /// A reusable MEP runner: holds per-image scratch buffers so that a stream of images allocates
 /// once. Not `Sync`; use one per thread.
 #[derive(Debug, Default)]
 pub struct Mep {
     params: MepParams,
+    smooth: Array2<f32>,
+    bin_a: Array2<u8>,
+    bin_b: Array2<u8>,
+    markers: Array2<i32>,
+    classes: Array2<u16>,
+    parent: Vec<u32>,
+    queues: watershed::WatershedScratch,
+    times: StageTimes,
+}
+
+/// Times a stage: a process-wide [`crate::timing`] span plus the runner's own record.
+macro_rules! stage {
+    ($self:ident, $idx:expr, $name:literal, $body:expr) => {{
+        let _span = crate::timing::span(concat!("mep::", $name));
+        let start = Instant::now();
+        let out = $body;
+        $self.times.0[$idx] = start.elapsed();
+        out
+    }};
 }
 
 impl Mep {
     /// A runner with the given parameters.
     #[must_use]
     pub fn new(params: MepParams) -> Self {
-        Self { params }
+        Self {
+            params,
+            ..Self::default()
+        }
     }
 
     /// The parameters.
@@ -81,14 +185,182 @@ impl Mep {
         &self.params
     }
 
+    /// Stage times of the last [`Mep::run`].
+    #[must_use]
+    pub fn last_times(&self) -> StageTimes {
+        self.times
+    }
+
     /// Runs the whole MEP on one image.
     ///
     /// # Errors
-    /// [`crate::Error::Invalid`] when the inputs' shapes disagree or the boundary holds NaN.
+    /// [`crate::Error::Invalid`] when the inputs' shapes disagree, the boundary or the
+    /// probabilities hold NaN, or the image is not 3-channel.
     pub fn run(&mut self, input: &MepInput<'_>) -> Result<Vec<Instance>> {
-        let _ = input;
-        Ok(Vec::new())
+        self.run_inner(input, None)
     }
+
+    /// [`Mep::run`], also returning copies of the intermediate maps.
+    ///
+    /// # Errors
+    /// As [`Mep::run`].
+    pub fn run_with_stages(&mut self, input: &MepInput<'_>) -> Result<(Vec<Instance>, StageMaps)> {
+        let mut maps = None;
+        let inst = self.run_inner(input, Some(&mut maps))?;
+        let maps =
+            maps.ok_or_else(|| Error::invalid("mep", "internal: stage maps not recorded"))?;
+        Ok((inst, maps))
+    }
+
+    fn resize(&mut self, h: usize, w: usize) {
+        if self.smooth.dim() != (h, w) {
+            self.smooth = Array2::zeros((h, w));
+            self.bin_a = Array2::zeros((h, w));
+            self.bin_b = Array2::zeros((h, w));
+            self.markers = Array2::zeros((h, w));
+            self.classes = Array2::zeros((h, w));
+        }
+    }
+
+    fn run_inner(
+        &mut self,
+        input: &MepInput<'_>,
+        mut maps: Option<&mut Option<StageMaps>>,
+    ) -> Result<Vec<Instance>> {
+        self.times = StageTimes::default();
+        let (h, w) = input.boundary.dim();
+        let p = self.params.clone();
+        stage!(self, 0, "validate", validate(input, &p))?;
+        self.resize(h, w);
+        let nms_params = nms::NmsParams {
+            radius: p.nms_radius,
+            margin: p.nms_margin,
+            threshold: p.edge_threshold,
+        };
+        stage!(
+            self,
+            1,
+            "nms",
+            nms::thin_nms_into(
+                input.boundary,
+                &nms_params,
+                self.smooth.view_mut(),
+                self.bin_a.view_mut()
+            )
+        );
+        let thin = maps.is_some().then(|| self.bin_a.clone());
+        // bin_a: thin -> dilated (bin_b is scratch).
+        stage!(
+            self,
+            2,
+            "dilate",
+            dilate::dilate_square_mut(
+                self.bin_a.view_mut(),
+                p.dilate_iterations,
+                self.bin_b.view_mut()
+            )
+        );
+        // bin_b: seeds; markers doubles as the EDT's column buffer.
+        stage!(
+            self,
+            3,
+            "distance",
+            distance::seeds_into(
+                self.bin_a.view(),
+                p.seed_distance,
+                self.markers.view_mut(),
+                self.bin_b.view_mut()
+            )
+        );
+        let n = stage!(
+            self,
+            4,
+            "label",
+            label::label_8_into(self.bin_b.view(), self.markers.view_mut(), &mut self.parent)
+        );
+        let markers = maps.is_some().then(|| self.markers.clone());
+        stage!(
+            self,
+            5,
+            "watershed",
+            watershed::watershed_mut(input.image, self.markers.view_mut(), &mut self.queues)
+        );
+        let refine_params = refine::RefineParams {
+            closing_kernel: p.closing_kernel,
+            min_area: p.min_area,
+        };
+        let instances = stage!(self, 6, "refine", {
+            refine::class_map_into(&input.semantic, self.classes.view_mut())?;
+            refine::refine(
+                self.markers.view(),
+                n,
+                &input.semantic,
+                self.classes.view(),
+                &refine_params,
+            )
+        });
+        if let Some(slot) = maps.as_deref_mut() {
+            *slot = Some(StageMaps {
+                thin: thin.unwrap_or_default(),
+                dilated: self.bin_a.clone(),
+                seeds: self.bin_b.clone(),
+                markers: markers.unwrap_or_default(),
+                watershed: self.markers.clone(),
+            });
+        }
+        Ok(instances)
+    }
+}
+
+/// Checks shapes and values of the inputs (SPEC section 2: everything at image resolution).
+fn validate(input: &MepInput<'_>, p: &MepParams) -> Result<()> {
+    let (h, w) = input.boundary.dim();
+    let (ih, iw, ic) = input.image.dim();
+    if ic != 3 {
+        return Err(Error::invalid(
+            "image",
+            format!("{ic} channels, expected 3 (RGB)"),
+        ));
+    }
+    if (ih, iw) != (h, w) {
+        return Err(Error::invalid(
+            "boundary",
+            format!("size {h}x{w} (HxW) differs from the image's {ih}x{iw}"),
+        ));
+    }
+    match input.semantic {
+        Semantic::Probabilities(pr) => {
+            let (k, sh, sw) = pr.dim();
+            if (sh, sw) != (h, w) {
+                return Err(Error::invalid(
+                    "semantic",
+                    format!("size {sh}x{sw} (HxW) differs from the image's {h}x{w}"),
+                ));
+            }
+            if k == 0 {
+                return Err(Error::invalid(
+                    "semantic",
+                    "no channel (expected [K+1, H, W])",
+                ));
+            }
+        }
+        Semantic::Labels(l) => {
+            if l.dim() != (h, w) {
+                let (sh, sw) = l.dim();
+                return Err(Error::invalid(
+                    "labels",
+                    format!("size {sh}x{sw} (HxW) differs from the image's {h}x{w}"),
+                ));
+            }
+        }
+    }
+    if input.boundary.iter().any(|v| v.is_nan()) {
+        return Err(Error::invalid("boundary", "contains NaN"));
+    }
+    if p.nms_margin.is_nan() || p.edge_threshold.is_nan() || p.seed_distance.is_nan() {
+        return Err(Error::invalid("MEP parameters", "NaN is not a valid value"));
+    }
+    Ok(())
 }
 
 /// Runs the MEP once with fresh buffers (convenience for one-off calls).

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh machine (CI runs exactly this through .ci/run):
+# formatting and lints, Rust unit/integration/doc tests, and the python-export tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+need_tools
+ensure_venv
+ensure_ort
+export PYTHONDONTWRITEBYTECODE=1
+echo "==> cargo fmt --check"
+cargo fmt --all -- --check
+echo "==> cargo clippy"
+cargo clippy --locked --all-targets -- -D warnings
+echo "==> cargo test"
+cargo test --locked
+echo "==> python-export tests"
+.venv/bin/python -m pytest python-export/tests -q -p no:cacheprovider

@@ -1,0 +1,231 @@
+//! `baiseg-rt infer`: images in, instance masks out.
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::mep::MepFlags;
+use super::{EXIT_FATAL, EXIT_OK, EXIT_PARTIAL, GlobalOpts};
+use baiseg_rt::model::{Device, SessionOptions};
+use baiseg_rt::pipeline::{self, Event, InferConfig, InferSummary, SaveSet};
+
+/// Arguments of `infer`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  baiseg-rt infer models/baiseg_small.onnx fixtures/images --out out --save overlay
+  baiseg-rt infer model.onnx photos.zip --coco annotations.json --out run1
+  baiseg-rt eval --coco annotations.json --results run1/instances.json
+
+Outputs (in --out): instances.json (COCO results, compressed RLE), images.json (ids used, when
+--coco is not given), records/<name>.json (per-image state for resuming), and what --save asks for.
+Exit status: 0 all images done, 2 some inputs skipped (listed in the summary), 1 fatal error,
+130 interrupted (re-run the same command to resume).")]
+pub struct InferArgs {
+    /// The BAISeg ONNX model (see models/README.md for the contract).
+    #[arg(value_name = "MODEL.onnx")]
+    pub model: PathBuf,
+    /// Images, directories (searched recursively, sorted) or .zip archives.
+    #[arg(value_name = "INPUT", required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Output directory.
+    #[arg(long, short, default_value = "baiseg-out", value_name = "DIR")]
+    pub out: PathBuf,
+    /// COCO annotation file: take image ids (by file name) and category ids (by class name) from
+    /// it, so that instances.json feeds `baiseg-rt eval` directly.
+    #[arg(long, value_name = "GT.json")]
+    pub coco: Option<PathBuf>,
+    /// Directory of semantic label PNGs (`<name>.png`, class ids, 0 = background) to use instead
+    /// of the model's semantic branch (required for single-branch models).
+    #[arg(long, value_name = "DIR")]
+    pub semantic_dir: Option<PathBuf>,
+    /// Execution provider: cpu, cuda[:N], tensorrt[:N], or auto (CUDA if it works, else CPU).
+    #[arg(long, default_value = "cpu", value_name = "DEVICE")]
+    pub device: Device,
+    /// TensorRT engine cache directory [default: <MODEL>.trt-cache next to the model].
+    #[arg(long, value_name = "DIR")]
+    pub trt_cache: Option<PathBuf>,
+    /// Images per ONNX Runtime call (images are grouped by padded size).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub batch: usize,
+    /// Extra per-image outputs, comma-separated: labels, semantic, boundary, overlay, all.
+    #[arg(long, default_value = "none", value_name = "LIST")]
+    pub save: SaveSet,
+    /// Recompute images that an earlier run already finished.
+    #[arg(long)]
+    pub force: bool,
+    /// Exit with status 1 (not 2) when any input was skipped.
+    #[arg(long)]
+    pub strict: bool,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub mep: MepFlags,
+}
+
+static CANCEL: AtomicBool = AtomicBool::new(false);
+
+fn install_ctrlc() {
+    let _ = ctrlc::set_handler(|| {
+        if CANCEL.swap(true, Ordering::SeqCst) {
+            eprintln!("\ninterrupted twice: exiting now (finished images are kept)");
+            std::process::exit(130);
+        }
+        eprintln!(
+            "\ninterrupt: finishing images in flight, then stopping (press Ctrl-C again to stop at once)"
+        );
+    });
+}
+
+fn progress_bar(global: &GlobalOpts) -> ProgressBar {
+    let pb = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+    if global.quiet {
+        pb.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    pb.set_style(
+        ProgressStyle::with_template(
+            "{spinner} {elapsed_precise} [{bar:30}] {pos}/{len} images  {per_sec}  ETA {eta}  {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    pb.enable_steady_tick(Duration::from_millis(200));
+    pb
+}
+
+/// Runs `infer`.
+pub fn run(args: &InferArgs, global: &GlobalOpts) -> anyhow::Result<u8> {
+    if args.batch == 0 {
+        anyhow::bail!("--batch must be at least 1");
+    }
+    let cfg = InferConfig {
+        model: args.model.clone(),
+        inputs: args.inputs.clone(),
+        out_dir: args.out.clone(),
+        coco: args.coco.clone(),
+        semantic_dir: args.semantic_dir.clone(),
+        session: SessionOptions {
+            device: args.device,
+            threads: global.threads,
+            trt_cache: args.trt_cache.clone(),
+        },
+        batch: args.batch,
+        save: args.save,
+        force: args.force,
+        mep: args.mep.to_params(),
+        threads: global.threads,
+    };
+    install_ctrlc();
+    let pb = progress_bar(global);
+    let observer = |event: Event<'_>| match event {
+        Event::Planned { todo, .. } => pb.set_length(todo as u64),
+        Event::ImageDone { instances, .. } => {
+            pb.set_message(format!("last: {instances} instances"));
+            pb.inc(1);
+        }
+        Event::ImageFailed { error, .. } => {
+            pb.suspend(|| tracing::warn!("skipped: {error}"));
+            pb.inc(1);
+        }
+    };
+    let result = pipeline::run_infer(&cfg, &observer, &CANCEL, &mut |_, _, _| {}, true);
+    pb.finish_and_clear();
+    let summary = match result {
+        Ok(s) => s,
+        Err(baiseg_rt::Error::Interrupted) => {
+            eprintln!(
+                "interrupted: finished images are saved in {}; re-run the same command to resume",
+                args.out.display()
+            );
+            return Ok(130);
+        }
+        Err(e) => return Err(e).with_context(|| format!("infer {}", args.model.display())),
+    };
+    if args.json {
+        println!("{}", summary_json(&summary));
+    } else if !global.quiet {
+        print_summary(&summary);
+    }
+    let code = if summary.processed == 0 && summary.resumed == 0 {
+        EXIT_FATAL
+    } else if !summary.failed.is_empty() {
+        if args.strict { EXIT_FATAL } else { EXIT_PARTIAL }
+    } else {
+        EXIT_OK
+    };
+    Ok(code)
+}
+
+fn summary_json(s: &InferSummary) -> String {
+    let stages: Vec<serde_json::Value> = s
+        .stages
+        .iter()
+        .map(|t| serde_json::json!({"stage": t.name, "seconds": t.total.as_secs_f64(), "count": t.count}))
+        .collect();
+    serde_json::json!({
+        "images": s.total,
+        "processed": s.processed,
+        "resumed": s.resumed,
+        "skipped": s.failed.iter().map(|(p, r)| serde_json::json!({"path": p, "reason": r})).collect::<Vec<_>>(),
+        "instances": s.instances,
+        "wall_seconds": s.wall.as_secs_f64(),
+        "ort_seconds": s.ort_time.as_secs_f64(),
+        "outside_ort_share": s.outside_ort_share(),
+        "images_per_second": if s.wall.as_secs_f64() > 0.0 { s.processed as f64 / s.wall.as_secs_f64() } else { 0.0 },
+        "device": s.device,
+        "results": s.results_path,
+        "results_written": s.results_written,
+        "stages": stages,
+    })
+    .to_string()
+}
+
+fn print_summary(s: &InferSummary) {
+    let wall = s.wall.as_secs_f64();
+    let rate = if wall > 0.0 {
+        s.processed as f64 / wall
+    } else {
+        0.0
+    };
+    eprintln!(
+        "done: {} images processed, {} already done (resumed), {} skipped; {} instances; {:.2} s, {:.2} images/s on {}",
+        s.processed,
+        s.resumed,
+        s.failed.len(),
+        s.instances,
+        wall,
+        rate,
+        s.device
+    );
+    if s.processed > 0 {
+        eprintln!(
+            "time inside ONNX Runtime: {:.2} s ({:.0}% of wall time; {:.0}% outside)",
+            s.ort_time.as_secs_f64(),
+            100.0 * (1.0 - s.outside_ort_share()),
+            100.0 * s.outside_ort_share()
+        );
+        eprintln!(
+            "{:<24} {:>10} {:>8} {:>10}",
+            "stage (summed over threads)", "total s", "count", "ms/call"
+        );
+        for t in &s.stages {
+            let total = t.total.as_secs_f64();
+            eprintln!(
+                "{:<24} {:>10.3} {:>8} {:>10.2}",
+                t.name,
+                total,
+                t.count,
+                1000.0 * total / t.count.max(1) as f64
+            );
+        }
+    }
+    for (path, reason) in &s.failed {
+        eprintln!("skipped: {path}: {reason}");
+    }
+    if let Some(p) = &s.results_path {
+        eprintln!("wrote {} ({} instances)", p.display(), s.results_written);
+    }
+}

@@ -1,0 +1,318 @@
+//! Stage 2b of the MEP: exact Euclidean distance transform of the dilated boundary, and the seed
+//! threshold (SPEC section 2.2; `scipy.ndimage.distance_transform_edt(D == 0)`, with `+inf`
+//! everywhere when `D` is empty).
+//!
+//! Algorithm: the separable exact EDT of Meijster, Roerdink & Hesselink ("A general algorithm for
+//! computing distance transforms in linear time", 2000), the integer form of the
+//! Felzenszwalb–Huttenlocher lower envelope of parabolas:
+//! 1. column pass: `g(y, x)` = distance along the column to the nearest set pixel, computed by a
+//!    forward and a backward sweep over rows (vectorised across columns);
+//! 2. row pass, row-parallel: `d2(y, x) = min_i (x - i)^2 + g(y, i)^2` by the lower envelope, with
+//!    the integer `Sep` function (floor division), so every squared distance is exact.
+//!
+//! The MEP never needs the distances themselves: [`seeds_into`] thresholds the squared distances
+//! against the smallest integer `k0` with `sqrt(k0) > t_d`, which is exactly `dist > t_d`.
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis, Zip};
+use rayon::prelude::*;
+
+/// Column pass: `g[y][x]` = rows to the nearest set pixel of column `x`, or `inf` (any value
+/// `>= h + w` means none). `g` is stored as `i32` so the MEP can reuse its marker buffer.
+fn column_pass(binary: ArrayView2<'_, u8>, mut g: ArrayViewMut2<'_, i32>, inf: i32) {
+    let h = binary.nrows();
+    // Forward sweep.
+    let mut prev: Option<usize> = None;
+    for y in 0..h {
+        let brow = binary.row(y);
+        if let Some(p) = prev {
+            let (top, mut bottom) = g.view_mut().split_at(Axis(0), y);
+            let prow = top.row(p);
+            Zip::from(bottom.row_mut(0))
+                .and(&brow)
+                .and(&prow)
+                .for_each(|d, &b, &up| {
+                    *d = if b != 0 {
+                        0
+                    } else {
+                        up.saturating_add(1).min(inf)
+                    };
+                });
+        } else {
+            Zip::from(g.row_mut(y))
+                .and(&brow)
+                .for_each(|d, &b| *d = if b != 0 { 0 } else { inf });
+        }
+        prev = Some(y);
+    }
+    // Backward sweep.
+    for y in (0..h.saturating_sub(1)).rev() {
+        let (mut top, bottom) = g.view_mut().split_at(Axis(0), y + 1);
+        let below = bottom.row(0);
+        Zip::from(top.row_mut(y)).and(&below).for_each(|d, &dn| {
+            let c = dn.saturating_add(1).min(inf);
+            if c < *d {
+                *d = c;
+            }
+        });
+    }
+}
+
+/// Row pass over one row: squared distances `d2[x] = min_i (x-i)^2 + g[i]^2` (Meijster's phase 2).
+/// `s` and `t` are scratch of length `g.len()`.
+fn row_pass(g: &[i32], d2: &mut [i64], s: &mut [usize], t: &mut [i64]) {
+    let m = g.len();
+    if m == 0 {
+        return;
+    }
+    let gg = |i: usize| i64::from(g[i]) * i64::from(g[i]);
+    let f = |x: i64, i: usize| (x - i as i64) * (x - i as i64) + gg(i);
+    // Sep(i, u) = floor((u^2 - i^2 + g(u)^2 - g(i)^2) / (2 (u - i))).
+    let sep = |i: usize, u: usize| {
+        let (ii, uu) = (i as i64, u as i64);
+        (uu * uu - ii * ii + gg(u) - gg(i)).div_euclid(2 * (uu - ii))
+    };
+    let mut q: isize = 0;
+    s[0] = 0;
+    t[0] = 0;
+    for u in 1..m {
+        while q >= 0 && f(t[q as usize], s[q as usize]) > f(t[q as usize], u) {
+            q -= 1;
+        }
+        if q < 0 {
+            q = 0;
+            s[0] = u;
+        } else {
+            let wv = 1 + sep(s[q as usize], u);
+            if wv < m as i64 {
+                q += 1;
+                s[q as usize] = u;
+                t[q as usize] = wv;
+            }
+        }
+    }
+    for u in (0..m).rev() {
+        d2[u] = f(u as i64, s[q as usize]);
+        if u as i64 == t[q as usize] {
+            q -= 1;
+        }
+    }
+}
+
+/// The "infinite" column distance for an `h x w` map: larger than any real distance.
+fn inf_for(h: usize, w: usize) -> i32 {
+    i32::try_from(h + w + 1)
+        .unwrap_or(i32::MAX / 2)
+        .min(1 << 20)
+}
+
+/// Runs the row pass over every row in parallel, handing each row's squared distances (`None`
+/// where there is no set pixel at all) to `emit`.
+fn for_each_row_d2<T: Send + Sync>(
+    g: ArrayView2<'_, i32>,
+    inf: i32,
+    mut out: ArrayViewMut2<'_, T>,
+    emit: impl Fn(Option<i64>) -> T + Sync,
+) {
+    let w = g.ncols();
+    let inf2 = i64::from(inf) * i64::from(inf);
+    out.axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .for_each_init(
+            || (vec![0i32; w], vec![0i64; w], vec![0usize; w], vec![0i64; w]),
+            |(grow, d2, s, t), (y, mut orow)| {
+                for (d, &v) in grow.iter_mut().zip(g.row(y).iter()) {
+                    *d = v;
+                }
+                row_pass(grow, d2, s, t);
+                for (o, &v) in orow.iter_mut().zip(d2.iter()) {
+                    *o = emit(if v >= inf2 { None } else { Some(v) });
+                }
+            },
+        );
+}
+
+/// Exact Euclidean distance from every pixel to the nearest nonzero pixel of `binary` (0 on set
+/// pixels, `+inf` everywhere when none is set).
+///
+/// ```
+/// use ndarray::array;
+/// use baiseg_rt::mep::distance::euclidean_distance;
+/// let d = array![
+///     [1u8, 0, 0, 0, 0],
+///     [0, 0, 0, 0, 0],
+///     [0, 0, 0, 0, 0],
+///     [0, 0, 0, 0, 0],
+///     [0, 0, 0, 0, 0],
+/// ];
+/// let dist = euclidean_distance(d.view());
+/// assert_eq!(dist[[0, 0]], 0.0);
+/// assert_eq!(dist[[0, 4]], 4.0);
+/// assert_eq!(dist[[3, 4]], 5.0);
+/// assert_eq!(dist[[4, 4]], 32f64.sqrt());
+/// ```
+#[must_use]
+pub fn euclidean_distance(binary: ArrayView2<'_, u8>) -> Array2<f64> {
+    let (h, w) = binary.dim();
+    let inf = inf_for(h, w);
+    let mut g = Array2::<i32>::zeros((h, w));
+    column_pass(binary, g.view_mut(), inf);
+    let mut out = Array2::<f64>::zeros((h, w));
+    for_each_row_d2(g.view(), inf, out.view_mut(), |d| {
+        d.map_or(f64::INFINITY, |v| (v as f64).sqrt())
+    });
+    out
+}
+
+/// The smallest squared distance `k` with `sqrt(k) > t_d` (`None`: no finite distance passes).
+#[must_use]
+pub fn seed_threshold(seed_distance: f64) -> Option<i64> {
+    if seed_distance.is_nan() {
+        return None;
+    }
+    if seed_distance < 0.0 {
+        return Some(0);
+    }
+    let sq = seed_distance * seed_distance;
+    if sq > 1e15 {
+        return None;
+    }
+    let mut k = (sq.floor() as i64 - 2).max(0);
+    while (k as f64).sqrt() <= seed_distance {
+        k += 1;
+    }
+    Some(k)
+}
+
+/// Seeds: `dist > seed_distance` for every pixel (1) or not (0), where `dist` is the
+/// [`euclidean_distance`] to the set pixels of `dilated`.
+///
+/// ```
+/// use ndarray::array;
+/// use baiseg_rt::mep::distance::seeds;
+/// let d = array![
+///     [1u8, 1, 1, 1, 1],
+///     [0, 0, 0, 0, 0],
+///     [0, 0, 0, 0, 0],
+///     [0, 0, 0, 0, 0],
+///     [0, 0, 0, 0, 0],
+/// ];
+/// // dist of row 4 is exactly 4, of row 3 exactly 3 (not > 3).
+/// assert_eq!(seeds(d.view(), 3.0), array![
+///     [0u8, 0, 0, 0, 0],
+///     [0, 0, 0, 0, 0],
+///     [0, 0, 0, 0, 0],
+///     [0, 0, 0, 0, 0],
+///     [1, 1, 1, 1, 1],
+/// ]);
+/// ```
+#[must_use]
+pub fn seeds(dilated: ArrayView2<'_, u8>, seed_distance: f64) -> Array2<u8> {
+    let mut g = Array2::<i32>::zeros(dilated.dim());
+    let mut out = Array2::<u8>::zeros(dilated.dim());
+    seeds_into(dilated, seed_distance, g.view_mut(), out.view_mut());
+    out
+}
+
+/// [`seeds`] into caller buffers: `scratch` (i32, the column distances) and `out` (0/1).
+///
+/// # Panics
+/// When a buffer's shape differs from `dilated`'s.
+pub fn seeds_into(
+    dilated: ArrayView2<'_, u8>,
+    seed_distance: f64,
+    mut scratch: ArrayViewMut2<'_, i32>,
+    out: ArrayViewMut2<'_, u8>,
+) {
+    assert_eq!(dilated.dim(), scratch.dim(), "seeds: shape mismatch");
+    assert_eq!(dilated.dim(), out.dim(), "seeds: shape mismatch");
+    let (h, w) = dilated.dim();
+    if h == 0 || w == 0 {
+        return;
+    }
+    let inf = inf_for(h, w);
+    column_pass(dilated, scratch.view_mut(), inf);
+    let k0 = seed_threshold(seed_distance);
+    let inf_passes = f64::INFINITY > seed_distance;
+    for_each_row_d2(scratch.view(), inf, out, |d| match d {
+        None => u8::from(inf_passes),
+        Some(v) => u8::from(k0.is_some_and(|k| v >= k)),
+    });
+}
+
+#[cfg(test)]
+pub(crate) mod reference {
+    //! Slow reference: brute force over all set pixels.
+    use ndarray::Array2;
+
+    pub(crate) fn distance(b: &Array2<u8>) -> Array2<f64> {
+        let set: Vec<(usize, usize)> = b
+            .indexed_iter()
+            .filter(|(_, v)| **v != 0)
+            .map(|(p, _)| p)
+            .collect();
+        Array2::from_shape_fn(b.dim(), |(y, x)| {
+            set.iter()
+                .map(|&(sy, sx)| {
+                    let (dy, dx) = (sy as f64 - y as f64, sx as f64 - x as f64);
+                    (dy * dy + dx * dx).sqrt()
+                })
+                .fold(f64::INFINITY, f64::min)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ndarray::Array2;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn threshold() {
+        assert_eq!(seed_threshold(3.0), Some(10));
+        assert_eq!(seed_threshold(0.0), Some(1));
+        assert_eq!(seed_threshold(-1.0), Some(0));
+        assert_eq!(seed_threshold(2.5), Some(7));
+        assert_eq!(seed_threshold(f64::NAN), None);
+        assert_eq!(seed_threshold(f64::INFINITY), None);
+    }
+
+    #[test]
+    fn empty_and_full() {
+        let none = Array2::<u8>::zeros((3, 4));
+        assert!(
+            euclidean_distance(none.view())
+                .iter()
+                .all(|v| v.is_infinite())
+        );
+        assert!(seeds(none.view(), 3.0).iter().all(|&v| v == 1));
+        let all = Array2::<u8>::ones((3, 4));
+        assert!(euclidean_distance(all.view()).iter().all(|&v| v == 0.0));
+        assert!(seeds(all.view(), 3.0).iter().all(|&v| v == 0));
+        let one = ndarray::array![[0u8]];
+        assert!(seeds(one.view(), 3.0)[[0, 0]] == 1);
+        let z = Array2::<u8>::zeros((0, 5));
+        assert_eq!(seeds(z.view(), 3.0).dim(), (0, 5));
+    }
+
+    fn arb_binary() -> impl Strategy<Value = Array2<u8>> {
+        (1usize..24, 1usize..24, 0.0f64..0.3).prop_flat_map(|(h, w, p)| {
+            prop::collection::vec(prop::bool::weighted(p), h * w).prop_map(move |v| {
+                Array2::from_shape_vec((h, w), v.into_iter().map(u8::from).collect())
+                    .expect("shape")
+            })
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn matches_reference(b in arb_binary(), t in prop_oneof![Just(3.0f64), 0.0f64..6.0]) {
+            let fast = euclidean_distance(b.view());
+            let slow = reference::distance(&b);
+            prop_assert_eq!(&fast, &slow);
+            let s = seeds(b.view(), t);
+            prop_assert_eq!(s, slow.mapv(|d| u8::from(d > t)));
+        }
+    }
+}

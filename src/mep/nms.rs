@@ -1,0 +1,448 @@
+//! Stage 1 of the MEP: boundary thinning by edge non-maximum suppression (SPEC section 2.1).
+//!
+//! The algorithm is the structured-edge NMS of Dollár & Zitnick (`edgesNmsMex` in Piotr's toolbox,
+//! as used by HED/RCF/BAISeg): smooth the boundary map with a triangle filter, estimate the edge
+//! normal from second derivatives of the smoothed map, and suppress a pixel when a bilinear sample
+//! of the *original* map along the normal exceeds `margin` times its value.
+//!
+//! Implementation notes:
+//! - the triangle smoothing (radius 4, `[1..5..1]/25`, reflect-101 borders) is separable and
+//!   computed row-parallel into one `f32` buffer: vertical pass in `f64` into a row scratch, then the
+//!   horizontal pass from that scratch, rounded once to `f32`;
+//! - derivatives (numpy `gradient`: central differences, one-sided at the border, zero along an axis
+//!   of length 1) are never stored: they are evaluated on the fly, in `f64`, only for the pixels that
+//!   can end up in the thinned map (`B(p) >= edge_threshold > 0`); all other pixels are decided
+//!   without them (see [`thin_nms`]);
+//! - the NMS comparison is done in `f64` as the SPEC requires.
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis};
+use rayon::prelude::*;
+
+/// Triangle kernel of radius 4 (`[1,2,3,4,5,4,3,2,1]`), to be divided by 25.
+const TRI: [f64; 9] = [1.0, 2.0, 3.0, 4.0, 5.0, 4.0, 3.0, 2.0, 1.0];
+/// Radius of the triangle kernel.
+const TRI_R: usize = 4;
+
+/// Parameters of the thinning stage.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NmsParams {
+    /// Sampling radius `r`: offsets `d` in `-r..=r`, `d != 0`, along the normal.
+    pub radius: usize,
+    /// Margin `m`: a pixel is suppressed when a sample is strictly greater than `m * B(p)`.
+    pub margin: f64,
+    /// Threshold `t_e`: `thin = NMS(B) >= t_e`.
+    pub threshold: f32,
+}
+
+impl Default for NmsParams {
+    fn default() -> Self {
+        Self {
+            radius: 1,
+            margin: 1.01,
+            threshold: 0.5,
+        }
+    }
+}
+
+/// Reflect-101 index (`-1 -> 1`, `n -> n-2`), periodic for any offset; `0` when `n == 1`.
+#[inline]
+pub(crate) fn reflect101(i: isize, n: usize) -> usize {
+    if n == 1 {
+        return 0;
+    }
+    let period = 2 * (n as isize - 1);
+    let j = i.rem_euclid(period);
+    if j >= n as isize {
+        (period - j) as usize
+    } else {
+        j as usize
+    }
+}
+
+/// Smooths `boundary` with the separable triangle kernel of radius 4 (`[1,2,3,4,5,4,3,2,1]/25`),
+/// reflect-101 borders, into `out` (same shape). Rows are processed in parallel.
+///
+/// ```
+/// use ndarray::{array, Array2};
+/// use baiseg_rt::mep::nms::smooth_triangle;
+/// // A constant map stays constant.
+/// let b = Array2::<f32>::from_elem((5, 5), 0.25);
+/// let mut s = Array2::<f32>::zeros((5, 5));
+/// smooth_triangle(b.view(), s.view_mut());
+/// assert!(s.iter().all(|&v| (v - 0.25).abs() < 1e-7));
+/// ```
+///
+/// # Panics
+/// When `out`'s shape differs from `boundary`'s (a programming error, not an input error).
+pub fn smooth_triangle(boundary: ArrayView2<'_, f32>, mut out: ArrayViewMut2<'_, f32>) {
+    assert_eq!(boundary.dim(), out.dim(), "smooth_triangle: shape mismatch");
+    let (h, w) = boundary.dim();
+    if h == 0 || w == 0 {
+        return;
+    }
+    // Column index map of the horizontal pass, including the reflected border.
+    let cols: Vec<usize> = (-(TRI_R as isize)..(w + TRI_R) as isize)
+        .map(|i| reflect101(i, w))
+        .collect();
+    out.axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .for_each_init(
+            || (vec![0.0f64; w + 2 * TRI_R], vec![0.0f64; w]),
+            |(vrow, acc), (y, mut orow)| {
+                // Vertical pass into the padded row scratch (f64, not rounded).
+                acc.fill(0.0);
+                for (k, &wk) in TRI.iter().enumerate() {
+                    let yy = reflect101(y as isize + k as isize - TRI_R as isize, h);
+                    let src = boundary.row(yy);
+                    for (a, &v) in acc.iter_mut().zip(src.iter()) {
+                        *a += wk * f64::from(v);
+                    }
+                }
+                for (dst, &c) in vrow.iter_mut().zip(cols.iter()) {
+                    *dst = acc[c] / 25.0;
+                }
+                // Horizontal pass, rounded once to f32.
+                for (x, o) in orow.iter_mut().enumerate() {
+                    let win = &vrow[x..x + 2 * TRI_R + 1];
+                    let mut s = 0.0f64;
+                    for (&v, &wk) in win.iter().zip(TRI.iter()) {
+                        s += wk * v;
+                    }
+                    *o = (s / 25.0) as f32;
+                }
+            },
+        );
+}
+
+/// numpy-`gradient` derivative of a sequence at `i` given an accessor (`n` = length).
+#[inline]
+fn grad1(n: usize, i: usize, f: impl Fn(usize) -> f64) -> f64 {
+    if n < 2 {
+        0.0
+    } else if i == 0 {
+        f(1) - f(0)
+    } else if i == n - 1 {
+        f(n - 1) - f(n - 2)
+    } else {
+        (f(i + 1) - f(i - 1)) / 2.0
+    }
+}
+
+/// Edge-normal orientation `theta` in `[0, pi)` at `(y, x)` of the smoothed map `s`
+/// (NaN when undefined): `atan(Oyy * sign(-Oxy) / (Oxx + 1e-5)) mod pi`.
+#[must_use]
+pub fn orientation(s: ArrayView2<'_, f32>, y: usize, x: usize) -> f64 {
+    let (h, w) = s.dim();
+    let at = |yy: usize, xx: usize| f64::from(s[[yy, xx]]);
+    let ox = |yy: usize, xx: usize| grad1(w, xx, |c| at(yy, c));
+    let oy = |yy: usize, xx: usize| grad1(h, yy, |r| at(r, xx));
+    let oxx = grad1(w, x, |c| ox(y, c));
+    let oxy = grad1(h, y, |r| ox(r, x));
+    let oyy = grad1(h, y, |r| oy(r, x));
+    theta_from(oxx, oxy, oyy)
+}
+
+/// `atan(oyy * sign(-oxy) / (oxx + 1e-5)) mod pi` with numpy's `sign` and `mod` semantics.
+#[inline]
+fn theta_from(oxx: f64, oxy: f64, oyy: f64) -> f64 {
+    let sgn = if oxy < 0.0 {
+        1.0
+    } else if oxy > 0.0 {
+        -1.0
+    } else {
+        0.0
+    };
+    let t = (oyy * sgn / (oxx + 1e-5)).atan();
+    // numpy mod with a positive divisor: result in [0, pi), -0 -> +0.
+    if t < 0.0 {
+        t + std::f64::consts::PI
+    } else if t == 0.0 {
+        0.0
+    } else {
+        t
+    }
+}
+
+/// Bilinear sample of `b` at `(x, y)` (column, row), coordinates clamped to the image.
+#[inline]
+fn bilinear(b: ArrayView2<'_, f32>, x: f64, y: f64) -> f64 {
+    let (h, w) = b.dim();
+    let x = x.clamp(0.0, (w - 1) as f64);
+    let y = y.clamp(0.0, (h - 1) as f64);
+    let x0 = (x.floor() as usize).min(w - 1);
+    let y0 = (y.floor() as usize).min(h - 1);
+    let x1 = (x0 + 1).min(w - 1);
+    let y1 = (y0 + 1).min(h - 1);
+    let fx = x - x0 as f64;
+    let fy = y - y0 as f64;
+    let v00 = f64::from(b[[y0, x0]]);
+    let v01 = f64::from(b[[y0, x1]]);
+    let v10 = f64::from(b[[y1, x0]]);
+    let v11 = f64::from(b[[y1, x1]]);
+    (1.0 - fy) * ((1.0 - fx) * v00 + fx * v01) + fy * ((1.0 - fx) * v10 + fx * v11)
+}
+
+/// Whether pixel `(y, x)` (with `B > 0`) is suppressed, given its orientation.
+#[inline]
+fn suppressed(b: ArrayView2<'_, f32>, y: usize, x: usize, theta: f64, params: &NmsParams) -> bool {
+    if theta.is_nan() {
+        return false;
+    }
+    let limit = params.margin * f64::from(b[[y, x]]);
+    let (sin, cos) = theta.sin_cos();
+    let r = params.radius as isize;
+    (-r..=r).filter(|&d| d != 0).any(|d| {
+        let d = d as f64;
+        bilinear(b, x as f64 + d * cos, y as f64 + d * sin) > limit
+    })
+}
+
+/// Thins `boundary` by edge NMS and thresholds it: returns the binary map (0/1)
+/// `NMS(B) >= threshold` (SPEC section 2.1).
+///
+/// Example (5x5): a vertical ridge two pixels wide keeps only the stronger column.
+/// ```
+/// use ndarray::array;
+/// use baiseg_rt::mep::nms::{thin_nms, NmsParams};
+/// let b = array![
+///     [0.0f32, 0.6, 0.9, 0.0, 0.0],
+///     [0.0, 0.6, 0.9, 0.0, 0.0],
+///     [0.0, 0.6, 0.9, 0.0, 0.0],
+///     [0.0, 0.6, 0.9, 0.0, 0.0],
+///     [0.0, 0.6, 0.9, 0.0, 0.0],
+/// ];
+/// let thin = thin_nms(b.view(), &NmsParams::default());
+/// assert_eq!(thin, array![
+///     [0u8, 0, 1, 0, 0],
+///     [0, 0, 1, 0, 0],
+///     [0, 0, 1, 0, 0],
+///     [0, 0, 1, 0, 0],
+///     [0, 0, 1, 0, 0],
+/// ]);
+/// ```
+#[must_use]
+pub fn thin_nms(boundary: ArrayView2<'_, f32>, params: &NmsParams) -> Array2<u8> {
+    let mut smooth = Array2::<f32>::zeros(boundary.dim());
+    let mut out = Array2::<u8>::zeros(boundary.dim());
+    thin_nms_into(boundary, params, smooth.view_mut(), out.view_mut());
+    out
+}
+
+/// [`thin_nms`] into caller-provided buffers: `smooth` (scratch for the smoothed map) and `out`
+/// (the binary result), both of `boundary`'s shape.
+///
+/// Only pixels with `B(p) >= threshold > 0` need the NMS test: a suppressed pixel becomes 0, which
+/// passes the threshold only when `threshold <= 0`, and then every pixel with `B > 0` passes either
+/// way.
+///
+/// # Panics
+/// When a buffer's shape differs from `boundary`'s.
+pub fn thin_nms_into(
+    boundary: ArrayView2<'_, f32>,
+    params: &NmsParams,
+    mut smooth: ArrayViewMut2<'_, f32>,
+    mut out: ArrayViewMut2<'_, u8>,
+) {
+    assert_eq!(boundary.dim(), out.dim(), "thin_nms: shape mismatch");
+    let t = params.threshold;
+    if t <= 0.0 || t.is_nan() {
+        // No pixel needs the orientation: see the function docs.
+        out.zip_mut_with(&boundary, |o, &v| *o = u8::from(v > 0.0 || v >= t));
+        return;
+    }
+    smooth_triangle(boundary, smooth.view_mut());
+    let s = smooth.view();
+    out.axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(y, mut orow)| {
+            let brow = boundary.row(y);
+            for (x, (o, &v)) in orow.iter_mut().zip(brow.iter()).enumerate() {
+                *o = u8::from(v >= t && !suppressed(boundary, y, x, orientation(s, y, x), params));
+            }
+        });
+}
+
+#[cfg(test)]
+pub(crate) mod reference {
+    //! Slow reference: the numpy formulation over whole arrays.
+    use ndarray::Array2;
+
+    use super::{NmsParams, TRI, reflect101};
+
+    fn smooth(b: &Array2<f32>) -> Array2<f32> {
+        let (h, w) = b.dim();
+        let mut v = Array2::<f64>::zeros((h, w));
+        for y in 0..h {
+            for x in 0..w {
+                let mut acc = 0.0;
+                for (k, &wk) in TRI.iter().enumerate() {
+                    acc += wk * f64::from(b[[reflect101(y as isize + k as isize - 4, h), x]]);
+                }
+                v[[y, x]] = acc / 25.0;
+            }
+        }
+        let mut out = Array2::<f32>::zeros((h, w));
+        for y in 0..h {
+            for x in 0..w {
+                let mut acc = 0.0;
+                for (k, &wk) in TRI.iter().enumerate() {
+                    acc += wk * v[[y, reflect101(x as isize + k as isize - 4, w)]];
+                }
+                out[[y, x]] = (acc / 25.0) as f32;
+            }
+        }
+        out
+    }
+
+    fn gradient(a: &Array2<f64>, axis: usize) -> Array2<f64> {
+        let (h, w) = a.dim();
+        let n = if axis == 0 { h } else { w };
+        Array2::from_shape_fn((h, w), |(y, x)| {
+            let i = if axis == 0 { y } else { x };
+            let at = |j: usize| if axis == 0 { a[[j, x]] } else { a[[y, j]] };
+            if n < 2 {
+                0.0
+            } else if i == 0 {
+                at(1) - at(0)
+            } else if i == n - 1 {
+                at(n - 1) - at(n - 2)
+            } else {
+                (at(i + 1) - at(i - 1)) / 2.0
+            }
+        })
+    }
+
+    /// Full-array NMS, then threshold.
+    pub(crate) fn thin(b: &Array2<f32>, p: &NmsParams) -> Array2<u8> {
+        let (h, w) = b.dim();
+        let s = smooth(b).mapv(f64::from);
+        let oy = gradient(&s, 0);
+        let ox = gradient(&s, 1);
+        let oxx = gradient(&ox, 1);
+        let oxy = gradient(&ox, 0);
+        let oyy = gradient(&oy, 0);
+        let mut e = b.mapv(f64::from);
+        for y in 0..h {
+            for x in 0..w {
+                let bv = f64::from(b[[y, x]]);
+                if bv <= 0.0 {
+                    continue;
+                }
+                let sg = -oxy[[y, x]];
+                let sg = if sg > 0.0 {
+                    1.0
+                } else if sg < 0.0 {
+                    -1.0
+                } else {
+                    0.0
+                };
+                let th = (oyy[[y, x]] * sg / (oxx[[y, x]] + 1e-5))
+                    .atan()
+                    .rem_euclid(std::f64::consts::PI);
+                if th.is_nan() {
+                    continue;
+                }
+                for d in -(p.radius as isize)..=p.radius as isize {
+                    if d == 0 {
+                        continue;
+                    }
+                    let xs = (x as f64 + d as f64 * th.cos()).clamp(0.0, (w - 1) as f64);
+                    let ys = (y as f64 + d as f64 * th.sin()).clamp(0.0, (h - 1) as f64);
+                    let (x0, y0) = (xs.floor() as usize, ys.floor() as usize);
+                    let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
+                    let (fx, fy) = (xs - x0 as f64, ys - y0 as f64);
+                    let g = |yy: usize, xx: usize| f64::from(b[[yy, xx]]);
+                    let v = (1.0 - fy) * ((1.0 - fx) * g(y0, x0) + fx * g(y0, x1))
+                        + fy * ((1.0 - fx) * g(y1, x0) + fx * g(y1, x1));
+                    if v > p.margin * bv {
+                        e[[y, x]] = 0.0;
+                    }
+                }
+            }
+        }
+        e.mapv(|v| u8::from(v >= f64::from(p.threshold)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ndarray::Array2;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn map(h: usize, w: usize, v: Vec<f32>) -> Array2<f32> {
+        Array2::from_shape_vec((h, w), v).expect("shape")
+    }
+
+    #[test]
+    fn reflect101_matches_spec() {
+        assert_eq!(reflect101(-1, 5), 1);
+        assert_eq!(reflect101(-2, 5), 2);
+        assert_eq!(reflect101(5, 5), 3);
+        assert_eq!(reflect101(6, 5), 2);
+        assert_eq!(reflect101(-3, 2), 1);
+        assert_eq!(reflect101(7, 1), 0);
+        assert_eq!(reflect101(-9, 3), 1);
+    }
+
+    #[test]
+    fn tiny_shapes() {
+        let p = NmsParams::default();
+        assert_eq!(
+            thin_nms(map(1, 1, vec![0.7]).view(), &p),
+            ndarray::array![[1u8]]
+        );
+        assert_eq!(
+            thin_nms(map(1, 1, vec![0.2]).view(), &p),
+            ndarray::array![[0u8]]
+        );
+        let row = map(1, 5, vec![0.6, 0.9, 0.6, 0.0, 0.8]);
+        assert_eq!(thin_nms(row.view(), &p), reference::thin(&row, &p));
+        let col = map(5, 1, vec![0.6, 0.9, 0.6, 0.0, 0.8]);
+        assert_eq!(thin_nms(col.view(), &p), reference::thin(&col, &p));
+        let empty = Array2::<f32>::zeros((0, 3));
+        assert_eq!(thin_nms(empty.view(), &p).dim(), (0, 3));
+    }
+
+    #[test]
+    fn all_and_no_boundary() {
+        let p = NmsParams::default();
+        let ones = Array2::<f32>::ones((7, 9));
+        assert!(thin_nms(ones.view(), &p).iter().all(|&v| v == 1));
+        let zeros = Array2::<f32>::zeros((7, 9));
+        assert!(thin_nms(zeros.view(), &p).iter().all(|&v| v == 0));
+    }
+
+    #[test]
+    fn nonpositive_threshold() {
+        let b = map(2, 3, vec![0.0, 0.5, 1.0, 0.2, 0.0, 0.9]);
+        let p = NmsParams {
+            threshold: 0.0,
+            ..NmsParams::default()
+        };
+        assert_eq!(thin_nms(b.view(), &p), reference::thin(&b, &p));
+        let p = NmsParams {
+            threshold: -1.0,
+            ..NmsParams::default()
+        };
+        assert!(thin_nms(b.view(), &p).iter().all(|&v| v == 1));
+    }
+
+    fn arb_map() -> impl Strategy<Value = Array2<f32>> {
+        (1usize..14, 1usize..14).prop_flat_map(|(h, w)| {
+            prop::collection::vec(prop_oneof![Just(0.0f32), 0.0f32..1.0, Just(1.0f32)], h * w)
+                .prop_map(move |v| Array2::from_shape_vec((h, w), v).expect("shape"))
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        #[test]
+        fn matches_reference(b in arb_map(), r in 1usize..3, t in prop_oneof![Just(0.5f32), 0.05f32..0.95]) {
+            let p = NmsParams { radius: r, margin: 1.01, threshold: t };
+            prop_assert_eq!(thin_nms(b.view(), &p), reference::thin(&b, &p));
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! Locating and loading the ONNX Runtime shared library (`ort` with `load-dynamic`).
+//!
+//! Search order: `$ORT_DYLIB_PATH` (a file), then the project-local install made by
+//! `bash scripts/demo.sh` (`.ort/onnxruntime/capi/` next to the current directory or the executable's
+//! repository), then a Python virtual environment `.venv` there, then `$BAISEG_ORT_DIR`.
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use crate::error::{Error, Result};
+
+/// How to install the library, shown when it cannot be found.
+pub const INSTALL_HINT: &str = "install it from the repository with `bash scripts/demo.sh` (or just \
+`python3 -m pip install --no-deps --target .ort onnxruntime==1.32.0`), or set ORT_DYLIB_PATH to a libonnxruntime.so \
+(>= 1.24), e.g. the one inside `pip install onnxruntime` (CPU) or `onnxruntime-gpu` (CUDA/TensorRT)";
+
+static ENVIRONMENT: OnceLock<std::result::Result<(ort::environment::Environment, PathBuf), String>> =
+    OnceLock::new();
+
+fn library_in(dir: &Path) -> Option<PathBuf> {
+    let entries = std::fs::read_dir(dir).ok()?;
+    let mut found: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                (n.starts_with("libonnxruntime.so") || n == "libonnxruntime.dylib" || n == "onnxruntime.dll")
+                    && !n.contains("providers")
+            })
+        })
+        .collect();
+    found.sort();
+    found.pop()
+}
+
+fn venv_capi_dirs(root: &Path) -> Vec<PathBuf> {
+    let mut dirs = vec![root.join(".ort/onnxruntime/capi")];
+    for venv in [".venv", "venv"] {
+        let lib = root.join(venv).join("lib");
+        if let Ok(entries) = std::fs::read_dir(&lib) {
+            let mut pys: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+            pys.sort();
+            for py in pys {
+                dirs.push(py.join("site-packages/onnxruntime/capi"));
+            }
+        }
+    }
+    dirs
+}
+
+/// Finds the ONNX Runtime library without loading it.
+///
+/// # Errors
+/// [`Error::Ort`] with installation instructions when no library is found, or when
+/// `ORT_DYLIB_PATH` names a file that does not exist.
+pub fn find_library() -> Result<PathBuf> {
+    if let Some(path) = std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) {
+        let path = PathBuf::from(path);
+        if path.is_file() {
+            return Ok(path);
+        }
+        return Err(Error::Ort(format!(
+            "ORT_DYLIB_PATH={} does not exist; {INSTALL_HINT}",
+            path.display()
+        )));
+    }
+    let mut roots: Vec<PathBuf> = Vec::new();
+    if let Ok(cwd) = std::env::current_dir() {
+        roots.extend(cwd.ancestors().take(4).map(Path::to_path_buf));
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        // target/{debug,release}/baiseg-rt (or target/*/deps/...) -> repository root
+        roots.extend(exe.ancestors().skip(1).take(5).map(Path::to_path_buf));
+    }
+    let mut searched = Vec::new();
+    for root in roots {
+        for dir in venv_capi_dirs(&root) {
+            if let Some(lib) = library_in(&dir) {
+                return Ok(lib);
+            }
+            searched.push(dir);
+        }
+    }
+    if let Some(dir) = std::env::var_os("BAISEG_ORT_DIR") {
+        if let Some(lib) = library_in(Path::new(&dir)) {
+            return Ok(lib);
+        }
+    }
+    Err(Error::Ort(format!(
+        "the ONNX Runtime shared library (libonnxruntime.so) was not found (looked in ORT_DYLIB_PATH, BAISEG_ORT_DIR and {} project directories such as {}); {INSTALL_HINT}",
+        searched.len(),
+        searched
+            .first()
+            .map_or_else(|| ".ort/onnxruntime/capi".into(), |p| p.display().to_string())
+    )))
+}
+
+/// Loads ONNX Runtime once per process and returns the shared environment and the library path.
+///
+/// # Errors
+/// [`Error::Ort`] when the library is missing, cannot be loaded, or is too old.
+pub fn environment() -> Result<(&'static ort::environment::Environment, &'static Path)> {
+    let loaded = ENVIRONMENT.get_or_init(|| {
+        let lib = find_library().map_err(|e| match e {
+            Error::Ort(msg) => msg,
+            other => other.to_string(),
+        })?;
+        let builder = std::panic::catch_unwind(|| ort::init_from(&lib))
+            .map_err(|_| {
+                format!(
+                    "{}: loading ONNX Runtime panicked (incompatible library?)",
+                    lib.display()
+                )
+            })?
+            .map_err(|e| format!("{}: cannot load ONNX Runtime: {e}; {INSTALL_HINT}", lib.display()))?;
+        let env = builder.with_name("baiseg-rt").build().map_err(|e| {
+            format!(
+                "{}: cannot create the ONNX Runtime environment: {e}",
+                lib.display()
+            )
+        })?;
+        Ok((env, lib))
+    });
+    match loaded {
+        Ok((env, lib)) => Ok((env, lib.as_path())),
+        Err(msg) => Err(Error::Ort(msg.clone())),
+    }
+}

@@ -1,0 +1,130 @@
+//! PNG/JPEG encoders for per-image maps: u16 instance labels, u8 class ids, u8 boundary.
+use std::path::Path;
+
+use image::{ImageBuffer, ImageEncoder, Luma, RgbImage};
+use ndarray::{Array2, ArrayView2};
+
+use super::atomic::write_atomic;
+use crate::error::Result;
+
+fn to_vec_row_major<T: Copy>(a: ArrayView2<'_, T>) -> Vec<T> {
+    a.iter().copied().collect()
+}
+
+/// Writes a 16-bit grayscale PNG of instance ids (0 = background).
+///
+/// # Errors
+/// [`crate::Error::Io`] naming `path`.
+pub fn write_label_png(path: &Path, labels: ArrayView2<'_, u16>) -> Result<()> {
+    let (h, w) = labels.dim();
+    let data = to_vec_row_major(labels);
+    let bytes: Vec<u8> = data.iter().flat_map(|v| v.to_be_bytes()).collect();
+    write_atomic(path, |out| {
+        image::codecs::png::PngEncoder::new(out)
+            .write_image(&bytes, w as u32, h as u32, image::ExtendedColorType::L16)
+            .map_err(std::io::Error::other)
+    })
+}
+
+/// Writes an 8-bit grayscale PNG.
+///
+/// # Errors
+/// [`crate::Error::Io`] naming `path`.
+pub fn write_gray_png(path: &Path, map: ArrayView2<'_, u8>) -> Result<()> {
+    let (h, w) = map.dim();
+    let data = to_vec_row_major(map);
+    write_atomic(path, |out| {
+        image::codecs::png::PngEncoder::new(out)
+            .write_image(&data, w as u32, h as u32, image::ExtendedColorType::L8)
+            .map_err(std::io::Error::other)
+    })
+}
+
+/// Writes class ids as an 8-bit PNG (ids above 255 are clamped).
+///
+/// # Errors
+/// [`crate::Error::Io`] naming `path`.
+pub fn write_class_png(path: &Path, classes: ArrayView2<'_, u16>) -> Result<()> {
+    write_gray_png(path, classes.mapv(|c| u8::try_from(c).unwrap_or(u8::MAX)).view())
+}
+
+/// Writes a boundary map as an 8-bit PNG (`round(B * 255)`, clamped to [0, 255]).
+///
+/// # Errors
+/// [`crate::Error::Io`] naming `path`.
+pub fn write_boundary_png(path: &Path, boundary: ArrayView2<'_, f32>) -> Result<()> {
+    let q: Array2<u8> = boundary.mapv(|b| (b * 255.0).round().clamp(0.0, 255.0) as u8);
+    write_gray_png(path, q.view())
+}
+
+/// Writes an RGB image as JPEG (quality 90).
+///
+/// # Errors
+/// [`crate::Error::Io`] naming `path`.
+pub fn write_jpeg(path: &Path, img: &RgbImage) -> Result<()> {
+    write_atomic(path, |out| {
+        image::codecs::jpeg::JpegEncoder::new_with_quality(out, 90)
+            .write_image(
+                img.as_raw(),
+                img.width(),
+                img.height(),
+                image::ExtendedColorType::Rgb8,
+            )
+            .map_err(std::io::Error::other)
+    })
+}
+
+/// Writes an RGB image as PNG.
+///
+/// # Errors
+/// [`crate::Error::Io`] naming `path`.
+pub fn write_rgb_png(path: &Path, img: &RgbImage) -> Result<()> {
+    write_atomic(path, |out| {
+        image::codecs::png::PngEncoder::new(out)
+            .write_image(
+                img.as_raw(),
+                img.width(),
+                img.height(),
+                image::ExtendedColorType::Rgb8,
+            )
+            .map_err(std::io::Error::other)
+    })
+}
+
+/// Reads a 16-bit (or 8-bit) label PNG back, e.g. to check outputs.
+///
+/// # Errors
+/// [`crate::Error::Decode`] naming `path`.
+pub fn read_label_png(path: &Path) -> Result<Array2<u16>> {
+    let img = image::open(path).map_err(|e| crate::Error::decode(path, e))?;
+    let gray: ImageBuffer<Luma<u16>, Vec<u16>> = match img {
+        image::DynamicImage::ImageLuma16(g) => g,
+        image::DynamicImage::ImageLuma8(g) => ImageBuffer::from_fn(g.width(), g.height(), |x, y| {
+            Luma([u16::from(g.get_pixel(x, y).0[0])])
+        }),
+        other => {
+            return Err(crate::Error::decode(
+                path,
+                format!("expected a single-channel label PNG, found {:?}", other.color()),
+            ));
+        }
+    };
+    let (w, h) = gray.dimensions();
+    Array2::from_shape_vec((h as usize, w as usize), gray.into_raw())
+        .map_err(|e| crate::Error::decode(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn label_png_round_trips_16_bit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.png");
+        let labels = array![[0u16, 1, 300], [65535, 2, 0]];
+        write_label_png(&path, labels.view()).unwrap();
+        assert_eq!(read_label_png(&path).unwrap(), labels);
+    }
+}
