@@ -100,12 +100,7 @@ impl Rle {
     /// Number of foreground pixels (`rleArea`).
     #[must_use]
     pub fn area(&self) -> u64 {
-        self.counts
-            .iter()
-            .skip(1)
-            .step_by(2)
-            .map(|&c| u64::from(c))
-            .sum()
+        self.counts.iter().skip(1).step_by(2).map(|&c| u64::from(c)).sum()
     }
 
     /// The compressed string form of `counts` (`rleToString`).
@@ -168,8 +163,7 @@ impl Rle {
             if m > 2 {
                 x += i64::from(counts[m - 2]);
             }
-            let run =
-                u32::try_from(x).map_err(|_| format!("run {m} decodes to {x}, outside 0..2^32"))?;
+            let run = u32::try_from(x).map_err(|_| format!("run {m} decodes to {x}, outside 0..2^32"))?;
             counts.push(run);
         }
         Ok(Self {
@@ -256,15 +250,13 @@ impl Rle {
         let (h, w) = (height, width);
         // Upsample and get discrete points densely along the entire boundary.
         let mut x: Vec<i32> = (0..k).map(|j| (SCALE * xy[2 * j] + 0.5) as i32).collect();
-        let mut y: Vec<i32> = (0..k)
-            .map(|j| (SCALE * xy[2 * j + 1] + 0.5) as i32)
-            .collect();
+        let mut y: Vec<i32> = (0..k).map(|j| (SCALE * xy[2 * j + 1] + 0.5) as i32).collect();
         x.push(x[0]);
         y.push(y[0]);
         let mut m = 0usize;
         for j in 0..k {
-            m += (x[j].wrapping_sub(x[j + 1]).unsigned_abs())
-                .max(y[j].wrapping_sub(y[j + 1]).unsigned_abs()) as usize
+            m += (x[j].wrapping_sub(x[j + 1]).unsigned_abs()).max(y[j].wrapping_sub(y[j + 1]).unsigned_abs())
+                as usize
                 + 1;
         }
         let mut u: Vec<i32> = Vec::with_capacity(m);

@@ -135,10 +135,7 @@ pub fn params_from_args(args: &EvalArgs) -> anyhow::Result<Params> {
                 Ok([lo, hi])
             })
             .collect::<anyhow::Result<_>>()?;
-        p.area_rng_lbl = labels[..ranges.len()]
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect();
+        p.area_rng_lbl = labels[..ranges.len()].iter().map(|s| (*s).to_owned()).collect();
     }
     p.cat_ids.clone_from(&args.cat_ids);
     p.img_ids.clone_from(&args.img_ids);
@@ -186,10 +183,7 @@ fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
 ///
 /// # Errors
 /// Bad flags, or an unreadable/malformed ground-truth file.
-#[allow(
-    dead_code,
-    reason = "entry point for the one-pass evaluation wired by infer"
-)]
+#[allow(dead_code, reason = "entry point for the one-pass evaluation wired by infer")]
 pub fn one_pass_evaluator(args: &EvalArgs) -> anyhow::Result<Evaluator> {
     let params = params_from_args(args)?;
     let gt = CocoDataset::from_path(&args.coco)?;

@@ -97,9 +97,7 @@ impl Segmentation {
                     .collect();
                 Ok(Rle::merge(&rles, false))
             }
-            Self::Uncompressed { size, counts } => {
-                Rle::from_counts(counts.clone(), size[0], size[1])
-            }
+            Self::Uncompressed { size, counts } => Rle::from_counts(counts.clone(), size[0], size[1]),
             Self::Compressed { size, counts } => {
                 let rle = Rle::from_compressed_string(counts, size[0], size[1])?;
                 rle.check_size()?;
@@ -130,10 +128,7 @@ impl<'de> Visitor<'de> for SegVisitor {
         f.write_str("a list of polygons or an RLE object {\"size\", \"counts\"}")
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(
-        self,
-        mut seq: A,
-    ) -> std::result::Result<Segmentation, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Segmentation, A::Error> {
         let mut polys = Vec::new();
         while let Some(p) = seq.next_element::<Vec<f64>>()? {
             polys.push(p);
@@ -141,10 +136,7 @@ impl<'de> Visitor<'de> for SegVisitor {
         Ok(Segmentation::Polygons(polys))
     }
 
-    fn visit_map<A: MapAccess<'de>>(
-        self,
-        mut map: A,
-    ) -> std::result::Result<Segmentation, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Segmentation, A::Error> {
         let mut size: Option<[u32; 2]> = None;
         let mut counts: Option<Counts> = None;
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
@@ -183,10 +175,7 @@ impl<'de> Deserialize<'de> for Counts {
             fn visit_string<E: de::Error>(self, v: String) -> std::result::Result<Counts, E> {
                 Ok(Counts::Compressed(v))
             }
-            fn visit_seq<A: SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> std::result::Result<Counts, A::Error> {
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Counts, A::Error> {
                 let mut runs = Vec::with_capacity(seq.size_hint().unwrap_or(0));
                 while let Some(c) = seq.next_element::<u32>()? {
                     runs.push(c);

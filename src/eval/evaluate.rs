@@ -233,19 +233,14 @@ pub fn evaluate_image(
                             .bbox
                             .as_deref()
                             .and_then(|b| <[f64; 4]>::try_from(b).ok())
-                            .ok_or_else(|| {
-                                bad(&gt.path, format!("annotation id {} has no bbox", a.id))
-                            })?;
+                            .ok_or_else(|| bad(&gt.path, format!("annotation id {} has no bbox", a.id)))?;
                         gb.push(bb);
                     }
                     box_iou_matrix(&db, &gb, &crowd)
                 }
             }
         };
-        let scores: Vec<f64> = group_d
-            .iter()
-            .map(|&i| dets[i as usize].det.score)
-            .collect();
+        let scores: Vec<f64> = group_d.iter().map(|&i| dets[i as usize].det.score).collect();
         let areas = ctx
             .area_rng
             .iter()
@@ -261,13 +256,7 @@ fn key_of(k: u32, use_cats: bool) -> u32 {
 }
 
 /// The detection's mask and area under `loadRes` rules.
-pub(crate) fn det_mask(
-    e: &DetEntry,
-    h: u32,
-    w: u32,
-    mode: ResultMode,
-    path: &Path,
-) -> Result<(Rle, f64)> {
+pub(crate) fn det_mask(e: &DetEntry, h: u32, w: u32, mode: ResultMode, path: &Path) -> Result<(Rle, f64)> {
     let err = |r: String| {
         bad(
             path,
@@ -300,13 +289,7 @@ pub(crate) fn det_mask(
 }
 
 /// The detection's box and area under `loadRes` rules.
-pub(crate) fn det_box(
-    e: &DetEntry,
-    h: u32,
-    w: u32,
-    mode: ResultMode,
-    path: &Path,
-) -> Result<(Bbox, f64)> {
+pub(crate) fn det_box(e: &DetEntry, h: u32, w: u32, mode: ResultMode, path: &Path) -> Result<(Bbox, f64)> {
     let err = |r: String| {
         bad(
             path,
@@ -337,13 +320,7 @@ pub(crate) fn det_box(
 
 /// `evaluateImg` for one area range: greedy matching per IoU threshold, ground truths ignored
 /// last, crowds matchable many times, then unmatched detections outside the range ignored.
-fn match_area(
-    gts: &[Gt],
-    d_area: &[f64],
-    ious: &[f64],
-    rng: [f64; 2],
-    ctx: &Context<'_>,
-) -> AreaEval {
+fn match_area(gts: &[Gt], d_area: &[f64], ious: &[f64], rng: [f64; 2], ctx: &Context<'_>) -> AreaEval {
     let g_n = gts.len();
     let d_n = d_area.len();
     let t_n = ctx.iou_thrs.len();

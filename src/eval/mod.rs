@@ -102,16 +102,10 @@ impl Evaluator {
     /// [`Error::Invalid`] for inconsistent parameters.
     pub fn new(gt: CocoDataset, mut params: Params) -> Result<Self> {
         params.validate()?;
-        let mut img_ids = params
-            .img_ids
-            .clone()
-            .unwrap_or_else(|| gt.sorted_image_ids());
+        let mut img_ids = params.img_ids.clone().unwrap_or_else(|| gt.sorted_image_ids());
         img_ids.sort_unstable();
         img_ids.dedup();
-        let mut cat_ids = params
-            .cat_ids
-            .clone()
-            .unwrap_or_else(|| gt.sorted_category_ids());
+        let mut cat_ids = params.cat_ids.clone().unwrap_or_else(|| gt.sorted_category_ids());
         cat_ids.sort_unstable();
         cat_ids.dedup();
         let cat_index = cat_ids
@@ -383,10 +377,7 @@ pub fn evaluate(
 /// # Errors
 /// I/O, JSON and COCO errors naming the file at fault.
 pub fn evaluate_files(gt_path: &Path, results_path: &Path, params: Params) -> Result<EvalReport> {
-    let (gt, results) = rayon::join(
-        || CocoDataset::from_path(gt_path),
-        || load_results(results_path),
-    );
+    let (gt, results) = rayon::join(|| CocoDataset::from_path(gt_path), || load_results(results_path));
     evaluate(gt?, results?, params, results_path)
 }
 
@@ -407,20 +398,12 @@ impl EvalReport {
         let _ = write!(s, "{:>8}  {:<width$}  {:>6}", "cat_id", "name", "n_gt");
         if self.protocol == Protocol::VocChainercv {
             for t in thr {
-                let _ = write!(
-                    s,
-                    "  {:>7}",
-                    format!("AP@{}", summarize::py_fixed(*t * 100.0, 0))
-                );
+                let _ = write!(s, "  {:>7}", format!("AP@{}", summarize::py_fixed(*t * 100.0, 0)));
             }
         } else {
             let _ = write!(s, "  {:>7}  {:>7}", "AP", "AR");
             for t in thr {
-                let _ = write!(
-                    s,
-                    "  {:>7}",
-                    format!("AP@{}", summarize::py_fixed(*t * 100.0, 0))
-                );
+                let _ = write!(s, "  {:>7}", format!("AP@{}", summarize::py_fixed(*t * 100.0, 0)));
             }
         }
         s.push('\n');

@@ -93,9 +93,7 @@ impl Default for Params {
             rec_thrs: linspace(0.0, 1.0, 101),
             max_dets: vec![1, 10, 100],
             area_rng: vec![[0.0, 1e10], [0.0, 1024.0], [1024.0, 9216.0], [9216.0, 1e10]],
-            area_rng_lbl: ["all", "small", "medium", "large"]
-                .map(String::from)
-                .to_vec(),
+            area_rng_lbl: ["all", "small", "medium", "large"].map(String::from).to_vec(),
             cat_ids: None,
             img_ids: None,
             use_cats: true,
@@ -144,10 +142,7 @@ impl Params {
             return inv("max-dets", "needs at least one value");
         }
         if self.area_rng.is_empty() || self.area_rng.len() != self.area_rng_lbl.len() {
-            return inv(
-                "area-rng",
-                "needs at least one range and one label per range",
-            );
+            return inv("area-rng", "needs at least one range and one label per range");
         }
         if self
             .area_rng

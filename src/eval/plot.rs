@@ -23,9 +23,7 @@ const MARGIN: f32 = 30.0;
 fn draw(curves: &[Vec<(f64, f64)>]) -> RgbImage {
     let mut img = RgbImage::from_pixel(W, H, Rgb([255, 255, 255]));
     let (pw, ph) = (W as f32 - 2.0 * MARGIN, H as f32 - 2.0 * MARGIN);
-    let map = |x: f64, y: f64| -> (f32, f32) {
-        (MARGIN + x as f32 * pw, H as f32 - MARGIN - y as f32 * ph)
-    };
+    let map = |x: f64, y: f64| -> (f32, f32) { (MARGIN + x as f32 * pw, H as f32 - MARGIN - y as f32 * ph) };
     for i in 0..=10 {
         let v = f64::from(i) / 10.0;
         let grey = if i == 0 || i == 10 {

@@ -202,12 +202,7 @@ pub struct CategoryAp {
 
 /// Per-category AP at area "all" and the largest maxDets (detectron2's table).
 #[must_use]
-pub fn per_category(
-    acc: &Accumulated,
-    cat_ids: &[i64],
-    names: &[String],
-    num_gt: &[u64],
-) -> Vec<CategoryAp> {
+pub fn per_category(acc: &Accumulated, cat_ids: &[i64], names: &[String], num_gt: &[u64]) -> Vec<CategoryAp> {
     let [tn, rn, kn, _, mn] = acc.shape;
     let m = mn.saturating_sub(1);
     (0..kn)
@@ -215,9 +210,7 @@ pub fn per_category(
             let mut all = Vec::with_capacity(tn * rn);
             let mut per_iou = Vec::with_capacity(tn);
             for t in 0..tn {
-                let row: Vec<f64> = (0..rn)
-                    .map(|r| acc.precision[acc.pidx(t, r, k, 0, m)])
-                    .collect();
+                let row: Vec<f64> = (0..rn).map(|r| acc.precision[acc.pidx(t, r, k, 0, m)]).collect();
                 per_iou.push(mean_valid(&row));
                 all.extend(row);
             }

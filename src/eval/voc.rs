@@ -55,14 +55,8 @@ fn desc_order(scores: &[f64]) -> Vec<usize> {
     idx
 }
 
-#[allow(
-    clippy::too_many_arguments,
-    reason = "the evaluator's state, passed through"
-)]
-#[allow(
-    clippy::too_many_lines,
-    reason = "chainercv's two functions in one pass"
-)]
+#[allow(clippy::too_many_arguments, reason = "the evaluator's state, passed through")]
+#[allow(clippy::too_many_lines, reason = "chainercv's two functions in one pass")]
 #[allow(clippy::cast_precision_loss, reason = "counts far below 2^53")]
 pub(crate) fn run(
     gt: &CocoDataset,
@@ -127,27 +121,20 @@ pub(crate) fn run(
                                 let dg: Vec<MaskGeom> = pd
                                     .iter()
                                     .map(|d| {
-                                        det_mask(d, h, w, mode, results_path)
-                                            .map(|(r, _)| MaskGeom::new(r))
+                                        det_mask(d, h, w, mode, results_path).map(|(r, _)| MaskGeom::new(r))
                                     })
                                     .collect::<Result<_>>()?;
                                 let gg: Vec<MaskGeom> = gts
                                     .iter()
                                     .map(|&ai| {
                                         let a = &gt.annotations[ai as usize];
-                                        let seg =
-                                            a.segmentation.as_ref().ok_or_else(|| Error::Coco {
-                                                path: gt.path.clone(),
-                                                reason: format!(
-                                                    "annotation id {} has no segmentation",
-                                                    a.id
-                                                ),
-                                            })?;
-                                        seg.to_rle(h, w).map(MaskGeom::new).map_err(|r| {
-                                            Error::Coco {
-                                                path: gt.path.clone(),
-                                                reason: format!("annotation id {}: {r}", a.id),
-                                            }
+                                        let seg = a.segmentation.as_ref().ok_or_else(|| Error::Coco {
+                                            path: gt.path.clone(),
+                                            reason: format!("annotation id {} has no segmentation", a.id),
+                                        })?;
+                                        seg.to_rle(h, w).map(MaskGeom::new).map_err(|r| Error::Coco {
+                                            path: gt.path.clone(),
+                                            reason: format!("annotation id {}: {r}", a.id),
                                         })
                                     })
                                     .collect::<Result<_>>()?;
@@ -155,9 +142,7 @@ pub(crate) fn run(
                                     .map(|d| {
                                         gg.iter()
                                             .map(|g| {
-                                                rle_iou_with_boxes(
-                                                    &d.rle, &d.bbox, &g.rle, &g.bbox, false,
-                                                )
+                                                rle_iou_with_boxes(&d.rle, &d.bbox, &g.rle, &g.bbox, false)
                                             })
                                             .collect::<Vec<_>>()
                                     })
@@ -177,10 +162,7 @@ pub(crate) fn run(
                                             .and_then(|b| <[f64; 4]>::try_from(b).ok())
                                             .ok_or_else(|| Error::Coco {
                                                 path: gt.path.clone(),
-                                                reason: format!(
-                                                    "annotation id {} has no bbox",
-                                                    a.id
-                                                ),
+                                                reason: format!("annotation id {} has no bbox", a.id),
                                             })
                                     })
                                     .collect::<Result<_>>()?;
@@ -330,10 +312,7 @@ pub(crate) fn run(
     Ok(EvalReport {
         iou_type: p.iou_type,
         protocol: Protocol::VocChainercv,
-        stats: maps
-            .iter()
-            .map(|&m| if m.is_nan() { -1.0 } else { m })
-            .collect(),
+        stats: maps.iter().map(|&m| if m.is_nan() { -1.0 } else { m }).collect(),
         stat_names: thr
             .iter()
             .map(|t| format!("mAP@{}", py_fixed(t * 100.0, 0)))

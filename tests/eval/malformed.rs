@@ -79,8 +79,7 @@ fn cli_ok_on_valid_input_and_writes_json() {
         out.contains("Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ]"),
         "{out}"
     );
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(v["iou_type"], "segm");
     assert_eq!(v["stats"].as_array().unwrap().len(), 12);
     assert_eq!(v["stat_names"][0], "AP");
@@ -226,20 +225,14 @@ fn library_errors_are_typed() {
         bbox: None,
         segmentation: Some(Segmentation::Polygons(vec![vec![1.0, 2.0]])),
     };
-    assert!(matches!(
-        ev.add_image_results(0, &[det]),
-        Err(Error::Coco { .. })
-    ));
+    assert!(matches!(ev.add_image_results(0, &[det]), Err(Error::Coco { .. })));
     let det = Detection {
         category_id: 0,
         score: f64::NAN,
         bbox: Some([0.0, 0.0, 1.0, 1.0]),
         segmentation: None,
     };
-    assert!(matches!(
-        ev.add_image_results(0, &[det]),
-        Err(Error::Coco { .. })
-    ));
+    assert!(matches!(ev.add_image_results(0, &[det]), Err(Error::Coco { .. })));
     assert!(matches!(
         CocoDataset::from_slice(b"{", Path::new("x.json")),
         Err(Error::Json { .. })

@@ -38,8 +38,7 @@ fn cases() -> Vec<Case> {
             .collect();
         refs.sort();
         for r in refs {
-            let v: serde_json::Value =
-                serde_json::from_str(&std::fs::read_to_string(&r).unwrap()).unwrap();
+            let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&r).unwrap()).unwrap();
             let gt = root.join(v["gt"].as_str().unwrap());
             for (key, case) in v.as_object().unwrap() {
                 let Some(results) = case.get("results").and_then(|x| x.as_str()) else {
@@ -80,10 +79,7 @@ fn all_fixtures_match_pycocotools() {
         assert_eq!(report.stats.len(), 12);
         for (i, (got, want)) in report.stats.iter().zip(&c.expected).enumerate() {
             if (got - want).abs() > 1e-12 {
-                failures.push(format!(
-                    "{} stat {i}: got {got:.17} want {want:.17}",
-                    c.name
-                ));
+                failures.push(format!("{} stat {i}: got {got:.17} want {want:.17}", c.name));
             } else if got.to_bits() != want.to_bits() {
                 not_bitwise.push(format!("{} stat {i}: got {got:e} want {want:e}", c.name));
             }
@@ -134,15 +130,13 @@ fn streaming_matches_file_and_is_order_invariant() {
     let dt_path = root.join("synth_dets_segm.json");
     let whole = eval::evaluate_files(&gt_path, &dt_path, Params::default()).unwrap();
     let results = load_results(&dt_path).unwrap();
-    let mut by_image: std::collections::BTreeMap<i64, Vec<Detection>> =
-        std::collections::BTreeMap::new();
+    let mut by_image: std::collections::BTreeMap<i64, Vec<Detection>> = std::collections::BTreeMap::new();
     for (img, d) in results {
         by_image.entry(img).or_default().push(d);
     }
     let mut images: Vec<_> = by_image.into_iter().collect();
     images.reverse();
-    let mut ev =
-        Evaluator::new(CocoDataset::from_path(&gt_path).unwrap(), Params::default()).unwrap();
+    let mut ev = Evaluator::new(CocoDataset::from_path(&gt_path).unwrap(), Params::default()).unwrap();
     for (img, dets) in &images {
         ev.add_image_results(*img, dets).unwrap();
     }
@@ -252,10 +246,12 @@ fn zero_annotation_id_quirk_and_fix() {
         segmentation: zero.segmentation.clone(),
     };
     let run = |fix: bool| {
-        let mut p = Params::default();
-        p.fix_zero_ids = fix;
-        p.img_ids = Some(vec![zero.image_id]);
-        p.cat_ids = Some(vec![zero.category_id]);
+        let p = Params {
+            fix_zero_ids: fix,
+            img_ids: Some(vec![zero.image_id]),
+            cat_ids: Some(vec![zero.category_id]),
+            ..Params::default()
+        };
         let mut ev = Evaluator::new(gt.clone(), p).unwrap();
         ev.add_image_results(zero.image_id, std::slice::from_ref(&det))
             .unwrap();

@@ -19,10 +19,7 @@ fn f64s(v: &Value) -> Vec<f64> {
 }
 
 fn dims(c: &Value) -> (u32, u32) {
-    (
-        c["h"].as_u64().unwrap() as u32,
-        c["w"].as_u64().unwrap() as u32,
-    )
+    (c["h"].as_u64().unwrap() as u32, c["w"].as_u64().unwrap() as u32)
 }
 
 fn from_str(s: &Value, h: u32, w: u32) -> Rle {
@@ -146,18 +143,11 @@ fn boxes_match_pycocotools() {
 // ---- property tests against naive pixel references ----
 
 fn naive_iou(a: &[u8], b: &[u8], crowd: bool) -> f64 {
-    let i = a
-        .iter()
-        .zip(b)
-        .filter(|(x, y)| **x != 0 && **y != 0)
-        .count();
+    let i = a.iter().zip(b).filter(|(x, y)| **x != 0 && **y != 0).count();
     let u = if crowd {
         a.iter().filter(|x| **x != 0).count()
     } else {
-        a.iter()
-            .zip(b)
-            .filter(|(x, y)| **x != 0 || **y != 0)
-            .count()
+        a.iter().zip(b).filter(|(x, y)| **x != 0 || **y != 0).count()
     };
     if i == 0 { 0.0 } else { i as f64 / u as f64 }
 }
@@ -182,12 +172,7 @@ fn naive_bbox(m: &[u8], h: usize, w: usize) -> [f64; 4] {
     }
     // maskApi.c: a mask spanning two or more columns spans the full height
     // only when some run crosses a column; check the naive rule for runs.
-    [
-        x0 as f64,
-        y0 as f64,
-        (x1 - x0 + 1) as f64,
-        (y1 - y0 + 1) as f64,
-    ]
+    [x0 as f64, y0 as f64, (x1 - x0 + 1) as f64, (y1 - y0 + 1) as f64]
 }
 
 fn mask_strategy() -> impl Strategy<Value = (usize, usize, Vec<u8>, Vec<u8>)> {
