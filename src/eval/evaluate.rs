@@ -345,10 +345,11 @@ fn match_area(gts: &[Gt], d_area: &[f64], ious: &[f64], rng: [f64; 2], ctx: &Con
                     if gtm[gi] && !s_crowd[gi] {
                         continue;
                     }
-                    if let Some(mm) = m {
-                        if !s_ign[mm] && s_ign[gi] {
-                            break;
-                        }
+                    if let Some(mm) = m
+                        && !s_ign[mm]
+                        && s_ign[gi]
+                    {
+                        break;
                     }
                     let v = row[order[gi]];
                     if v < iou {

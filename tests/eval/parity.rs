@@ -246,10 +246,12 @@ fn zero_annotation_id_quirk_and_fix() {
         segmentation: zero.segmentation.clone(),
     };
     let run = |fix: bool| {
-        let mut p = Params::default();
-        p.fix_zero_ids = fix;
-        p.img_ids = Some(vec![zero.image_id]);
-        p.cat_ids = Some(vec![zero.category_id]);
+        let p = Params {
+            fix_zero_ids: fix,
+            img_ids: Some(vec![zero.image_id]),
+            cat_ids: Some(vec![zero.category_id]),
+            ..Params::default()
+        };
         let mut ev = Evaluator::new(gt.clone(), p).unwrap();
         ev.add_image_results(zero.image_id, std::slice::from_ref(&det))
             .unwrap();
