@@ -173,8 +173,7 @@ mod tests {
     fn arb_binary() -> impl Strategy<Value = Array2<u8>> {
         (1usize..20, 1usize..20).prop_flat_map(|(h, w)| {
             prop::collection::vec(prop::bool::weighted(0.1), h * w).prop_map(move |v| {
-                Array2::from_shape_vec((h, w), v.into_iter().map(u8::from).collect())
-                    .expect("shape")
+                Array2::from_shape_vec((h, w), v.into_iter().map(u8::from).collect()).expect("shape")
             })
         })
     }

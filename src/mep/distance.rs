@@ -30,11 +30,7 @@ fn column_pass(binary: ArrayView2<'_, u8>, mut g: ArrayViewMut2<'_, i32>, inf: i
                 .and(&brow)
                 .and(&prow)
                 .for_each(|d, &b, &up| {
-                    *d = if b != 0 {
-                        0
-                    } else {
-                        up.saturating_add(1).min(inf)
-                    };
+                    *d = if b != 0 { 0 } else { up.saturating_add(1).min(inf) };
                 });
         } else {
             Zip::from(g.row_mut(y))
@@ -99,9 +95,7 @@ fn row_pass(g: &[i32], d2: &mut [i64], s: &mut [usize], t: &mut [i64]) {
 
 /// The "infinite" column distance for an `h x w` map: larger than any real distance.
 fn inf_for(h: usize, w: usize) -> i32 {
-    i32::try_from(h + w + 1)
-        .unwrap_or(i32::MAX / 2)
-        .min(1 << 20)
+    i32::try_from(h + w + 1).unwrap_or(i32::MAX / 2).min(1 << 20)
 }
 
 /// Runs the row pass over every row in parallel, handing each row's squared distances (`None`
@@ -281,11 +275,7 @@ mod tests {
     #[test]
     fn empty_and_full() {
         let none = Array2::<u8>::zeros((3, 4));
-        assert!(
-            euclidean_distance(none.view())
-                .iter()
-                .all(|v| v.is_infinite())
-        );
+        assert!(euclidean_distance(none.view()).iter().all(|v| v.is_infinite()));
         assert!(seeds(none.view(), 3.0).iter().all(|&v| v == 1));
         let all = Array2::<u8>::ones((3, 4));
         assert!(euclidean_distance(all.view()).iter().all(|&v| v == 0.0));
@@ -299,8 +289,7 @@ mod tests {
     fn arb_binary() -> impl Strategy<Value = Array2<u8>> {
         (1usize..24, 1usize..24, 0.0f64..0.3).prop_flat_map(|(h, w, p)| {
             prop::collection::vec(prop::bool::weighted(p), h * w).prop_map(move |v| {
-                Array2::from_shape_vec((h, w), v.into_iter().map(u8::from).collect())
-                    .expect("shape")
+                Array2::from_shape_vec((h, w), v.into_iter().map(u8::from).collect()).expect("shape")
             })
         })
     }

@@ -37,8 +37,7 @@ fn read_npy<T: ReadableElement, D: Dimension>(
 }
 
 fn is_npy(path: &Path) -> bool {
-    path.extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("npy"))
+    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy"))
 }
 
 fn decode(path: &Path) -> Result<DynamicImage> {
@@ -72,8 +71,7 @@ pub fn read_rgb(path: &Path) -> Result<Array3<u8>> {
     }
     let rgb = img.into_rgb8();
     let (w, h) = rgb.dimensions();
-    Array3::from_shape_vec((h as usize, w as usize, 3), rgb.into_raw())
-        .map_err(|e| Error::decode(path, e))
+    Array3::from_shape_vec((h as usize, w as usize, 3), rgb.into_raw()).map_err(|e| Error::decode(path, e))
 }
 
 /// Reads a boundary map `[H, W]` in [0, 1]: `.npy` float32, or a grey PNG (8-bit `/255`, 16-bit
@@ -90,10 +88,7 @@ pub fn read_boundary(path: &Path) -> Result<Array2<f32>> {
                 let (w, h) = g.dimensions();
                 Array2::from_shape_vec(
                     (h as usize, w as usize),
-                    g.into_raw()
-                        .into_iter()
-                        .map(|v| f32::from(v) / 255.0)
-                        .collect(),
+                    g.into_raw().into_iter().map(|v| f32::from(v) / 255.0).collect(),
                 )
                 .map_err(|e| Error::decode(path, e))?
             }
@@ -101,10 +96,7 @@ pub fn read_boundary(path: &Path) -> Result<Array2<f32>> {
                 let (w, h) = g.dimensions();
                 Array2::from_shape_vec(
                     (h as usize, w as usize),
-                    g.into_raw()
-                        .into_iter()
-                        .map(|v| f32::from(v) / 65535.0)
-                        .collect(),
+                    g.into_raw().into_iter().map(|v| f32::from(v) / 65535.0).collect(),
                 )
                 .map_err(|e| Error::decode(path, e))?
             }
@@ -148,8 +140,7 @@ pub fn read_labels(path: &Path) -> Result<Array2<u16>> {
         return match read_npy::<u16, ndarray::Ix2>(path, "uint16", "[H, W]") {
             Ok(a) => Ok(a),
             Err(Error::Invalid { .. }) => {
-                read_npy::<u8, ndarray::Ix2>(path, "uint8 or uint16", "[H, W]")
-                    .map(|a| a.mapv(u16::from))
+                read_npy::<u8, ndarray::Ix2>(path, "uint8 or uint16", "[H, W]").map(|a| a.mapv(u16::from))
             }
             Err(e) => Err(e),
         };
@@ -165,15 +156,11 @@ pub fn read_labels(path: &Path) -> Result<Array2<u16>> {
         }
         DynamicImage::ImageLuma16(g) => {
             let (w, h) = g.dimensions();
-            Array2::from_shape_vec((h as usize, w as usize), g.into_raw())
-                .map_err(|e| Error::decode(path, e))
+            Array2::from_shape_vec((h as usize, w as usize), g.into_raw()).map_err(|e| Error::decode(path, e))
         }
         other => Err(Error::invalid(
             path.display(),
-            format!(
-                "label PNG must be 8- or 16-bit grey, found {:?}",
-                other.color()
-            ),
+            format!("label PNG must be 8- or 16-bit grey, found {:?}", other.color()),
         )),
     }
 }
@@ -220,9 +207,8 @@ fn dims(path: &Path, h: usize, w: usize) -> Result<(u32, u32)> {
 pub fn write_png_u16(path: &Path, map: ArrayView2<'_, u16>) -> Result<()> {
     let (h, w) = map.dim();
     let (wu, hu) = dims(path, h, w)?;
-    let img: ImageBuffer<Luma<u16>, Vec<u16>> =
-        ImageBuffer::from_raw(wu, hu, map.iter().copied().collect())
-            .ok_or_else(|| Error::invalid(path.display(), "buffer size"))?;
+    let img: ImageBuffer<Luma<u16>, Vec<u16>> = ImageBuffer::from_raw(wu, hu, map.iter().copied().collect())
+        .ok_or_else(|| Error::invalid(path.display(), "buffer size"))?;
     write_atomic(path, &png_bytes(path, &img)?)
 }
 
@@ -233,9 +219,8 @@ pub fn write_png_u16(path: &Path, map: ArrayView2<'_, u16>) -> Result<()> {
 pub fn write_png_u8(path: &Path, map: ArrayView2<'_, u8>) -> Result<()> {
     let (h, w) = map.dim();
     let (wu, hu) = dims(path, h, w)?;
-    let img: ImageBuffer<Luma<u8>, Vec<u8>> =
-        ImageBuffer::from_raw(wu, hu, map.iter().copied().collect())
-            .ok_or_else(|| Error::invalid(path.display(), "buffer size"))?;
+    let img: ImageBuffer<Luma<u8>, Vec<u8>> = ImageBuffer::from_raw(wu, hu, map.iter().copied().collect())
+        .ok_or_else(|| Error::invalid(path.display(), "buffer size"))?;
     write_atomic(path, &png_bytes(path, &img)?)
 }
 
@@ -305,12 +290,7 @@ mod tests {
         let e = read_boundary(&b).expect_err("f64").to_string();
         assert!(e.contains("b.npy") && e.contains("dtype"), "{e}");
         ndarray_npy::write_npy(&b, &ndarray::array![[0.5f32, f32::NAN]]).expect("npy");
-        assert!(
-            read_boundary(&b)
-                .expect_err("nan")
-                .to_string()
-                .contains("NaN")
-        );
+        assert!(read_boundary(&b).expect_err("nan").to_string().contains("NaN"));
         ndarray_npy::write_npy(&b, &ndarray::array![0.5f32, 1.0]).expect("npy");
         assert!(
             read_boundary(&b)

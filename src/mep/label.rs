@@ -127,13 +127,7 @@ pub fn label_8_into(
             final_id[l as usize] = final_id[r as usize];
         }
     }
-    out.mapv_inplace(|v| {
-        if v > 0 {
-            final_id[v as usize] as i32
-        } else {
-            0
-        }
-    });
+    out.mapv_inplace(|v| if v > 0 { final_id[v as usize] as i32 } else { 0 });
     next as usize
 }
 
@@ -179,14 +173,8 @@ mod tests {
 
     #[test]
     fn edge_cases() {
-        assert_eq!(
-            label_8(ndarray::array![[1u8]].view()),
-            (ndarray::array![[1]], 1)
-        );
-        assert_eq!(
-            label_8(ndarray::array![[0u8]].view()),
-            (ndarray::array![[0]], 0)
-        );
+        assert_eq!(label_8(ndarray::array![[1u8]].view()), (ndarray::array![[1]], 1));
+        assert_eq!(label_8(ndarray::array![[0u8]].view()), (ndarray::array![[0]], 0));
         let row = ndarray::array![[1u8, 0, 1, 1, 0, 1]];
         assert_eq!(label_8(row.view()).0, ndarray::array![[1, 0, 2, 2, 0, 3]]);
         let all = Array2::<u8>::ones((4, 5));
@@ -208,8 +196,7 @@ mod tests {
     fn arb_binary() -> impl Strategy<Value = Array2<u8>> {
         (1usize..24, 1usize..24, 0.0f64..0.7).prop_flat_map(|(h, w, p)| {
             prop::collection::vec(prop::bool::weighted(p), h * w).prop_map(move |v| {
-                Array2::from_shape_vec((h, w), v.into_iter().map(u8::from).collect())
-                    .expect("shape")
+                Array2::from_shape_vec((h, w), v.into_iter().map(u8::from).collect()).expect("shape")
             })
         })
     }

@@ -15,8 +15,9 @@
 //! | closing, semantic filter, class, score | [`refine`] | 2.4 |
 //!
 //! [`Mep`] wires them together with per-image buffers that are reused across images; stages run
-//! row- or instance-parallel on the current rayon pool. Working memory beyond the inputs is about
-//! 12 bytes per pixel plus the watershed queues (at most 4 bytes per pixel).
+//! row- or instance-parallel on the current rayon pool. Working memory beyond the inputs is
+//! 16 bytes per pixel (f64 smoothed boundary, two binary maps, i32 markers, u16 classes) plus the
+//! watershed queues (at most 4 bytes per pixel, usually far less).
 //!
 //! ```
 //! use ndarray::{Array2, Array3};
@@ -148,7 +149,7 @@ pub struct StageMaps {
 #[derive(Debug, Default)]
 pub struct Mep {
     params: MepParams,
-    smooth: Array2<f32>,
+    smooth: Array2<f64>,
     bin_a: Array2<u8>,
     bin_b: Array2<u8>,
     markers: Array2<i32>,
@@ -207,8 +208,7 @@ impl Mep {
     pub fn run_with_stages(&mut self, input: &MepInput<'_>) -> Result<(Vec<Instance>, StageMaps)> {
         let mut maps = None;
         let inst = self.run_inner(input, Some(&mut maps))?;
-        let maps =
-            maps.ok_or_else(|| Error::invalid("mep", "internal: stage maps not recorded"))?;
+        let maps = maps.ok_or_else(|| Error::invalid("mep", "internal: stage maps not recorded"))?;
         Ok((inst, maps))
     }
 
@@ -254,11 +254,7 @@ impl Mep {
             self,
             2,
             "dilate",
-            dilate::dilate_square_mut(
-                self.bin_a.view_mut(),
-                p.dilate_iterations,
-                self.bin_b.view_mut()
-            )
+            dilate::dilate_square_mut(self.bin_a.view_mut(), p.dilate_iterations, self.bin_b.view_mut())
         );
         // bin_b: seeds; markers doubles as the EDT's column buffer.
         stage!(
@@ -338,10 +334,7 @@ fn validate(input: &MepInput<'_>, p: &MepParams) -> Result<()> {
                 ));
             }
             if k == 0 {
-                return Err(Error::invalid(
-                    "semantic",
-                    "no channel (expected [K+1, H, W])",
-                ));
+                return Err(Error::invalid("semantic", "no channel (expected [K+1, H, W])"));
             }
         }
         Semantic::Labels(l) => {

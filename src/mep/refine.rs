@@ -215,9 +215,7 @@ pub fn class_map_into(semantic: &Semantic<'_>, mut out: ArrayViewMut2<'_, u16>) 
                         let mut any_nan = best.iter().any(|v| v.is_nan());
                         for c in 1..k {
                             let prow = p.slice(ndarray::s![c, y, ..]);
-                            for ((b, o), &v) in
-                                best.iter_mut().zip(orow.iter_mut()).zip(prow.iter())
-                            {
+                            for ((b, o), &v) in best.iter_mut().zip(orow.iter_mut()).zip(prow.iter()) {
                                 any_nan |= v.is_nan();
                                 if v > *b {
                                     *b = v;
@@ -585,8 +583,7 @@ pub(crate) mod reference {
         for lab in 1..=n as i32 {
             let m = labels.mapv(|v| u8::from(v == lab));
             let closed = close(&m, k);
-            let masked =
-                Array2::from_shape_fn(m.dim(), |p| u8::from(closed[p] != 0 && classes[p] != 0));
+            let masked = Array2::from_shape_fn(m.dim(), |p| u8::from(closed[p] != 0 && classes[p] != 0));
             let area = masked.iter().filter(|&&v| v != 0).count() as u64;
             if area == 0 || area < min_area {
                 continue;
@@ -598,10 +595,7 @@ pub(crate) mod reference {
                 }
             }
             let best = counts.values().copied().max().unwrap_or(0);
-            let class = counts
-                .iter()
-                .find(|(_, v)| **v == best)
-                .map_or(0, |(c, _)| *c);
+            let class = counts.iter().find(|(_, v)| **v == best).map_or(0, |(c, _)| *c);
             let score = match *sem {
                 Semantic::Probabilities(p) => {
                     masked
@@ -620,10 +614,9 @@ pub(crate) mod reference {
 
     pub(crate) fn full(inst: &Instance) -> Array2<u8> {
         let m = &inst.mask;
-        Array2::from_shape_fn(
-            (m.image_height as usize, m.image_width as usize),
-            |(y, x)| u8::from(m.contains(y as u32, x as u32)),
-        )
+        Array2::from_shape_fn((m.image_height as usize, m.image_width as usize), |(y, x)| {
+            u8::from(m.contains(y as u32, x as u32))
+        })
     }
 }
 
@@ -699,11 +692,8 @@ mod tests {
 
     #[test]
     fn class_map_argmax_and_nan() {
-        let p = Array3::from_shape_vec(
-            (3, 1, 3),
-            vec![0.5f32, 0.2, 0.1, 0.5, 0.7, 0.2, 0.0, 0.1, 0.7],
-        )
-        .expect("shape");
+        let p = Array3::from_shape_vec((3, 1, 3), vec![0.5f32, 0.2, 0.1, 0.5, 0.7, 0.2, 0.0, 0.1, 0.7])
+            .expect("shape");
         let mut c = Array2::<u16>::zeros((1, 3));
         class_map_into(&Semantic::Probabilities(p.view()), c.view_mut()).expect("ok");
         assert_eq!(c, ndarray::array![[0u16, 1, 2]]);
@@ -729,8 +719,7 @@ mod tests {
                 .prop_map(|(l, p)| {
                     let (_, h, w) = p.dim();
                     let mut c = Array2::<u16>::zeros((h, w));
-                    class_map_into(&Semantic::Probabilities(p.view()), c.view_mut())
-                        .expect("no NaN");
+                    class_map_into(&Semantic::Probabilities(p.view()), c.view_mut()).expect("no NaN");
                     (l, c, p)
                 })
         })

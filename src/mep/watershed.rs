@@ -344,11 +344,8 @@ mod tests {
         (1usize..16, 1usize..16, 1u8..=255).prop_flat_map(|(h, w, levels)| {
             let img = prop::collection::vec(0u8..=levels, h * w * 3)
                 .prop_map(move |v| Array3::from_shape_vec((h, w, 3), v).expect("shape"));
-            let mk = prop::collection::vec(
-                prop_oneof![8 => Just(0i32), 1 => 1i32..5, 1 => -2i32..0],
-                h * w,
-            )
-            .prop_map(move |v| Array2::from_shape_vec((h, w), v).expect("shape"));
+            let mk = prop::collection::vec(prop_oneof![8 => Just(0i32), 1 => 1i32..5, 1 => -2i32..0], h * w)
+                .prop_map(move |v| Array2::from_shape_vec((h, w), v).expect("shape"));
             (img, mk)
         })
     }
