@@ -64,7 +64,10 @@ fn row_pass(g: &[i32], d2: &mut [i64], s: &mut [usize], t: &mut [i64]) {
     // Sep(i, u) = floor((u^2 - i^2 + g(u)^2 - g(i)^2) / (2 (u - i))).
     let sep = |i: usize, u: usize| {
         let (ii, uu) = (i as i64, u as i64);
-        (uu * uu - ii * ii + gg(u) - gg(i)).div_euclid(2 * (uu - ii))
+        // Exact in f64: |numerator| < 2^45, so a non-integer quotient is at least 2^-45 (relative)
+        // away from an integer, far more than the rounding of one division (2^-53).
+        let num = (uu * uu - ii * ii + gg(u) - gg(i)) as f64;
+        (num / (2 * (uu - ii)) as f64).floor() as i64
     };
     let mut q: isize = 0;
     s[0] = 0;
@@ -95,7 +98,8 @@ fn row_pass(g: &[i32], d2: &mut [i64], s: &mut [usize], t: &mut [i64]) {
 
 /// The "infinite" column distance for an `h x w` map: larger than any real distance.
 fn inf_for(h: usize, w: usize) -> i32 {
-    i32::try_from(h + w + 1).unwrap_or(i32::MAX / 2).min(1 << 20)
+    // (h + w + 1) <= 2^21 keeps every squared term below 2^45 (see `row_pass`).
+    i32::try_from(h + w + 1).unwrap_or(i32::MAX).min(1 << 21)
 }
 
 /// Runs the row pass over every row in parallel, handing each row's squared distances (`None`

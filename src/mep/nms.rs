@@ -92,13 +92,15 @@ pub fn smooth_triangle(boundary: ArrayView2<'_, f32>, mut out: ArrayViewMut2<'_,
         .and(boundary.axis_iter(Axis(0)))
         .par_for_each(|mut orow, brow| {
             let padded: Vec<f64> = cols.iter().map(|&c| f64::from(brow[c])).collect();
-            for (x, o) in orow.iter_mut().enumerate() {
-                let win = &padded[x..x + 2 * TRI_R + 1];
-                let mut s = 0.0f64;
-                for (&v, &wk) in win.iter().zip(TRI.iter()) {
-                    s += wk * v;
+            // Tap-major so that it vectorises over x; per output the order is still k = 0..8.
+            let mut acc = vec![0.0f64; w];
+            for (k, &wk) in TRI.iter().enumerate() {
+                for (a, &v) in acc.iter_mut().zip(&padded[k..k + w]) {
+                    *a += wk * v;
                 }
-                *o = s / 25.0;
+            }
+            for (o, &a) in orow.iter_mut().zip(acc.iter()) {
+                *o = a / 25.0;
             }
         });
     // Pass 2, along y, in place on column strips.

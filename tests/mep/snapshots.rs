@@ -20,9 +20,12 @@ fn fixture_summaries() {
             "label_map_fnv1a": hash_u16_map(&labels),
             "per_instance": instances.iter().map(|i| {
                 let s = i.summary();
-                json!([s.category, s.area, s.bbox, (s.score * 1e6).round() / 1e6])
+                let [x, y, w, h] = s.bbox;
+                format!("class {} area {} bbox [{x}, {y}, {w}, {h}] score {:.6}", s.category, s.area, s.score)
             }).collect::<Vec<_>>(),
         });
-        insta::assert_json_snapshot!(format!("mep_{name}"), summary);
+        insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
+            insta::assert_json_snapshot!(format!("mep_{name}"), summary);
+        });
     }
 }
