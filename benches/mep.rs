@@ -7,12 +7,16 @@
 //! Gaussian-blurred (sigma 1) and noisy, and an RGB image with a colour per object plus noise.
 //!
 //! `cargo bench --bench mep` (all), `cargo bench --bench mep -- 1024x1024` (one size),
-//! `cargo bench --bench mep -- batch8` (parallel speedup).
+//! `cargo bench --bench mep -- batch8` (parallel speedup). With `MEP_BENCH_CPU=1` the stage
+//! benches measure process CPU time instead of wall time (robust on a shared, loaded machine;
+//! the single-threaded benches use one worker, so CPU time = that worker's time); the batch bench
+//! always measures wall time.
 use std::hint::black_box;
 use std::time::Duration;
 
 use baiseg_rt::mep::{Mep, MepInput, MepParams, Semantic, dilate, distance, label, nms, refine, watershed};
-use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+use criterion::{BatchSize, Criterion};
 use ndarray::{Array2, Array3};
 use rayon::ThreadPool;
 
@@ -149,7 +153,7 @@ fn pool(threads: usize) -> ThreadPool {
         .expect("thread pool")
 }
 
-fn bench_size(c: &mut Criterion, h: usize, w: usize, n: usize) {
+fn bench_size<M: Measurement>(c: &mut Criterion<M>, h: usize, w: usize, n: usize) {
     let one = pool(1);
     let s = synthetic(h, w, n, (h * w + n) as u64);
     let p = MepParams::default();
@@ -241,7 +245,7 @@ fn bench_size(c: &mut Criterion, h: usize, w: usize, n: usize) {
     group.finish();
 }
 
-fn stages(c: &mut Criterion) {
+fn stages<M: Measurement>(c: &mut Criterion<M>) {
     bench_size(c, 512, 512, 25);
     bench_size(c, 1024, 1024, 100);
     bench_size(c, 1024, 2048, 200);
@@ -275,5 +279,51 @@ fn batch(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, stages, batch);
-criterion_main!(benches);
+/// Process CPU time (`CLOCK_PROCESS_CPUTIME_ID`), in nanoseconds.
+struct CpuTime;
+
+fn cpu_now() -> Duration {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant the kernel knows.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &raw mut ts) };
+    assert_eq!(rc, 0, "clock_gettime");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+impl Measurement for CpuTime {
+    type Intermediate = Duration;
+    type Value = Duration;
+    fn start(&self) -> Duration {
+        cpu_now()
+    }
+    fn end(&self, i: Duration) -> Duration {
+        cpu_now().saturating_sub(i)
+    }
+    fn add(&self, a: &Duration, b: &Duration) -> Duration {
+        *a + *b
+    }
+    fn zero(&self) -> Duration {
+        Duration::ZERO
+    }
+    fn to_f64(&self, v: &Duration) -> f64 {
+        v.as_nanos() as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        WallTime.formatter()
+    }
+}
+
+fn main() {
+    if std::env::var_os("MEP_BENCH_CPU").is_some() {
+        let mut c = Criterion::default().with_measurement(CpuTime).configure_from_args();
+        stages(&mut c);
+        c.final_summary();
+    } else {
+        let mut c = Criterion::default().configure_from_args();
+        stages(&mut c);
+        c.final_summary();
+    }
+    let mut c = Criterion::default().configure_from_args();
+    batch(&mut c);
+    c.final_summary();
+}

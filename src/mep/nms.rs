@@ -152,6 +152,17 @@ fn grad1(n: usize, i: usize, f: impl Fn(usize) -> f64) -> f64 {
 #[must_use]
 pub fn orientation(s: ArrayView2<'_, f64>, y: usize, x: usize) -> f64 {
     let (h, w) = s.dim();
+    if y >= 2 && x >= 2 && y + 2 < h && x + 2 < w {
+        // Interior: every derivative is a central difference; same operations and order as
+        // numpy (first derivatives rounded, then differenced).
+        let at = |dy: isize, dx: isize| s[[(y as isize + dy) as usize, (x as isize + dx) as usize]];
+        let ox = |dy: isize, dx: isize| (at(dy, dx + 1) - at(dy, dx - 1)) / 2.0;
+        let oy = |dy: isize| (at(dy + 1, 0) - at(dy - 1, 0)) / 2.0;
+        let oxx = (ox(0, 1) - ox(0, -1)) / 2.0;
+        let oxy = (ox(1, 0) - ox(-1, 0)) / 2.0;
+        let oyy = (oy(1) - oy(-1)) / 2.0;
+        return theta_from(oxx, oxy, oyy);
+    }
     let at = |yy: usize, xx: usize| s[[yy, xx]];
     let ox = |yy: usize, xx: usize| grad1(w, xx, |c| at(yy, c));
     let oy = |yy: usize, xx: usize| grad1(h, yy, |r| at(r, xx));
