@@ -283,7 +283,10 @@ fn batch(c: &mut Criterion) {
 struct CpuTime;
 
 fn cpu_now() -> Duration {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant the kernel knows.
     let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &raw mut ts) };
     assert_eq!(rc, 0, "clock_gettime");
@@ -315,7 +318,9 @@ impl Measurement for CpuTime {
 
 fn main() {
     if std::env::var_os("MEP_BENCH_CPU").is_some() {
-        let mut c = Criterion::default().with_measurement(CpuTime).configure_from_args();
+        let mut c = Criterion::default()
+            .with_measurement(CpuTime)
+            .configure_from_args();
         stages(&mut c);
         c.final_summary();
     } else {

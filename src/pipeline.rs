@@ -195,6 +195,9 @@ struct Shared {
     write_outputs: bool,
 }
 
+/// Receives finished images on the coordinating thread.
+type OutcomeHandler<'a> = dyn FnMut(Outcome, &mut Vec<(String, String)>) + 'a;
+
 struct Outcome {
     index: usize,
     result: Result<(ImageRecords, Vec<Instance>)>,
@@ -335,10 +338,23 @@ pub fn run_infer(
             tracing::info!("removed {removed} temporary files left by an interrupted run");
         }
     }
+    // With a COCO file, images it does not list cannot get an id: report them before any work.
+    let mut unlisted: Vec<usize> = Vec::new();
     let todo: Vec<usize> = (0..items.len())
+        .filter(|&i| match &header {
+            Some(h) if h.image_id(&items[i].name, items[i].file_name()).is_none() => {
+                unlisted.push(i);
+                false
+            }
+            _ => true,
+        })
+        .collect();
+    let listed = todo.len();
+    let todo: Vec<usize> = todo
+        .into_iter()
         .filter(|&i| !write_outputs || cfg.force || !is_done(&cfg.out_dir, &items[i], cfg.save))
         .collect();
-    let resumed = items.len() - todo.len();
+    let resumed = listed - todo.len();
     if resumed > 0 {
         tracing::info!(
             "resuming: {resumed} of {} images are already done (use --force to redo them)",
@@ -376,6 +392,22 @@ pub fn run_infer(
     let start = Instant::now();
     let mut ort_time = Duration::ZERO;
     let mut failed: Vec<(String, String)> = Vec::new();
+    for &i in &unlisted {
+        let coco = cfg.coco.as_deref().unwrap_or(Path::new(""));
+        let error = Error::Coco {
+            path: coco.to_path_buf(),
+            reason: format!(
+                "no image with file_name `{}` (input {})",
+                items[i].name,
+                items[i].display_path().display()
+            ),
+        };
+        observer(Event::ImageFailed {
+            name: &items[i].name,
+            error: &error,
+        });
+        failed.push((items[i].display_path().display().to_string(), error.to_string()));
+    }
     let mut processed = 0usize;
     let mut instances_found = 0u64;
     let (out_tx, out_rx) = mpsc::channel::<Outcome>();
@@ -441,7 +473,7 @@ pub fn run_infer(
         let mut run_group = |group: Vec<(usize, RgbImage)>,
                              outstanding: &mut usize,
                              failed: &mut Vec<(String, String)>,
-                             handle: &mut dyn FnMut(Outcome, &mut Vec<(String, String)>)|
+                             handle: &mut OutcomeHandler<'_>|
          -> Result<()> {
             let images: Vec<&RgbImage> = group.iter().map(|(_, img)| img).collect();
             let batch = {
@@ -568,18 +600,7 @@ pub fn run_infer(
             let image_id = match &header {
                 Some(h) => match h.image_id(&item.name, item.file_name()) {
                     Some(id) => id,
-                    None => {
-                        let reason = format!(
-                            "not listed in {}",
-                            cfg.coco.as_deref().unwrap_or(Path::new("")).display()
-                        );
-                        tracing::warn!(
-                            "{}: {reason}; left out of instances.json",
-                            item.display_path().display()
-                        );
-                        failed.push((item.display_path().display().to_string(), reason));
-                        continue;
-                    }
+                    None => continue, // reported before processing
                 },
                 None => i as i64 + 1,
             };

@@ -174,6 +174,374 @@ impl Rle {
     }
 }
 
+/// A bounding box `[x, y, width, height]` in pixels (pycocotools `BB`).
+pub type Bbox = [f64; 4];
+
+impl Rle {
+    /// Builds an RLE from uncompressed counts (`frUncompressedRLE`), checking that the runs cover
+    /// exactly `height * width` pixels.
+    ///
+    /// # Errors
+    /// Returns a description when the runs do not sum to `height * width`.
+    pub fn from_counts(counts: Vec<u32>, height: u32, width: u32) -> Result<Self, String> {
+        let rle = Self {
+            height,
+            width,
+            counts,
+        };
+        rle.check_size()?;
+        Ok(rle)
+    }
+
+    /// Checks that the runs sum to `height * width` (pycocotools does not check; a mismatch there
+    /// silently yields wrong IoUs).
+    ///
+    /// # Errors
+    /// Returns a description of the mismatch.
+    pub fn check_size(&self) -> Result<(), String> {
+        let total: u64 = self.counts.iter().map(|&c| u64::from(c)).sum();
+        let expected = u64::from(self.height) * u64::from(self.width);
+        if total == expected {
+            Ok(())
+        } else {
+            Err(format!(
+                "RLE size mismatch: runs cover {total} pixels but size {}x{} has {expected}",
+                self.height, self.width
+            ))
+        }
+    }
+
+    /// An empty (all-zero) mask of the given size.
+    #[must_use]
+    pub fn empty(height: u32, width: u32) -> Self {
+        Self {
+            height,
+            width,
+            counts: vec![height.wrapping_mul(width)],
+        }
+    }
+
+    /// Rasterises one polygon `[x0, y0, x1, y1, ...]` exactly like `rleFrPoly`: the boundary is
+    /// upsampled 5x, walked with a DDA, and the points where it crosses pixel-centre columns become
+    /// run boundaries. A trailing odd coordinate is ignored, as in `frPoly` (`len // 2` points).
+    #[must_use]
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "C casts of maskApi.c, reproduced on purpose"
+    )]
+    #[allow(
+        clippy::cast_sign_loss,
+        reason = "C casts of maskApi.c, reproduced on purpose"
+    )]
+    #[allow(
+        clippy::cast_possible_wrap,
+        reason = "C casts of maskApi.c, reproduced on purpose"
+    )]
+    #[allow(
+        clippy::cast_precision_loss,
+        reason = "C casts of maskApi.c, reproduced on purpose"
+    )]
+    pub fn from_polygon(xy: &[f64], height: u32, width: u32) -> Self {
+        const SCALE: f64 = 5.0;
+        let k = xy.len() / 2;
+        if k == 0 {
+            return Self::empty(height, width);
+        }
+        let (h, w) = (height, width);
+        // Upsample and get discrete points densely along the entire boundary.
+        let mut x: Vec<i32> = (0..k).map(|j| (SCALE * xy[2 * j] + 0.5) as i32).collect();
+        let mut y: Vec<i32> = (0..k).map(|j| (SCALE * xy[2 * j + 1] + 0.5) as i32).collect();
+        x.push(x[0]);
+        y.push(y[0]);
+        let mut m = 0usize;
+        for j in 0..k {
+            m += (x[j].wrapping_sub(x[j + 1]).unsigned_abs()).max(y[j].wrapping_sub(y[j + 1]).unsigned_abs())
+                as usize
+                + 1;
+        }
+        let mut u: Vec<i32> = Vec::with_capacity(m);
+        let mut v: Vec<i32> = Vec::with_capacity(m);
+        for j in 0..k {
+            let (mut xs, mut xe, mut ys, mut ye) = (x[j], x[j + 1], y[j], y[j + 1]);
+            let dx = xe.wrapping_sub(xs).abs();
+            let dy = ys.wrapping_sub(ye).abs();
+            let flip = (dx >= dy && xs > xe) || (dx < dy && ys > ye);
+            if flip {
+                std::mem::swap(&mut xs, &mut xe);
+                std::mem::swap(&mut ys, &mut ye);
+            }
+            let s = if dx >= dy {
+                f64::from(ye - ys) / f64::from(dx)
+            } else {
+                f64::from(xe - xs) / f64::from(dy)
+            };
+            if dx >= dy {
+                for d in 0..=dx {
+                    let t = if flip { dx - d } else { d };
+                    u.push(t + xs);
+                    v.push((f64::from(ys) + s * f64::from(t) + 0.5) as i32);
+                }
+            } else {
+                for d in 0..=dy {
+                    let t = if flip { dy - d } else { d };
+                    v.push(t + ys);
+                    u.push((f64::from(xs) + s * f64::from(t) + 0.5) as i32);
+                }
+            }
+        }
+        // Get points along the y-boundary and downsample.
+        let mut a: Vec<u32> = Vec::with_capacity(u.len() / 4 + 1);
+        let (hf, wf) = (f64::from(h), f64::from(w));
+        for j in 1..u.len() {
+            if u[j] == u[j - 1] {
+                continue;
+            }
+            let mut xd = f64::from(if u[j] < u[j - 1] { u[j] } else { u[j] - 1 });
+            xd = (xd + 0.5) / SCALE - 0.5;
+            // `w - 1` is unsigned in C: for w == 0 it wraps to SIZE_MAX.
+            let wmax = if w == 0 { u64::MAX as f64 } else { wf - 1.0 };
+            if xd.floor() != xd || xd < 0.0 || xd > wmax {
+                continue;
+            }
+            let mut yd = f64::from(if v[j] < v[j - 1] { v[j] } else { v[j - 1] });
+            yd = (yd + 0.5) / SCALE - 0.5;
+            if yd < 0.0 {
+                yd = 0.0;
+            } else if yd > hf {
+                yd = hf;
+            }
+            yd = yd.ceil();
+            let (xi, yi) = (xd as i32, yd as i32);
+            a.push(xi.wrapping_mul(h as i32).wrapping_add(yi) as u32);
+        }
+        // Compute the RLE given the y-boundary points.
+        a.push(h.wrapping_mul(w));
+        a.sort_unstable();
+        let mut p = 0u32;
+        for c in &mut a {
+            let t = *c;
+            *c = c.wrapping_sub(p);
+            p = t;
+        }
+        let mut b: Vec<u32> = Vec::with_capacity(a.len());
+        let mut j = 0usize;
+        b.push(a[j]);
+        j += 1;
+        while j < a.len() {
+            if a[j] > 0 {
+                b.push(a[j]);
+                j += 1;
+            } else {
+                j += 1;
+                if j < a.len() {
+                    if let Some(last) = b.last_mut() {
+                        *last = last.wrapping_add(a[j]);
+                    }
+                    j += 1;
+                }
+            }
+        }
+        Self {
+            height,
+            width,
+            counts: b,
+        }
+    }
+
+    /// Rasterises a box like `rleFrBbox` (a 4-point polygon through `rleFrPoly`).
+    #[must_use]
+    pub fn from_bbox(bb: &Bbox, height: u32, width: u32) -> Self {
+        let (xs, ys) = (bb[0], bb[1]);
+        let (xe, ye) = (xs + bb[2], ys + bb[3]);
+        Self::from_polygon(&[xs, ys, xs, ye, xe, ye, xe, ys], height, width)
+    }
+
+    /// Union (or intersection) of several masks, exactly like `rleMerge`: no RLEs gives a 0x0 mask,
+    /// one RLE is copied, and masks of different sizes give a 0x0 mask with no runs.
+    #[must_use]
+    pub fn merge(rles: &[Self], intersect: bool) -> Self {
+        let Some(first) = rles.first() else {
+            return Self {
+                height: 0,
+                width: 0,
+                counts: Vec::new(),
+            };
+        };
+        if rles.len() == 1 {
+            return first.clone();
+        }
+        let (h, w) = (first.height, first.width);
+        let mut cnts = first.counts.clone();
+        for b_rle in &rles[1..] {
+            if b_rle.height != h || b_rle.width != w {
+                return Self {
+                    height: 0,
+                    width: 0,
+                    counts: Vec::new(),
+                };
+            }
+            let a_rle = std::mem::take(&mut cnts);
+            let (am, bm) = (a_rle.len(), b_rle.counts.len());
+            let mut ca = a_rle.first().copied().unwrap_or(0);
+            let mut cb = b_rle.counts.first().copied().unwrap_or(0);
+            let (mut v, mut va, mut vb) = (false, false, false);
+            let (mut a, mut b) = (1usize, 1usize);
+            let mut cc = 0u32;
+            let mut ct = 1u32;
+            while ct > 0 {
+                let c = ca.min(cb);
+                cc = cc.wrapping_add(c);
+                ct = 0;
+                ca -= c;
+                if ca == 0 && a < am {
+                    ca = a_rle[a];
+                    a += 1;
+                    va = !va;
+                }
+                ct = ct.wrapping_add(ca);
+                cb -= c;
+                if cb == 0 && b < bm {
+                    cb = b_rle.counts[b];
+                    b += 1;
+                    vb = !vb;
+                }
+                ct = ct.wrapping_add(cb);
+                let vp = v;
+                v = if intersect { va && vb } else { va || vb };
+                if v != vp || ct == 0 {
+                    cnts.push(cc);
+                    cc = 0;
+                }
+            }
+        }
+        Self {
+            height: h,
+            width: w,
+            counts: cnts,
+        }
+    }
+
+    /// The pixel bounding box `[x, y, w, h]` of the foreground, exactly like `rleToBbox`
+    /// (a mask whose foreground touches two columns spans the full height, as in maskApi.c).
+    #[must_use]
+    pub fn to_bbox(&self) -> Bbox {
+        let (h, w) = (self.height, self.width);
+        let m = (self.counts.len() / 2) * 2;
+        if m == 0 || h == 0 {
+            return [0.0; 4];
+        }
+        let (mut xs, mut ys, mut xe, mut ye) = (w, h, 0u32, 0u32);
+        let mut cc = 0u32;
+        let mut xp = 0u32;
+        for j in 0..m {
+            cc = cc.wrapping_add(self.counts[j]);
+            let t = cc.wrapping_sub(u32::from(j % 2 == 1));
+            let yy = t % h;
+            let xx = (t - yy) / h;
+            if j % 2 == 0 {
+                xp = xx;
+            } else if xp < xx {
+                ys = 0;
+                ye = h - 1;
+            }
+            xs = xs.min(xx);
+            xe = xe.max(xx);
+            ys = ys.min(yy);
+            ye = ye.max(yy);
+        }
+        [
+            f64::from(xs),
+            f64::from(ys),
+            f64::from(xe.wrapping_sub(xs).wrapping_add(1)),
+            f64::from(ye.wrapping_sub(ys).wrapping_add(1)),
+        ]
+    }
+
+    /// Foreground pixel count as maskApi.c's `uint` (wrapping at 2^32 like `rleArea`).
+    #[must_use]
+    pub fn area_u32(&self) -> u32 {
+        self.counts
+            .iter()
+            .skip(1)
+            .step_by(2)
+            .fold(0u32, |s, &c| s.wrapping_add(c))
+    }
+}
+
+/// Box IoU exactly like `bbIou`: for a crowd ground truth the union is the detection's area.
+#[must_use]
+pub fn bbox_iou(dt: &Bbox, gt: &Bbox, crowd: bool) -> f64 {
+    let w = (dt[2] + dt[0]).min(gt[2] + gt[0]) - dt[0].max(gt[0]);
+    if w <= 0.0 {
+        return 0.0;
+    }
+    let h = (dt[3] + dt[1]).min(gt[3] + gt[1]) - dt[1].max(gt[1]);
+    if h <= 0.0 {
+        return 0.0;
+    }
+    let i = w * h;
+    let da = dt[2] * dt[3];
+    let u = if crowd { da } else { da + gt[2] * gt[3] - i };
+    i / u
+}
+
+/// Mask IoU exactly like one cell of `rleIou`, given both masks' boxes from [`Rle::to_bbox`]
+/// (the box test comes first, as in maskApi.c): `-1` for masks of different sizes whose boxes
+/// overlap, and for a crowd ground truth the union is the detection's area.
+#[must_use]
+pub fn rle_iou_with_boxes(dt: &Rle, dt_box: &Bbox, gt: &Rle, gt_box: &Bbox, crowd: bool) -> f64 {
+    if bbox_iou(dt_box, gt_box, crowd) <= 0.0 {
+        return 0.0;
+    }
+    if dt.height != gt.height || dt.width != gt.width {
+        return -1.0;
+    }
+    let (da, ga) = (&dt.counts, &gt.counts);
+    let (ka, kb) = (da.len(), ga.len());
+    let mut ca = da.first().copied().unwrap_or(0);
+    let mut cb = ga.first().copied().unwrap_or(0);
+    let (mut va, mut vb) = (false, false);
+    let (mut a, mut b) = (1usize, 1usize);
+    let (mut i, mut u) = (0u32, 0u32);
+    let mut ct = 1u32;
+    while ct > 0 {
+        let c = ca.min(cb);
+        if va || vb {
+            u = u.wrapping_add(c);
+            if va && vb {
+                i = i.wrapping_add(c);
+            }
+        }
+        ct = 0;
+        ca -= c;
+        if ca == 0 && a < ka {
+            ca = da[a];
+            a += 1;
+            va = !va;
+        }
+        ct = ct.wrapping_add(ca);
+        cb -= c;
+        if cb == 0 && b < kb {
+            cb = ga[b];
+            b += 1;
+            vb = !vb;
+        }
+        ct = ct.wrapping_add(cb);
+    }
+    if i == 0 {
+        u = 1;
+    } else if crowd {
+        u = dt.area_u32();
+    }
+    f64::from(i) / f64::from(u)
+}
+
+/// Mask IoU like `maskUtils.iou` for one pair (boxes computed on the fly).
+#[must_use]
+pub fn rle_iou(dt: &Rle, gt: &Rle, crowd: bool) -> f64 {
+    rle_iou_with_boxes(dt, &dt.to_bbox(), gt, &gt.to_bbox(), crowd)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

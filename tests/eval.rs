@@ -1,1 +1,5 @@
-//! Integration tests (eval).
+//! Integration tests (eval): golden parity with pycocotools on every fixture, malformed input,
+//! invariances, the streaming API and the CLI.
+mod malformed;
+mod parity;
+mod rle_golden;

@@ -223,7 +223,11 @@ fn print_summary(s: &InferSummary) {
         }
     }
     for (path, reason) in &s.failed {
-        eprintln!("skipped: {path}: {reason}");
+        if reason.contains(path.as_str()) {
+            eprintln!("skipped: {reason}");
+        } else {
+            eprintln!("skipped: {path}: {reason}");
+        }
     }
     if let Some(p) = &s.results_path {
         eprintln!("wrote {} ({} instances)", p.display(), s.results_written);

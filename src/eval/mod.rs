@@ -1,3 +1,430 @@
 //! COCO (pycocotools-identical) and VOC instance-segmentation evaluation.
 //!
-//! PLACEHOLDER: being implemented (issue 5).
+//! The modules mirror `cocoeval.py`'s phases: [`dataset`] (`COCO`, `loadRes`), [`params`]
+//! (`Params`), [`iou`] (`computeIoU`), [`evaluate`] (`evaluateImg`), [`accumulate`],
+//! [`summarize`]; [`voc`] is chainercv's `eval_instance_segmentation_voc`.
+//!
+//! [`Evaluator`] is fed image by image, so inference can evaluate while it runs:
+//!
+//! ```no_run
+//! use baiseg_rt::eval::{CocoDataset, Evaluator, Params, load_results};
+//! let gt = CocoDataset::from_path("gt.json")?;
+//! let mut ev = Evaluator::new(gt, Params::default())?;
+//! for (image_id, det) in load_results("dt.json")? {
+//!     ev.add_image_results(image_id, &[det])?;
+//! }
+//! let report = ev.finish()?;
+//! print!("{}", report.summary);
+//! # Ok::<(), baiseg_rt::Error>(())
+//! ```
+//!
+//! Deviations from pycocotools, all on inputs where pycocotools crashes or silently misbehaves:
+//! results naming unknown images or categories, polygons with fewer than 3 points and RLEs whose
+//! size differs from their image are errors; a missing `iscrowd` means 0; an empty results list
+//! evaluates to zero recall instead of an `IndexError`.
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+pub mod accumulate;
+pub mod dataset;
+pub mod evaluate;
+pub mod iou;
+pub mod params;
+pub mod plot;
+pub mod summarize;
+pub mod voc;
+
+pub use accumulate::Accumulated;
+pub use dataset::{
+    Annotation, Category, CocoDataset, Detection, ImageInfo, Results, Segmentation, load_results,
+};
+pub use evaluate::ResultMode;
+pub use params::{IouType, Params, Protocol};
+pub use summarize::{CategoryAp, STAT_NAMES};
+pub use voc::VocReport;
+
+use evaluate::{CatEval, Context, DetEntry};
+
+use crate::{Error, Result};
+
+/// Streaming evaluator: ground truth up front, detections image by image, numbers at the end.
+#[derive(Debug)]
+pub struct Evaluator {
+    gt: CocoDataset,
+    params: Params,
+    img_ids: Vec<i64>,
+    cat_ids: Vec<i64>,
+    cat_index: HashMap<i64, u32>,
+    /// Detections per ground-truth image position.
+    dets: Vec<Vec<DetEntry>>,
+    mode: Option<ResultMode>,
+    next_id: u64,
+    results_path: PathBuf,
+}
+
+/// Everything an evaluation produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalReport {
+    /// `segm` or `bbox`.
+    pub iou_type: IouType,
+    /// The protocol.
+    pub protocol: Protocol,
+    /// COCO: the 12 `COCOeval.stats`; VOC: mAP at each threshold.
+    pub stats: Vec<f64>,
+    /// Names of `stats`.
+    pub stat_names: Vec<String>,
+    /// COCO protocols: mAP (area all, largest maxDets) at each IoU threshold.
+    pub map_per_iou: Vec<f64>,
+    /// Per-category results.
+    pub per_category: Vec<CategoryAp>,
+    /// The printed summary (12 pycocotools lines, or the VOC lines).
+    pub summary: String,
+    /// The parameters, with image and category ids resolved.
+    pub params: Params,
+    /// Number of detections evaluated.
+    pub num_detections: u64,
+    /// COCO protocols: the accumulated tensors (for plots); not serialised.
+    #[serde(skip)]
+    pub accumulated: Option<Accumulated>,
+    /// VOC protocol: precision/recall curves per threshold and category; not serialised.
+    #[serde(skip)]
+    pub voc: Option<VocReport>,
+}
+
+impl Evaluator {
+    /// Starts an evaluation of `gt` with `params` (ids resolved like `COCOeval.evaluate`:
+    /// sorted, unique, defaulting to every image and category of `gt`).
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for inconsistent parameters.
+    pub fn new(gt: CocoDataset, mut params: Params) -> Result<Self> {
+        params.validate()?;
+        let mut img_ids = params.img_ids.clone().unwrap_or_else(|| gt.sorted_image_ids());
+        img_ids.sort_unstable();
+        img_ids.dedup();
+        let mut cat_ids = params.cat_ids.clone().unwrap_or_else(|| gt.sorted_category_ids());
+        cat_ids.sort_unstable();
+        cat_ids.dedup();
+        let cat_index = cat_ids
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| (c, u32::try_from(i).unwrap_or(u32::MAX)))
+            .collect();
+        params.img_ids = Some(img_ids.clone());
+        params.cat_ids = Some(cat_ids.clone());
+        let dets = vec![Vec::new(); gt.images.len()];
+        Ok(Self {
+            gt,
+            params,
+            img_ids,
+            cat_ids,
+            cat_index,
+            dets,
+            mode: None,
+            next_id: 0,
+            results_path: PathBuf::from("<results>"),
+        })
+    }
+
+    /// Names the results source in error messages.
+    #[must_use]
+    pub fn with_results_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.results_path = path.into();
+        self
+    }
+
+    /// The ground truth.
+    #[must_use]
+    pub fn ground_truth(&self) -> &CocoDataset {
+        &self.gt
+    }
+
+    /// Adds the detections of one image (may be called again for the same image).
+    ///
+    /// # Errors
+    /// [`Error::Coco`] for an unknown image or category id, a non-finite score, a detection
+    /// lacking what the first one had (`loadRes` decides by the first result), a polygon with
+    /// fewer than 3 points, or an RLE whose size differs from the image's.
+    pub fn add_image_results(&mut self, image_id: i64, dets: &[Detection]) -> Result<()> {
+        for d in dets {
+            self.push(image_id, d.clone())?;
+        }
+        Ok(())
+    }
+
+    /// Adds a whole results file, in file order.
+    ///
+    /// # Errors
+    /// As [`Evaluator::add_image_results`].
+    pub fn add_results(&mut self, results: Results) -> Result<()> {
+        for (image_id, d) in results {
+            self.push(image_id, d)?;
+        }
+        Ok(())
+    }
+
+    fn push(&mut self, image_id: i64, det: Detection) -> Result<()> {
+        let id = self.next_id + 1;
+        let bad = |reason: String| Error::Coco {
+            path: self.results_path.clone(),
+            reason,
+        };
+        let Some(pos) = self.gt.image_position(image_id) else {
+            return Err(bad(format!(
+                "result {id} refers to image id {image_id}, which is not in the ground truth"
+            )));
+        };
+        if self.gt.category_position(det.category_id).is_none() {
+            return Err(bad(format!(
+                "result {id} (image id {image_id}) refers to category id {}, which is not in the ground truth",
+                det.category_id
+            )));
+        }
+        if !det.score.is_finite() {
+            return Err(bad(format!(
+                "result {id} (image id {image_id}) has a non-finite score"
+            )));
+        }
+        let mode = match self.mode {
+            Some(m) => m,
+            None => {
+                let m = if det.bbox.is_some() {
+                    ResultMode::Bbox
+                } else if det.segmentation.is_some() {
+                    ResultMode::Segm
+                } else {
+                    return Err(bad(format!(
+                        "result {id} (image id {image_id}) has neither bbox nor segmentation"
+                    )));
+                };
+                self.mode = Some(m);
+                m
+            }
+        };
+        match mode {
+            ResultMode::Bbox if det.bbox.is_none() => {
+                return Err(bad(format!(
+                    "result {id} (image id {image_id}) has no bbox, but the first result has one (loadRes takes areas from boxes)"
+                )));
+            }
+            ResultMode::Segm if det.segmentation.is_none() => {
+                return Err(bad(format!(
+                    "result {id} (image id {image_id}) has no segmentation, but the first result has no bbox"
+                )));
+            }
+            _ => {}
+        }
+        if let Some(seg) = &det.segmentation {
+            let img = &self.gt.images[pos];
+            seg.validate(img.height, img.width)
+                .map_err(|r| bad(format!("result {id} (image id {image_id}): {r}")))?;
+        }
+        self.next_id = id;
+        self.dets[pos].push(DetEntry { id, det });
+        Ok(())
+    }
+
+    /// Runs evaluate, accumulate and summarize (or the VOC protocol).
+    ///
+    /// # Errors
+    /// [`Error::Coco`] when a mask cannot be decoded or lacks what the IoU type needs.
+    pub fn finish(self) -> Result<EvalReport> {
+        match self.params.protocol {
+            Protocol::VocChainercv => voc::run(
+                &self.gt,
+                &self.params,
+                &self.img_ids,
+                &self.cat_ids,
+                &self.dets,
+                self.mode,
+                &self.results_path,
+                self.next_id,
+            ),
+            Protocol::Coco | Protocol::CocoThresholds => self.finish_coco(),
+        }
+    }
+
+    fn finish_coco(self) -> Result<EvalReport> {
+        let p = &self.params;
+        let max_dets = p.sorted_max_dets();
+        let ctx = Context {
+            cat_index: &self.cat_index,
+            use_cats: p.use_cats,
+            iou_type: p.iou_type,
+            iou_thrs: &p.iou_thrs,
+            area_rng: &p.area_rng,
+            max_det: max_dets.last().copied().unwrap_or(0),
+            mode: self.mode.unwrap_or(ResultMode::Segm),
+            fix_zero_ids: p.fix_zero_ids,
+            results_path: &self.results_path,
+        };
+        let per_image: Vec<Vec<CatEval>> = self
+            .img_ids
+            .par_iter()
+            .map(|&id| {
+                let pos = self.gt.image_position(id);
+                let dets = pos.map_or(&[][..], |p| self.dets[p].as_slice());
+                evaluate::evaluate_image(&self.gt, pos, dets, &ctx)
+            })
+            .collect::<Result<_>>()?;
+        let kn = if p.use_cats { self.cat_ids.len() } else { 1 };
+        let mut per_cat: Vec<Vec<&CatEval>> = vec![Vec::new(); kn];
+        for img in &per_image {
+            for ce in img {
+                if let Some(v) = per_cat.get_mut(ce.k as usize) {
+                    v.push(ce);
+                }
+            }
+        }
+        let acc = accumulate::accumulate(
+            &per_cat,
+            p.iou_thrs.len(),
+            &p.rec_thrs,
+            p.area_rng.len(),
+            &max_dets,
+        );
+        let (stats, mut summary) = summarize::summarize(&acc, p);
+        let (ids, names): (Vec<i64>, Vec<String>) = if p.use_cats {
+            self.cat_ids
+                .iter()
+                .map(|&c| (c, self.gt.category_name(c).to_owned()))
+                .unzip()
+        } else {
+            (vec![-1], vec!["(all categories)".to_owned()])
+        };
+        let num_gt = self.count_gt(kn);
+        let per_category = summarize::per_category(&acc, &ids, &names, &num_gt);
+        let m_last = max_dets.len().saturating_sub(1);
+        let [tn, rn, kn2, _, _] = acc.shape;
+        let map_per_iou: Vec<f64> = (0..tn)
+            .map(|t| {
+                let mut v = Vec::with_capacity(rn * kn2);
+                for r in 0..rn {
+                    for k in 0..kn2 {
+                        v.push(acc.precision[acc.pidx(t, r, k, 0, m_last)]);
+                    }
+                }
+                summarize::mean_valid(&v)
+            })
+            .collect();
+        if p.protocol == Protocol::CocoThresholds {
+            for (t, v) in p.iou_thrs.iter().zip(&map_per_iou) {
+                use std::fmt::Write as _;
+                let _ = writeln!(
+                    summary,
+                    " mAP@{:<4} (COCOeval matching, 101-point AP) = {}",
+                    summarize::py_fixed(*t, 2),
+                    summarize::py_fixed(*v, 3)
+                );
+            }
+        }
+        Ok(EvalReport {
+            iou_type: p.iou_type,
+            protocol: p.protocol,
+            stats,
+            stat_names: STAT_NAMES.iter().map(|s| (*s).to_owned()).collect(),
+            map_per_iou,
+            per_category,
+            summary,
+            params: self.params.clone(),
+            num_detections: self.next_id,
+            accumulated: Some(acc),
+            voc: None,
+        })
+    }
+
+    fn count_gt(&self, kn: usize) -> Vec<u64> {
+        let mut n = vec![0u64; kn];
+        for &id in &self.img_ids {
+            let Some(pos) = self.gt.image_position(id) else {
+                continue;
+            };
+            for &ai in self.gt.annotations_of(pos) {
+                let a = &self.gt.annotations[ai as usize];
+                if a.iscrowd.unwrap_or(false) {
+                    continue;
+                }
+                if let Some(&k) = self.cat_index.get(&a.category_id) {
+                    let k = if self.params.use_cats { k as usize } else { 0 };
+                    n[k] += 1;
+                }
+            }
+        }
+        n
+    }
+}
+
+/// Evaluates a results list against a dataset in one call.
+///
+/// # Errors
+/// As [`Evaluator::add_results`] and [`Evaluator::finish`].
+pub fn evaluate(
+    gt: CocoDataset,
+    results: Results,
+    params: Params,
+    results_path: &Path,
+) -> Result<EvalReport> {
+    let mut ev = Evaluator::new(gt, params)?.with_results_path(results_path);
+    ev.add_results(results)?;
+    ev.finish()
+}
+
+/// Loads both files and evaluates.
+///
+/// # Errors
+/// I/O, JSON and COCO errors naming the file at fault.
+pub fn evaluate_files(gt_path: &Path, results_path: &Path, params: Params) -> Result<EvalReport> {
+    let (gt, results) = rayon::join(|| CocoDataset::from_path(gt_path), || load_results(results_path));
+    evaluate(gt?, results?, params, results_path)
+}
+
+impl EvalReport {
+    /// The per-category table as aligned text.
+    #[must_use]
+    pub fn category_table(&self) -> String {
+        use std::fmt::Write as _;
+        let mut s = String::new();
+        let width = self
+            .per_category
+            .iter()
+            .map(|c| c.name.len())
+            .max()
+            .unwrap_or(8)
+            .clamp(8, 32);
+        let thr = &self.params.iou_thrs;
+        let _ = write!(s, "{:>8}  {:<width$}  {:>6}", "cat_id", "name", "n_gt");
+        if self.protocol == Protocol::VocChainercv {
+            for t in thr {
+                let _ = write!(s, "  {:>7}", format!("AP@{}", summarize::py_fixed(*t * 100.0, 0)));
+            }
+        } else {
+            let _ = write!(s, "  {:>7}  {:>7}", "AP", "AR");
+            for t in thr {
+                let _ = write!(s, "  {:>7}", format!("AP@{}", summarize::py_fixed(*t * 100.0, 0)));
+            }
+        }
+        s.push('\n');
+        let fmt = |v: f64| {
+            if v < 0.0 || v.is_nan() {
+                "-".to_owned()
+            } else {
+                summarize::py_fixed(v * 100.0, 2)
+            }
+        };
+        for c in &self.per_category {
+            let name: String = c.name.chars().take(width).collect();
+            let _ = write!(s, "{:>8}  {:<width$}  {:>6}", c.category_id, name, c.num_gt);
+            if self.protocol != Protocol::VocChainercv {
+                let _ = write!(s, "  {:>7}  {:>7}", fmt(c.ap), fmt(c.ar));
+            }
+            for v in &c.ap_per_iou {
+                let _ = write!(s, "  {:>7}", fmt(*v));
+            }
+            s.push('\n');
+        }
+        s
+    }
+}

@@ -123,7 +123,15 @@ fn for_each_row_d2<T: Send + Sync>(
         .into_par_iter()
         .enumerate()
         .for_each_init(
-            || (vec![0i32; w], vec![0i64; w], vec![0i64; w], vec![0usize; w], vec![0i64; w]),
+            || {
+                (
+                    vec![0i32; w],
+                    vec![0i64; w],
+                    vec![0i64; w],
+                    vec![0usize; w],
+                    vec![0i64; w],
+                )
+            },
             |(grow, d2, f2, s, t), (y, mut orow)| {
                 for (d, &v) in grow.iter_mut().zip(g.row(y).iter()) {
                     *d = v;
@@ -276,27 +284,29 @@ fn seeds_window(g: ArrayView2<'_, i32>, k0: i64, inf: i32, inf_passes: bool, mut
         taps.push((dx as usize, i32::try_from(t).unwrap_or(i32::MAX)));
         dx += 1;
     }
-    Zip::from(out.axis_iter_mut(Axis(0))).and(g.axis_iter(Axis(0))).par_for_each(|mut orow, grow| {
-        let grow = grow.to_vec();
-        let mut near = vec![0u8; w];
-        for &(dx, t) in &taps {
-            if dx >= w {
-                break;
-            }
-            // Neighbour on the right (x + dx) and on the left (x - dx).
-            for (n, &v) in near[..w - dx].iter_mut().zip(&grow[dx..]) {
-                *n |= u8::from(v < t);
-            }
-            if dx > 0 {
-                for (n, &v) in near[dx..].iter_mut().zip(&grow[..w - dx]) {
+    Zip::from(out.axis_iter_mut(Axis(0)))
+        .and(g.axis_iter(Axis(0)))
+        .par_for_each(|mut orow, grow| {
+            let grow = grow.to_vec();
+            let mut near = vec![0u8; w];
+            for &(dx, t) in &taps {
+                if dx >= w {
+                    break;
+                }
+                // Neighbour on the right (x + dx) and on the left (x - dx).
+                for (n, &v) in near[..w - dx].iter_mut().zip(&grow[dx..]) {
                     *n |= u8::from(v < t);
                 }
+                if dx > 0 {
+                    for (n, &v) in near[dx..].iter_mut().zip(&grow[..w - dx]) {
+                        *n |= u8::from(v < t);
+                    }
+                }
             }
-        }
-        for (o, &n) in orow.iter_mut().zip(&near) {
-            *o = 1 - n;
-        }
-    });
+            for (o, &n) in orow.iter_mut().zip(&near) {
+                *o = 1 - n;
+            }
+        });
 }
 
 #[cfg(test)]

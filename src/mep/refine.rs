@@ -180,7 +180,9 @@ fn label_boxes(labels: ArrayView2<'_, i32>, n: usize) -> Vec<Option<(usize, usiz
         }
     }
     b.into_iter()
-        .map(|(x0, x1, y0, y1)| (x0 != u32::MAX).then_some((y0 as usize, x0 as usize, y1 as usize, x1 as usize)))
+        .map(|(x0, x1, y0, y1)| {
+            (x0 != u32::MAX).then_some((y0 as usize, x0 as usize, y1 as usize, x1 as usize))
+        })
         .collect()
 }
 
@@ -253,7 +255,8 @@ pub fn class_map_into(semantic: &Semantic<'_>, mut out: ArrayViewMut2<'_, u16>) 
                                     }
                                 }
                                 _ => {
-                                    for ((b, o), &v) in best.iter_mut().zip(orow.iter_mut()).zip(prow.iter()) {
+                                    for ((b, o), &v) in best.iter_mut().zip(orow.iter_mut()).zip(prow.iter())
+                                    {
                                         step(b, o, v, &mut any_nan);
                                     }
                                 }

@@ -162,13 +162,11 @@ impl ModelInfo {
             Some(_) => {}
         }
         let semantic = outputs.iter().find(|t| t.name == OUTPUT_SEMANTIC);
-        if let Some(t) = semantic {
-            if t.dtype != "f32" || t.shape.len() != 4 {
-                problems.push(format!(
-                    "output `semantic` must be f32 [N,K+1,H,W], is {} {:?}",
-                    t.dtype, t.shape
-                ));
-            }
+        if let Some(t) = semantic.filter(|t| t.dtype != "f32" || t.shape.len() != 4) {
+            problems.push(format!(
+                "output `semantic` must be f32 [N,K+1,H,W], is {} {:?}",
+                t.dtype, t.shape
+            ));
         }
         let missing: Vec<&str> = REQUIRED_METADATA
             .iter()

@@ -1,7 +1,7 @@
 //! Locating and loading the ONNX Runtime shared library (`ort` with `load-dynamic`).
 //!
 //! Search order: `$ORT_DYLIB_PATH` (a file), then the project-local install made by
-//! `make ort` (`.ort/onnxruntime/capi/` next to the current directory or the executable's
+//! `bash scripts/demo.sh` (`.ort/onnxruntime/capi/` next to the current directory or the executable's
 //! repository), then a Python virtual environment `.venv` there, then `$BAISEG_ORT_DIR`.
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -9,8 +9,9 @@ use std::sync::OnceLock;
 use crate::error::{Error, Result};
 
 /// How to install the library, shown when it cannot be found.
-pub const INSTALL_HINT: &str = "install it with `make ort` (runs `python3 -m pip install --no-deps --target .ort onnxruntime==1.32.0` in the repository), \
-or point ORT_DYLIB_PATH at a libonnxruntime.so (>= 1.24), e.g. from `pip install onnxruntime` (CPU) or `onnxruntime-gpu` (CUDA/TensorRT)";
+pub const INSTALL_HINT: &str = "install it from the repository with `bash scripts/demo.sh` (or just \
+`python3 -m pip install --no-deps --target .ort onnxruntime==1.32.0`), or set ORT_DYLIB_PATH to a libonnxruntime.so \
+(>= 1.24), e.g. the one inside `pip install onnxruntime` (CPU) or `onnxruntime-gpu` (CUDA/TensorRT)";
 
 static ENVIRONMENT: OnceLock<std::result::Result<(ort::environment::Environment, PathBuf), String>> =
     OnceLock::new();
@@ -78,10 +79,8 @@ pub fn find_library() -> Result<PathBuf> {
             searched.push(dir);
         }
     }
-    if let Some(dir) = std::env::var_os("BAISEG_ORT_DIR") {
-        if let Some(lib) = library_in(Path::new(&dir)) {
-            return Ok(lib);
-        }
+    if let Some(lib) = std::env::var_os("BAISEG_ORT_DIR").and_then(|dir| library_in(Path::new(&dir))) {
+        return Ok(lib);
     }
     Err(Error::Ort(format!(
         "the ONNX Runtime shared library (libonnxruntime.so) was not found (looked in ORT_DYLIB_PATH, BAISEG_ORT_DIR and {} project directories such as {}); {INSTALL_HINT}",

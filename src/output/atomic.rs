@@ -1,4 +1,7 @@
 //! Atomic file writes: write `.<name>.<pid>.tmp` beside the target, flush, then rename.
+//!
+//! A reader never sees a partial file, and an interrupted run leaves only `*.tmp` files, which the
+//! next run removes.
 use std::fs;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -29,8 +32,9 @@ pub fn write_atomic(path: &Path, write: impl FnOnce(&mut dyn Write) -> std::io::
         let file = fs::File::create(&tmp)?;
         let mut w = BufWriter::new(file);
         write(&mut w)?;
-        let file = w.into_inner().map_err(std::io::IntoInnerError::into_error)?;
-        file.sync_data()?;
+        // No fsync: the rename makes the file appear whole or not at all if the process dies; a
+        // power loss may still lose recent files, which a re-run (resume) recomputes.
+        w.into_inner().map_err(std::io::IntoInnerError::into_error)?;
         fs::rename(&tmp, path)
     })();
     if let Err(e) = result {

@@ -18,7 +18,7 @@ fn to_vec_row_major<T: Copy>(a: ArrayView2<'_, T>) -> Vec<T> {
 pub fn write_label_png(path: &Path, labels: ArrayView2<'_, u16>) -> Result<()> {
     let (h, w) = labels.dim();
     let data = to_vec_row_major(labels);
-    let bytes: Vec<u8> = data.iter().flat_map(|v| v.to_be_bytes()).collect();
+    let bytes: Vec<u8> = data.iter().flat_map(|v| v.to_ne_bytes()).collect();
     write_atomic(path, |out| {
         image::codecs::png::PngEncoder::new(out)
             .write_image(&bytes, w as u32, h as u32, image::ExtendedColorType::L16)

@@ -70,9 +70,14 @@ CASES: dict[str, tuple[Callable[[], dict], str]] = {
         _syn(5, 256, 256, 70, 1, coverage=0.9, blur=1.0),
         "synthetic, dense: 70 touching/overlapping blobs of one class, K=1, probabilities",
     ),
-    "syn_labels_288x384_s6": (
-        _syn(6, 288, 384, 40, 4, semantic="labels", gap_rate=1.5, spurious_rate=1.0),
-        "synthetic, label-map semantic (u8), 40 blobs, K=4, many gaps and spurious strokes",
+    "syn_labels_240x320_s6": (
+        _syn(6, 240, 320, 32, 4, semantic="labels", gap_rate=1.5, spurious_rate=1.0),
+        "synthetic, label-map semantic (u8), 32 blobs, K=4, many gaps and spurious strokes",
+    ),
+    "syn_flat_96x112_s7": (
+        _syn(7, 96, 112, 10, 2, posterize=3),
+        "synthetic, image posterised to 3 levels per channel: flat plateaus, many equal "
+        "watershed priorities (the FIFO and neighbour order decide)",
     ),
     "tiny_1x1": (
         lambda: _tiny(1, 1, [[0.7]], 11),

@@ -39,6 +39,7 @@ import scipy.ndimage as ndi
 __all__ = [
     "DEFAULT_PARAMS",
     "MepResult",
+    "agree",
     "ellipse_kernel",
     "instance_mask",
     "label_markers",
@@ -119,8 +120,8 @@ def _gradient(a: np.ndarray, axis: int) -> np.ndarray:
     return np.gradient(a, axis=axis)
 
 
-def nms_orientation(boundary: np.ndarray) -> np.ndarray:
-    """Edge normal orientation ``theta`` in [0, pi) (NaN possible) from the smoothed boundary."""
+def _orientation_ratio(boundary: np.ndarray) -> np.ndarray:
+    """``(Oyy * sign(-Oxy)) / (Oxx + 1e-5)`` of the smoothed boundary (f64, inf/NaN possible)."""
     s = smooth_triangle(boundary, SMOOTH_RADIUS)
     oy = _gradient(s, 0)
     ox = _gradient(s, 1)
@@ -128,8 +129,13 @@ def nms_orientation(boundary: np.ndarray) -> np.ndarray:
     oxy = _gradient(ox, 0)
     oyy = _gradient(oy, 0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        t = (oyy * np.sign(-oxy)) / (oxx + 1e-5)
-        return np.mod(np.arctan(t), np.pi)
+        return (oyy * np.sign(-oxy)) / (oxx + 1e-5)
+
+
+def nms_orientation(boundary: np.ndarray) -> np.ndarray:
+    """Edge normal orientation ``theta = mod(atan(ratio), pi)`` in [0, pi) (NaN possible)."""
+    with np.errstate(invalid="ignore"):
+        return np.mod(np.arctan(_orientation_ratio(boundary)), np.pi)
 
 
 def _bilinear(b: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
@@ -157,21 +163,30 @@ def nms_thin(
     edge_threshold: float = 0.5,
     *,
     return_details: bool = False,
+    full_nms: bool = False,
 ):
     """Stage 1: edge NMS of ``boundary`` then threshold. Returns ``thin`` (bool HxW).
 
-    With ``return_details=True`` returns ``(thin, nms, min_rel_gap)``: the suppressed map (f32)
-    and, over the pixels with ``B(p) >= edge_threshold``, the smallest ``|max sample - m B(p)| /
-    (m B(p))`` -- how close the fixture is to a decision that an ulp could flip.
+    With ``return_details=True`` returns ``(thin, nms, min_rel_gap)``: the suppressed map (f32;
+    only pixels with ``B(p) >= edge_threshold`` are tested unless ``full_nms``) and, over the
+    pixels with ``B(p) >= edge_threshold``, the smallest ``|max sample - m B(p)| / (m B(p))``:
+    how close the case is to a decision that an ulp could flip.
     """
     b32 = np.asarray(boundary, dtype=np.float32)
     if b32.ndim != 2:
         raise ValueError(f"boundary must be HxW, got shape {b32.shape}")
     h, w = b32.shape
     b = b32.astype(np.float64)
-    theta = nms_orientation(b)
-    ys, xs = np.nonzero((b > 0) & ~np.isnan(theta))
-    th = theta[ys, xs]
+    # Only pixels that can pass the threshold need the test: a pixel with B(p) < t_e is not in
+    # ``thin`` whether suppressed or not, so ``thin`` equals the SPEC's for every pixel. With
+    # ``full_nms=True`` every pixel with B(p) > 0 is tested (the complete NMS map).
+    test = b > 0 if full_nms else (b > 0) & (b32 >= np.float32(edge_threshold))
+    ys, xs = np.nonzero(test)
+    ratio = _orientation_ratio(b)[ys, xs]
+    with np.errstate(invalid="ignore"):
+        th = np.mod(np.arctan(ratio), np.pi)
+    ok = ~np.isnan(th)  # a NaN theta suppresses nothing
+    ys, xs, th = ys[ok], xs[ok], th[ok]
     c = np.cos(th)
     s = np.sin(th)
     xf = xs.astype(np.float64)
@@ -190,7 +205,7 @@ def nms_thin(
     thin = nms >= np.float32(edge_threshold)
     if not return_details:
         return thin
-    relevant = b[ys, xs] >= edge_threshold
+    relevant = b32[ys, xs] >= np.float32(edge_threshold)
     if relevant.any():
         gap = np.abs(vmax[relevant] - thr[relevant]) / thr[relevant]
         min_gap = float(gap.min()) if gap.size else float("inf")
@@ -235,6 +250,11 @@ def label_markers(seed_mask: np.ndarray) -> np.ndarray:
     if n == 0:
         return np.zeros(seed_mask.shape, np.int32)
     flat = lab.ravel()
+    labs = flat[flat > 0]
+    # scipy numbers components in order of first appearance already; check it in O(N) and
+    # renumber only if not (e.g. another scipy version).
+    if labs[0] == 1 and np.all(labs[1:] <= np.maximum.accumulate(labs)[:-1] + 1):
+        return lab
     ids, first = np.unique(flat, return_index=True)
     keep = ids > 0
     ids, first = ids[keep], first[keep]
@@ -398,6 +418,73 @@ def _encode_rle(instances: list[dict], height: int, width: int) -> None:
         rle = mask_utils.encode(buf)
         buf[y : y + bh, x : x + bw] = 0
         inst["rle"] = {"size": [height, width], "counts": rle["counts"].decode("ascii")}
+
+
+def _as_rle(inst: dict, height: int, width: int) -> dict:
+    """pycocotools RLE of an instance given as our dict, a COCO result or ``{"counts"}``."""
+    seg = inst.get("rle") or inst.get("segmentation")
+    if seg is None and "counts" in inst:
+        seg = {"size": [height, width], "counts": inst["counts"]}
+    if seg is None:
+        from pycocotools import mask as mask_utils
+
+        full = np.asfortranarray(instance_mask(inst, height, width).astype(np.uint8))
+        return mask_utils.encode(full)
+    counts = seg["counts"]
+    return {"size": list(seg.get("size", [height, width])),
+            "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
+
+
+def agree(a: list[dict], b: list[dict], height: int, width: int) -> tuple[bool, dict]:
+    """SPEC's tolerant "agree" rule between two MEP results.
+
+    Instances are matched one-to-one greedily by descending IoU (pairs with IoU >= 0.5 only;
+    equal IoUs: smaller index in ``a``, then in ``b``). The results agree when every matched
+    pair has IoU >= 0.99 and equal classes and the union of the unmatched instances of both
+    sides covers < 0.1% of the image. Instances may be our dicts (``rle`` or ``mask``+``bbox``),
+    COCO results (``segmentation``, ``category_id``) or ``{"counts", "category"}`` records.
+    Returns ``(agree, details)``.
+    """
+    from pycocotools import mask as mask_utils
+
+    ra = [_as_rle(i, height, width) for i in a]
+    rb = [_as_rle(i, height, width) for i in b]
+    ca = [i.get("category", i.get("category_id")) for i in a]
+    cb = [i.get("category", i.get("category_id")) for i in b]
+    if ra and rb:
+        iou = np.asarray(mask_utils.iou(ra, rb, [0] * len(rb)), dtype=np.float64)
+        iou = iou.reshape(len(ra), len(rb))
+    else:
+        iou = np.zeros((len(ra), len(rb)))
+    pairs = sorted(
+        ((iou[i, j], i, j) for i, j in zip(*np.nonzero(iou >= 0.5))),
+        key=lambda t: (-t[0], t[1], t[2]),
+    )
+    used_a, used_b, matched = set(), set(), []
+    for v, i, j in pairs:
+        if i in used_a or j in used_b:
+            continue
+        used_a.add(i)
+        used_b.add(j)
+        matched.append((int(i), int(j), float(v)))
+    bad = [(i, j, v) for i, j, v in matched if v < 0.99 or ca[i] != cb[j]]
+    unmatched = [ra[i] for i in range(len(ra)) if i not in used_a]
+    unmatched += [rb[j] for j in range(len(rb)) if j not in used_b]
+    if unmatched:
+        cover = float(mask_utils.area(mask_utils.merge(unmatched, intersect=False)))
+    else:
+        cover = 0.0
+    frac = cover / float(height * width) if height * width else 0.0
+    ok = not bad and frac < 1e-3
+    details = {
+        "matched": len(matched),
+        "min_iou": min((v for _, _, v in matched), default=1.0),
+        "bad_pairs": bad,
+        "unmatched_a": len(ra) - len(used_a),
+        "unmatched_b": len(rb) - len(used_b),
+        "unmatched_fraction": frac,
+    }
+    return ok, details
 
 
 # --------------------------------------------------------------------------------------------

@@ -145,6 +145,7 @@ def synthetic(
     boundary_strength: tuple[float, float] = (0.55, 1.0),
     semantic: str = "probs",
     ignore_patches: int = 0,
+    posterize: int | None = None,
 ) -> dict:
     """A seeded synthetic MEP input that looks like BAISeg's network outputs.
 
@@ -155,7 +156,8 @@ def synthetic(
     blurred by ``blur``, with gaps (``gap_rate`` per object), spurious strokes inside objects
     (``spurious_rate`` per object) and weak noise. ``semantic="probs"`` gives noisy softmax
     probabilities [K+1,H,W]; ``"labels"`` gives their argmax as a u8 label map (with
-    ``ignore_patches`` squares of 255).
+    ``ignore_patches`` squares of 255). ``posterize=n`` quantises the image to n levels per
+    channel (flat plateaus: many equal watershed priorities, so the FIFO order matters).
     """
     rng = np.random.default_rng(seed)
     h, w = int(height), int(width)
@@ -193,6 +195,9 @@ def synthetic(
     img += rng.normal(0.0, 6.0, img.shape).astype(np.float32)
     img = cv2.GaussianBlur(img, (0, 0), 0.7)
     image = np.clip(np.rint(img), 0, 255).astype(np.uint8)
+    if posterize:
+        step = 256 // int(posterize)
+        image = (image // step * step).astype(np.uint8)
 
     # --- boundary ----------------------------------------------------------------------------
     contour = contour_pixels(ids).astype(np.float32)
@@ -242,6 +247,7 @@ def synthetic(
             "boundary_strength": list(boundary_strength),
             "semantic": semantic,
             "ignore_patches": int(ignore_patches),
+            "posterize": posterize,
             "licence": "generated; CC0",
         },
     }

@@ -1,0 +1,1 @@
+"""Datasets: procedural touching-object scenes, VOC-style folders, COCO JSON."""

@@ -1,0 +1,1 @@
+//! Malformed input: clear errors, never a panic (library and CLI).

@@ -1,0 +1,1 @@
+//! RLE operations against values computed with pycocotools.

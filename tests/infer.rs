@@ -1,0 +1,447 @@
+//! `baiseg-rt infer` end to end: the real binary, the tiny test model, real images.
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use baiseg_rt::instances::{CropMask, Instance, paint_label_map};
+use baiseg_rt::output::ResultRecord;
+use baiseg_rt::output::png::read_label_png;
+use baiseg_rt::rle::Rle;
+use serde_json::Value;
+
+use crate::util::{TestDir, assert_code, baiseg, fixture, run, text, tiny_model};
+
+fn read_results(path: &Path) -> Vec<ResultRecord> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn summary(out: &std::process::Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("--json summary: {e}\n{}", text(out)))
+}
+
+/// Rebuilds an image's label map from its records: decode each RLE, paint in ascending score.
+fn labels_from_records(records: &[&ResultRecord]) -> ndarray::Array2<u16> {
+    let [h, w] = records[0].segmentation.size;
+    let instances: Vec<Instance> = records
+        .iter()
+        .map(|r| {
+            let rle = Rle::from_compressed_string(&r.segmentation.counts, h, w).expect("valid RLE");
+            Instance {
+                category: 1,
+                score: r.score,
+                mask: CropMask {
+                    image_height: h,
+                    image_width: w,
+                    x: 0,
+                    y: 0,
+                    width: w,
+                    height: h,
+                    data: rle.to_row_major(),
+                },
+            }
+        })
+        .collect();
+    paint_label_map(&instances, h, w)
+}
+
+#[test]
+fn infer_on_real_images_writes_consistent_outputs() {
+    let dir = TestDir::new();
+    let out_dir = dir.join("out");
+    let out = run(baiseg()
+        .args([
+            "infer",
+            "--json",
+            "--save",
+            "labels,semantic,boundary,overlay",
+            "--out",
+        ])
+        .arg(&out_dir)
+        .arg(tiny_model())
+        .arg(fixture("images")));
+    assert_code(&out, 0);
+    let s = summary(&out);
+    assert_eq!(s["images"], 4);
+    assert_eq!(s["processed"], 4);
+    assert_eq!(s["skipped"].as_array().map(Vec::len), Some(0));
+
+    let records = read_results(&out_dir.join("instances.json"));
+    assert_eq!(records.len() as u64, s["instances"].as_u64().unwrap_or(0));
+    let header: Value = serde_json::from_slice(&std::fs::read(out_dir.join("images.json")).unwrap()).unwrap();
+    let images = header["images"].as_array().expect("images");
+    assert_eq!(images.len(), 4);
+    let mut by_image: BTreeMap<String, Vec<&ResultRecord>> = BTreeMap::new();
+    for r in &records {
+        let [h, w] = r.segmentation.size;
+        let rle = Rle::from_compressed_string(&r.segmentation.counts, h, w).expect("valid RLE");
+        assert_eq!(rle.area() as f64, r.area, "area of {}", r.file_name);
+        assert!(r.score >= 0.0 && r.score <= 1.0);
+        assert!(r.category_id >= 1);
+        let img = images
+            .iter()
+            .find(|i| i["file_name"] == r.file_name.as_str())
+            .expect("image listed in images.json");
+        assert_eq!(img["id"], r.image_id);
+        assert_eq!(img["height"], h);
+        by_image.entry(r.file_name.clone()).or_default().push(r);
+    }
+    for name in [
+        "000000074646.jpg",
+        "000000193245.jpg",
+        "000000384850.jpg",
+        "stardist_img2d.png",
+    ] {
+        let stem = name.rsplit_once('.').unwrap().0;
+        for sub in ["semantic", "boundary", "labels"] {
+            assert!(
+                out_dir.join(sub).join(format!("{stem}.png")).is_file(),
+                "{sub}/{stem}.png"
+            );
+        }
+        assert!(out_dir.join("overlays").join(format!("{stem}.jpg")).is_file());
+        let labels = read_label_png(&out_dir.join("labels").join(format!("{stem}.png"))).unwrap();
+        match by_image.get(name) {
+            Some(recs) => assert_eq!(
+                labels_from_records(recs),
+                labels,
+                "RLE masks of {name} paint its label PNG"
+            ),
+            None => assert!(
+                labels.iter().all(|&v| v == 0),
+                "{name} has no instances but a non-empty label map"
+            ),
+        }
+    }
+    // No temporary file survives.
+    let leftovers: Vec<_> = walk(&out_dir)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p))
+        } else {
+            out.push(p)
+        }
+    }
+    out
+}
+
+#[test]
+fn rerun_resumes_and_force_recomputes() {
+    let dir = TestDir::new();
+    dir.copy(&fixture("images/000000074646.jpg"), "in/a.jpg");
+    dir.copy(&fixture("images/stardist_img2d.png"), "in/b.png");
+    let infer = |extra: &[&str]| {
+        run(baiseg()
+            .arg("infer")
+            .arg("--json")
+            .args(extra)
+            .arg("--out")
+            .arg(dir.join("out"))
+            .arg(tiny_model())
+            .arg(dir.join("in")))
+    };
+    let first = infer(&[]);
+    assert_code(&first, 0);
+    assert_eq!(summary(&first)["processed"], 2);
+    let before = std::fs::read(dir.join("out/instances.json")).unwrap();
+    let mtime = std::fs::metadata(dir.join("out/records/a.json"))
+        .unwrap()
+        .modified()
+        .unwrap();
+
+    let second = infer(&[]);
+    assert_code(&second, 0);
+    assert_eq!(summary(&second)["processed"], 0);
+    assert_eq!(summary(&second)["resumed"], 2);
+    assert_eq!(
+        std::fs::metadata(dir.join("out/records/a.json"))
+            .unwrap()
+            .modified()
+            .unwrap(),
+        mtime
+    );
+    assert_eq!(std::fs::read(dir.join("out/instances.json")).unwrap(), before);
+
+    // A new output kind makes the images due again; --force redoes everything.
+    let third = infer(&["--save", "labels"]);
+    assert_eq!(summary(&third)["processed"], 2);
+    let fourth = infer(&["--force"]);
+    assert_eq!(summary(&fourth)["processed"], 2);
+    assert_eq!(
+        std::fs::read(dir.join("out/instances.json")).unwrap(),
+        before,
+        "deterministic"
+    );
+}
+
+#[test]
+fn bad_files_are_reported_and_skipped() {
+    let dir = TestDir::new();
+    dir.copy(&fixture("images/000000074646.jpg"), "in/good.jpg");
+    dir.write("in/empty.jpg", b"");
+    dir.write("in/text.png", b"this is not an image");
+    // A truncated PNG fails its checksums (a truncated JPEG decodes to a partly grey image, as in
+    // most decoders, and is not an error).
+    let png = std::fs::read(fixture("images/stardist_img2d.png")).unwrap();
+    dir.write("in/truncated.png", &png[..png.len() / 3]);
+    let out = run(baiseg()
+        .args(["infer", "--out"])
+        .arg(dir.join("out"))
+        .arg(tiny_model())
+        .arg(dir.join("in")));
+    assert_code(&out, 2);
+    let msg = text(&out);
+    assert!(msg.contains("empty.jpg") && msg.contains("empty file"), "{msg}");
+    assert!(
+        msg.contains("text.png") && msg.contains("not a recognised image"),
+        "{msg}"
+    );
+    assert!(msg.contains("truncated.png"), "{msg}");
+    let records = read_results(&dir.join("out/instances.json"));
+    assert!(records.iter().all(|r| r.file_name == "good.jpg"));
+    assert!(dir.join("out/records/good.json").is_file());
+
+    let strict = run(baiseg()
+        .args(["infer", "--strict", "--out"])
+        .arg(dir.join("out"))
+        .arg(tiny_model())
+        .arg(dir.join("in")));
+    assert_code(&strict, 1);
+}
+
+#[test]
+fn zip_archives_are_inputs() {
+    let dir = TestDir::new();
+    let zip_path = dir.join("images.zip");
+    {
+        let file = std::fs::File::create(&zip_path).unwrap();
+        let mut zip = zip::ZipWriter::new(file);
+        let opts =
+            zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+        for (name, src) in [
+            ("x/one.jpg", "images/000000384850.jpg"),
+            ("two.png", "images/stardist_img2d.png"),
+        ] {
+            zip.start_file(name, opts).unwrap();
+            std::io::Write::write_all(&mut zip, &std::fs::read(fixture(src)).unwrap()).unwrap();
+        }
+        zip.start_file("readme.txt", opts).unwrap();
+        zip.finish().unwrap();
+    }
+    let out = run(baiseg()
+        .args(["infer", "--json", "--save", "labels", "--out"])
+        .arg(dir.join("out"))
+        .arg(tiny_model())
+        .arg(&zip_path));
+    assert_code(&out, 0);
+    assert_eq!(summary(&out)["processed"], 2);
+    assert!(dir.join("out/labels/x/one.png").is_file());
+    assert!(dir.join("out/labels/two.png").is_file());
+}
+
+#[test]
+fn batching_gives_the_same_results() {
+    let dir = TestDir::new();
+    let one = run(baiseg()
+        .args(["infer", "--batch", "1", "--out"])
+        .arg(dir.join("b1"))
+        .arg(tiny_model())
+        .arg(fixture("images")));
+    assert_code(&one, 0);
+    let three = run(baiseg()
+        .args(["infer", "--batch", "3", "--out"])
+        .arg(dir.join("b3"))
+        .arg(tiny_model())
+        .arg(fixture("images")));
+    assert_code(&three, 0);
+    let a = read_results(&dir.join("b1/instances.json"));
+    let b = read_results(&dir.join("b3/instances.json"));
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(
+            (x.image_id, x.category_id, &x.segmentation.counts),
+            (y.image_id, y.category_id, &y.segmentation.counts)
+        );
+        assert!((x.score - y.score).abs() < 1e-4);
+    }
+}
+
+#[test]
+fn external_semantic_labels() {
+    let dir = TestDir::new();
+    dir.copy(&fixture("images/stardist_img2d.png"), "in/cells.png");
+    // Everything is class 1 except a background band at the top.
+    let mut labels = ndarray::Array2::<u16>::from_elem((512, 512), 1);
+    labels.slice_mut(ndarray::s![..64, ..]).fill(0);
+    baiseg_rt::output::png::write_label_png(&dir.join("sem/cells.png"), labels.view()).unwrap();
+    let out = run(baiseg()
+        .args(["infer", "--json", "--save", "labels", "--semantic-dir"])
+        .arg(dir.join("sem"))
+        .arg("--out")
+        .arg(dir.join("out"))
+        .arg(tiny_model())
+        .arg(dir.join("in")));
+    assert_code(&out, 0);
+    let records = read_results(&dir.join("out/instances.json"));
+    assert!(
+        records.iter().all(|r| r.category_id == 1 && r.bbox[1] >= 64.0),
+        "instances stay inside the semantic foreground"
+    );
+    let missing = run(baiseg()
+        .args(["infer", "--semantic-dir"])
+        .arg(dir.join("nowhere"))
+        .arg("--out")
+        .arg(dir.join("out2"))
+        .arg(tiny_model())
+        .arg(dir.join("in")));
+    assert_code(&missing, 1);
+    assert!(text(&missing).contains("cells.png"), "{}", text(&missing));
+}
+
+#[test]
+fn wrong_models_give_clear_errors() {
+    let dir = TestDir::new();
+    let junk = dir.write("junk.onnx", b"definitely not protobuf");
+    let out = run(baiseg()
+        .arg("infer")
+        .arg(&junk)
+        .arg(fixture("images"))
+        .arg("--out")
+        .arg(dir.join("o")));
+    assert_code(&out, 1);
+    assert!(text(&out).contains("junk.onnx"), "{}", text(&out));
+
+    let foreign = fixture("models/not_baiseg.onnx");
+    let out = run(baiseg()
+        .arg("infer")
+        .arg(&foreign)
+        .arg(fixture("images"))
+        .arg("--out")
+        .arg(dir.join("o")));
+    assert_code(&out, 1);
+    let msg = text(&out);
+    assert!(
+        msg.contains("not a BAISeg model") && msg.contains("`image`") && msg.contains("baiseg.classes"),
+        "{msg}"
+    );
+
+    let out = run(baiseg()
+        .arg("infer")
+        .arg(dir.join("missing.onnx"))
+        .arg(fixture("images"))
+        .arg("--out")
+        .arg(dir.join("o")));
+    assert_code(&out, 1);
+    assert!(text(&out).contains("missing.onnx"), "{}", text(&out));
+}
+
+#[test]
+fn missing_onnx_runtime_says_how_to_install_it() {
+    let dir = TestDir::new();
+    let out = run(baiseg()
+        .env("ORT_DYLIB_PATH", "/nonexistent/libonnxruntime.so")
+        .arg("infer")
+        .arg(tiny_model())
+        .arg(fixture("images"))
+        .arg("--out")
+        .arg(dir.join("o")));
+    assert_code(&out, 1);
+    let msg = text(&out);
+    assert!(
+        msg.contains("ORT_DYLIB_PATH") && msg.contains("pip install"),
+        "{msg}"
+    );
+    assert!(!msg.contains("panicked"), "{msg}");
+}
+
+#[test]
+fn strict_devices_never_fall_back_silently() {
+    let dir = TestDir::new();
+    // The CPU-only onnxruntime wheel has no CUDA provider: --device cuda must fail, auto must fall back.
+    let out = run(baiseg()
+        .args(["infer", "--device", "cuda", "--out"])
+        .arg(dir.join("o"))
+        .arg(tiny_model())
+        .arg(fixture("images/000000074646.jpg")));
+    if out.status.code() == Some(0) {
+        return; // a GPU build of ONNX Runtime with a working GPU: nothing to check here
+    }
+    assert_code(&out, 1);
+    assert!(text(&out).to_lowercase().contains("cuda"), "{}", text(&out));
+    let auto = run(baiseg()
+        .args(["infer", "--device", "auto", "--out"])
+        .arg(dir.join("a"))
+        .arg(tiny_model())
+        .arg(fixture("images/000000074646.jpg")));
+    assert_code(&auto, 0);
+}
+
+#[test]
+fn inspect_prints_the_contract() {
+    let out = run(baiseg().arg("inspect").arg(tiny_model()));
+    assert_code(&out, 0);
+    let msg = text(&out);
+    assert!(
+        msg.contains("classes")
+            && msg.contains("boundary")
+            && msg.contains("semantic")
+            && msg.contains("baiseg.mean"),
+        "{msg}"
+    );
+    let json = run(baiseg().args(["inspect", "--json"]).arg(tiny_model()));
+    let v: Value = serde_json::from_slice(&json.stdout).expect("inspect --json");
+    assert!(v["classes"].as_array().is_some_and(|c| !c.is_empty()));
+    assert_eq!(v["size_divisor"], 32);
+}
+
+#[test]
+fn infer_with_coco_ids_feeds_eval() {
+    let dir = TestDir::new();
+    let gt = fixture("samples/annotations.json");
+    let out = run(baiseg()
+        .args(["infer", "--coco"])
+        .arg(&gt)
+        .arg("--out")
+        .arg(dir.join("out"))
+        .arg(tiny_model())
+        .arg(fixture("samples/images")));
+    assert_code(&out, 0);
+    assert!(!dir.join("out/images.json").exists(), "ids come from the GT file");
+    let gt_json: Value = serde_json::from_slice(&std::fs::read(&gt).unwrap()).unwrap();
+    let image_id = |name: &str| {
+        gt_json["images"].as_array().unwrap().iter().find(|i| i["file_name"] == name).map(|i| i["id"].as_i64().unwrap())
+    };
+    let records = read_results(&dir.join("out/instances.json"));
+    assert!(!records.is_empty());
+    for r in &records {
+        assert_eq!(Some(r.image_id), image_id(&r.file_name), "{}", r.file_name);
+    }
+    let eval = run(baiseg()
+        .args(["eval", "--coco"])
+        .arg(&gt)
+        .arg("--results")
+        .arg(dir.join("out/instances.json"))
+        .arg("--json")
+        .arg(dir.join("eval.json")));
+    assert_code(&eval, 0);
+    let report: Value = serde_json::from_slice(&std::fs::read(dir.join("eval.json")).unwrap()).unwrap();
+    let ap50 = report["stats"][1].as_f64().unwrap();
+    // The tiny model is weak, but the whole pipeline must find the objects (AP50 0.42 when made).
+    assert!(ap50 > 0.2, "AP50 {ap50}");
+
+    // An image the GT file does not list is reported and skipped.
+    let extra = TestDir::new();
+    extra.copy(&fixture("samples/images/000000.png"), "in/000000.png");
+    extra.copy(&fixture("images/000000074646.jpg"), "in/stranger.jpg");
+    let out = run(baiseg().args(["infer", "--coco"]).arg(&gt).arg("--out").arg(extra.join("out")).arg(tiny_model()).arg(extra.join("in")));
+    assert_code(&out, 2);
+    assert!(text(&out).contains("stranger.jpg"), "{}", text(&out));
+}
