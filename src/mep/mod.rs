@@ -15,8 +15,9 @@
 //! | closing, semantic filter, class, score | [`refine`] | 2.4 |
 //!
 //! [`Mep`] wires them together with per-image buffers that are reused across images; stages run
-//! row- or instance-parallel on the current rayon pool. Working memory beyond the inputs is about
-//! 12 bytes per pixel plus the watershed queues (at most 4 bytes per pixel).
+//! row- or instance-parallel on the current rayon pool. Working memory beyond the inputs is
+//! 16 bytes per pixel (f64 smoothed boundary, two binary maps, i32 markers, u16 classes) plus the
+//! watershed queues (at most 4 bytes per pixel, usually far less).
 //!
 //! ```
 //! use ndarray::{Array2, Array3};
@@ -148,7 +149,7 @@ pub struct StageMaps {
 #[derive(Debug, Default)]
 pub struct Mep {
     params: MepParams,
-    smooth: Array2<f32>,
+    smooth: Array2<f64>,
     bin_a: Array2<u8>,
     bin_b: Array2<u8>,
     markers: Array2<i32>,

@@ -147,19 +147,43 @@ struct Scratch {
 
 /// Per-label bounding boxes `(y0, x0, y1, x1)` (inclusive); `None` for absent labels.
 fn label_boxes(labels: ArrayView2<'_, i32>, n: usize) -> Vec<Option<(usize, usize, usize, usize)>> {
-    let mut boxes: Vec<Option<(usize, usize, usize, usize)>> = vec![None; n + 1];
+    // (x0, x1, y0, y1) with x0 = MAX for absent labels; rows in order, so y1 is the last row seen.
+    let mut b = vec![(u32::MAX, 0u32, u32::MAX, 0u32); n + 1];
     for (y, row) in labels.axis_iter(Axis(0)).enumerate() {
-        for (x, &v) in row.iter().enumerate() {
+        let y = y as u32;
+        let mut visit = |x: usize, v: i32| {
             if v > 0 && (v as usize) <= n {
-                let b = &mut boxes[v as usize];
-                *b = Some(match *b {
-                    None => (y, x, y, x),
-                    Some((y0, x0, _, x1)) => (y0, x0.min(x), y, x1.max(x)),
-                });
+                let e = &mut b[v as usize];
+                let x = x as u32;
+                e.0 = e.0.min(x);
+                e.1 = e.1.max(x);
+                e.2 = e.2.min(y);
+                e.3 = y;
             }
+        };
+        match row.as_slice() {
+            Some(r) => {
+                // Runs of one label are common: visit each run's ends only.
+                let mut x = 0;
+                while x < r.len() {
+                    let v = r[x];
+                    let start = x;
+                    while x + 1 < r.len() && r[x + 1] == v {
+                        x += 1;
+                    }
+                    visit(start, v);
+                    visit(x, v);
+                    x += 1;
+                }
+            }
+            None => row.iter().enumerate().for_each(|(x, &v)| visit(x, v)),
         }
     }
-    boxes
+    b.into_iter()
+        .map(|(x0, x1, y0, y1)| {
+            (x0 != u32::MAX).then_some((y0 as usize, x0 as usize, y1 as usize, x1 as usize))
+        })
+        .collect()
 }
 
 /// Per-pixel class of the semantic filter `F`: the class id where `F` holds, else 0
@@ -208,18 +232,33 @@ pub fn class_map_into(semantic: &Semantic<'_>, mut out: ArrayViewMut2<'_, u16>) 
                 .for_each_init(
                     || vec![0f32; w],
                     |best, (y, mut orow)| {
-                        best.iter_mut()
-                            .zip(p.slice(ndarray::s![0, y, ..]))
-                            .for_each(|(b, &v)| *b = v);
+                        let mut any_nan = false;
+                        for (b, &v) in best.iter_mut().zip(p.slice(ndarray::s![0, y, ..])) {
+                            any_nan |= v.is_nan();
+                            *b = v;
+                        }
                         orow.fill(0);
-                        let mut any_nan = best.iter().any(|v| v.is_nan());
                         for c in 1..k {
+                            let c16 = c as u16;
                             let prow = p.slice(ndarray::s![c, y, ..]);
-                            for ((b, o), &v) in best.iter_mut().zip(orow.iter_mut()).zip(prow.iter()) {
-                                any_nan |= v.is_nan();
-                                if v > *b {
-                                    *b = v;
-                                    *o = c as u16;
+                            let step = |b: &mut f32, o: &mut u16, v: f32, nan: &mut bool| {
+                                *nan |= v.is_nan();
+                                let gt = v > *b;
+                                *b = if gt { v } else { *b };
+                                *o = if gt { c16 } else { *o };
+                            };
+                            match (prow.as_slice(), orow.as_slice_mut()) {
+                                // Contiguous rows: a branch-free loop the compiler vectorises.
+                                (Some(ps), Some(os)) => {
+                                    for ((b, o), &v) in best.iter_mut().zip(os.iter_mut()).zip(ps) {
+                                        step(b, o, v, &mut any_nan);
+                                    }
+                                }
+                                _ => {
+                                    for ((b, o), &v) in best.iter_mut().zip(orow.iter_mut()).zip(prow.iter())
+                                    {
+                                        step(b, o, v, &mut any_nan);
+                                    }
                                 }
                             }
                         }

@@ -27,7 +27,7 @@ const NQ: usize = 256;
 /// Reusable FIFO queues of the watershed.
 #[derive(Debug)]
 pub struct WatershedScratch {
-    queues: Vec<Fifo>,
+    queues: Box<[Fifo; NQ]>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -64,7 +64,7 @@ impl Fifo {
 impl Default for WatershedScratch {
     fn default() -> Self {
         Self {
-            queues: vec![Fifo::default(); NQ],
+            queues: Box::new(std::array::from_fn(|_| Fifo::default())),
         }
     }
 }
@@ -154,7 +154,7 @@ pub fn watershed_mut(
 /// The flooding over row-major buffers (`img` is `h*w*3`, `m` is `h*w`).
 fn flood(img: &[u8], m: &mut [i32], h: usize, w: usize, scratch: &mut WatershedScratch) {
     assert!(img.len() == h * w * 3 && m.len() == h * w);
-    for q in &mut scratch.queues {
+    for q in scratch.queues.iter_mut() {
         q.clear();
     }
     // Frame.
@@ -195,6 +195,22 @@ fn flood(img: &[u8], m: &mut [i32], h: usize, w: usize, scratch: &mut WatershedS
     let Some(mut active) = queues.iter().position(|q| !q.is_empty()) else {
         return;
     };
+    let mp = m.as_mut_ptr();
+    let ip = img.as_ptr();
+    // SAFETY (for the unchecked accesses below): only interior pixels are ever queued (the frame
+    // is -1 and never 0), so a popped `i` has 1 <= row <= h-2 and 1 <= col <= w-2; `i`, `i +- 1`
+    // and `i +- w` are then all < h*w = m.len(), and `3*n + 2 < 3*h*w = img.len()` for each of
+    // them (checked by the assert at the top). `mp` and `ip` are derived from `m` and `img`, which
+    // are not otherwise accessed in the loop.
+    let get = |n: usize| unsafe { *mp.add(n) };
+    let set = |n: usize, v: i32| unsafe { *mp.add(n) = v };
+    let diff = |a: usize, b: usize| unsafe {
+        let (pa, pb) = (ip.add(3 * a), ip.add(3 * b));
+        let d0 = (*pa).abs_diff(*pb);
+        let d1 = (*pa.add(1)).abs_diff(*pb.add(1));
+        let d2 = (*pa.add(2)).abs_diff(*pb.add(2));
+        d0.max(d1).max(d2)
+    };
     loop {
         if queues[active].is_empty() {
             match (active + 1..NQ).find(|&q| !queues[q].is_empty()) {
@@ -203,10 +219,9 @@ fn flood(img: &[u8], m: &mut [i32], h: usize, w: usize, scratch: &mut WatershedS
             }
         }
         let i = queues[active].pop() as usize;
-        // Popped pixels are interior (the frame is never queued), so i +- 1 and i +- w exist.
         let mut lab = 0i32;
         for n in [i - 1, i + 1, i - w, i + w] {
-            let t = m[n];
+            let t = get(n);
             if t > 0 {
                 if lab == 0 {
                     lab = t;
@@ -216,17 +231,16 @@ fn flood(img: &[u8], m: &mut [i32], h: usize, w: usize, scratch: &mut WatershedS
             }
         }
         debug_assert!(lab != 0, "a queued pixel always has a labelled neighbour");
-        m[i] = lab;
+        set(i, lab);
         if lab == WSHED {
             continue;
         }
-        let pi = px(i);
         for n in [i - 1, i + 1, i - w, i + w] {
-            if m[n] == 0 {
-                let t = cdiff(pi, px(n));
-                queues[t].push(n as u32);
-                active = active.min(t);
-                m[n] = IN_QUEUE;
+            if get(n) == 0 {
+                let t = diff(i, n);
+                queues[usize::from(t)].push(n as u32);
+                active = active.min(usize::from(t));
+                set(n, IN_QUEUE);
             }
         }
     }
