@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::coco_json::{ResultRecord, write_results_json};
@@ -24,6 +25,22 @@ pub struct MergeSummary {
     pub instances: usize,
     /// Per-image files linked or copied.
     pub files: usize,
+}
+
+/// One entry of `images.json` (field order as `infer` writes it).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ImageEntry {
+    id: i64,
+    file_name: String,
+    height: u32,
+    width: u32,
+}
+
+#[derive(Serialize)]
+struct MergedHeader<'a> {
+    images: Vec<&'a ImageEntry>,
+    categories: Value,
+    annotations: [(); 0],
 }
 
 fn read_json(path: &Path) -> Result<Value> {
@@ -71,7 +88,7 @@ fn link_or_copy(from: &Path, to: &Path) -> Result<()> {
 /// categories), or a directory is not an `infer` output.
 pub fn merge_runs(inputs: &[PathBuf], out: &Path) -> Result<MergeSummary> {
     let mut records: Vec<(usize, ResultRecord)> = Vec::new();
-    let mut images: BTreeMap<i64, Value> = BTreeMap::new();
+    let mut images: BTreeMap<i64, ImageEntry> = BTreeMap::new();
     let mut image_owner: HashMap<i64, usize> = HashMap::new();
     let mut categories: Option<(Value, PathBuf)> = None;
     let mut any_header = false;
@@ -124,35 +141,31 @@ pub fn merge_runs(inputs: &[PathBuf], out: &Path) -> Result<MergeSummary> {
                 Some(_) => {}
                 None => categories = Some((cats, header_path.clone())),
             }
-            for img in header
-                .get("images")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let id = img.get("id").and_then(Value::as_i64).ok_or_else(|| Error::Coco {
-                    path: header_path.clone(),
-                    reason: format!("image without an integer id: {img}"),
-                })?;
-                if let Some(prev) = images.get(&id) {
-                    if prev.get("file_name") != img.get("file_name") {
-                        return Err(Error::Coco {
-                            path: header_path.clone(),
-                            reason: format!(
-                                "image id {id} names two files: {} and {}",
-                                prev["file_name"], img["file_name"]
-                            ),
-                        });
-                    }
+            let listed: Vec<ImageEntry> =
+                serde_json::from_value(header.get("images").cloned().unwrap_or(Value::Array(vec![])))
+                    .map_err(|source| Error::Json {
+                        path: header_path.clone(),
+                        source,
+                    })?;
+            for img in listed {
+                if let Some(prev) = images.get(&img.id) {
+                    let reason = if prev.file_name == img.file_name {
+                        format!(
+                            "image id {} ({}) is in two shards: the shards overlap",
+                            img.id, img.file_name
+                        )
+                    } else {
+                        format!(
+                            "image id {} names two files: {} and {}",
+                            img.id, prev.file_name, img.file_name
+                        )
+                    };
                     return Err(Error::Coco {
                         path: header_path.clone(),
-                        reason: format!(
-                            "image id {id} ({}) is in two shards: the shards overlap",
-                            img["file_name"]
-                        ),
+                        reason,
                     });
                 }
-                images.insert(id, img.clone());
+                images.insert(img.id, img);
             }
         }
         for sub in PER_IMAGE_DIRS {
@@ -186,11 +199,11 @@ pub fn merge_runs(inputs: &[PathBuf], out: &Path) -> Result<MergeSummary> {
     }
     write_results_json(&out.join("instances.json"), &records)?;
     if any_header {
-        let header = serde_json::json!({
-            "images": images.values().collect::<Vec<_>>(),
-            "categories": categories.map(|(c, _)| c).unwrap_or(Value::Null),
-            "annotations": [],
-        });
+        let header = MergedHeader {
+            images: images.values().collect(),
+            categories: categories.map(|(c, _)| c).unwrap_or(Value::Null),
+            annotations: [],
+        };
         let path = out.join("images.json");
         let bytes = serde_json::to_vec_pretty(&header).map_err(|source| Error::Json {
             path: path.clone(),
