@@ -278,7 +278,8 @@ fn finish_image(
     Ok((record, instances))
 }
 
-/// Runs `infer`. `on_image` sees every finished image (for one-pass evaluation); `cancel` stops
+/// Runs `infer`. `on_image` sees every finished image with the model's class names (for one-pass
+/// evaluation); `cancel` stops
 /// the run between images (in-flight images are finished and written).
 ///
 /// # Errors
@@ -289,7 +290,7 @@ pub fn run_infer(
     cfg: &InferConfig,
     observer: &(dyn Fn(Event<'_>) + Sync),
     cancel: &AtomicBool,
-    on_image: &mut dyn FnMut(&InputItem, &ImageRecords, &[Instance]),
+    on_image: &mut dyn FnMut(&InputItem, &ImageRecords, &[Instance], &[String]),
     write_outputs: bool,
 ) -> Result<InferSummary> {
     timing::reset();
@@ -428,7 +429,7 @@ pub fn run_infer(
                     name: &item.name,
                     instances: instances.len(),
                 });
-                on_image(item, &record, &instances);
+                on_image(item, &record, &instances, &shared.classes);
             }
             Err(error) => {
                 observer(Event::ImageFailed {

@@ -475,9 +475,20 @@ fn shards_then_merge_equal_one_run() {
     infer(&["--shard", "0/3"], "s0");
     infer(&["--shard", "1/3"], "s1");
     infer(&["--shard", "2/3"], "s2");
-    let merged = run(baiseg().arg("merge").arg(dir.join("s2")).arg(dir.join("s0")).arg(dir.join("s1")).arg("--out").arg(dir.join("merged")));
+    let merged = run(baiseg()
+        .arg("merge")
+        .arg(dir.join("s2"))
+        .arg(dir.join("s0"))
+        .arg(dir.join("s1"))
+        .arg("--out")
+        .arg(dir.join("merged")));
     assert_code(&merged, 0);
-    for file in ["instances.json", "images.json", "labels/000004.png", "records/stardist_img2d.json"] {
+    for file in [
+        "instances.json",
+        "images.json",
+        "labels/000004.png",
+        "records/stardist_img2d.json",
+    ] {
         assert_eq!(
             std::fs::read(dir.join("whole").join(file)).unwrap(),
             std::fs::read(dir.join("merged").join(file)).unwrap(),
@@ -485,10 +496,54 @@ fn shards_then_merge_equal_one_run() {
         );
     }
     // Overlapping shards are refused.
-    let overlap = run(baiseg().arg("merge").arg(dir.join("s0")).arg(dir.join("whole")).arg("--out").arg(dir.join("bad")));
+    let overlap = run(baiseg()
+        .arg("merge")
+        .arg(dir.join("s0"))
+        .arg(dir.join("whole"))
+        .arg("--out")
+        .arg(dir.join("bad")));
     assert_code(&overlap, 1);
     assert!(text(&overlap).contains("overlap"), "{}", text(&overlap));
-    let bad_shard = run(baiseg().args(["infer", "--shard", "3/3"]).arg(tiny_model()).arg(fixture("samples/images")));
+    let bad_shard = run(baiseg()
+        .args(["infer", "--shard", "3/3"])
+        .arg(tiny_model())
+        .arg(fixture("samples/images")));
     assert_code(&bad_shard, 2);
     assert!(text(&bad_shard).contains("0 <= K < N"), "{}", text(&bad_shard));
+}
+
+#[test]
+fn one_pass_eval_equals_infer_then_eval() {
+    let dir = TestDir::new();
+    let gt = fixture("samples/annotations.json");
+    let infer = run(baiseg()
+        .args(["infer", "--coco"])
+        .arg(&gt)
+        .arg("--out")
+        .arg(dir.join("out"))
+        .arg(tiny_model())
+        .arg(fixture("samples/images")));
+    assert_code(&infer, 0);
+    let two_step = run(baiseg()
+        .args(["eval", "--coco"])
+        .arg(&gt)
+        .arg("--results")
+        .arg(dir.join("out/instances.json"))
+        .arg("--json")
+        .arg(dir.join("a.json")));
+    assert_code(&two_step, 0);
+    let one_pass = run(baiseg()
+        .args(["eval", "--coco"])
+        .arg(&gt)
+        .arg("--model")
+        .arg(tiny_model())
+        .arg("--images")
+        .arg(fixture("samples/images"))
+        .arg("--json")
+        .arg(dir.join("b.json")));
+    assert_code(&one_pass, 0);
+    let a: Value = serde_json::from_slice(&std::fs::read(dir.join("a.json")).unwrap()).unwrap();
+    let b: Value = serde_json::from_slice(&std::fs::read(dir.join("b.json")).unwrap()).unwrap();
+    assert_eq!(a["stats"], b["stats"]);
+    assert_eq!(a["per_category"], b["per_category"]);
 }
