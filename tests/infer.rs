@@ -547,3 +547,84 @@ fn one_pass_eval_equals_infer_then_eval() {
     assert_eq!(a["stats"], b["stats"]);
     assert_eq!(a["per_category"], b["per_category"]);
 }
+
+#[test]
+fn ctrl_c_keeps_finished_work_and_leaves_no_partial_file() {
+    let dir = TestDir::new();
+    for i in 0..48 {
+        dir.copy(
+            &fixture(&format!("samples/images/00000{}.png", i % 6)),
+            &format!("in/img{i:02}.png"),
+        );
+    }
+    let args = |cmd: &mut std::process::Command| {
+        cmd.args([
+            "infer",
+            "--json",
+            "--threads",
+            "1",
+            "--save",
+            "labels,overlay",
+            "--out",
+        ])
+        .arg(dir.join("out"))
+        .arg(tiny_model())
+        .arg(dir.join("in"));
+    };
+    let mut cmd = baiseg();
+    args(&mut cmd);
+    let child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until some images are done, then interrupt.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while std::time::Instant::now() < deadline
+        && std::fs::read_dir(dir.join("out/records"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+            < 3
+    {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let out = child.wait_with_output().unwrap();
+    let code = out.status.code();
+    assert!(
+        code == Some(130) || code == Some(0),
+        "exit {code:?}: {}",
+        text(&out)
+    );
+    let leftovers: Vec<_> = walk(&dir.join("out"))
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "partial files after Ctrl-C: {leftovers:?}");
+    let done = std::fs::read_dir(dir.join("out/records")).unwrap().count();
+    if code == Some(130) {
+        assert!(text(&out).contains("resume"), "{}", text(&out));
+        assert!(
+            !dir.join("out/instances.json").exists(),
+            "no instances.json from an interrupted run"
+        );
+    }
+    // Every record written has its label PNG and overlay (each image is all-or-nothing).
+    for e in std::fs::read_dir(dir.join("out/records")).unwrap().flatten() {
+        let stem = e.path().file_stem().unwrap().to_string_lossy().into_owned();
+        assert!(dir.join(&format!("out/labels/{stem}.png")).is_file());
+        assert!(dir.join(&format!("out/overlays/{stem}.jpg")).is_file());
+    }
+    // The re-run resumes and finishes the rest.
+    let mut again = baiseg();
+    args(&mut again);
+    let rerun = run(&mut again);
+    assert_code(&rerun, 0);
+    let s = summary(&rerun);
+    assert_eq!(s["resumed"].as_u64().unwrap() as usize, done);
+    assert_eq!(s["processed"].as_u64().unwrap() as usize, 48 - done);
+    let header: Value = serde_json::from_slice(&std::fs::read(dir.join("out/images.json")).unwrap()).unwrap();
+    assert_eq!(header["images"].as_array().map(Vec::len), Some(48));
+}
