@@ -154,11 +154,39 @@ fn pool(threads: usize) -> ThreadPool {
 }
 
 fn bench_size<M: Measurement>(c: &mut Criterion<M>, h: usize, w: usize, n: usize) {
-    let one = pool(1);
-    let s = synthetic(h, w, n, (h * w + n) as u64);
-    let p = MepParams::default();
     let name = format!("mep/{h}x{w}_{n}");
-    let mut group = c.benchmark_group(&name);
+    if !c_wants(&name) {
+        return;
+    }
+    bench_input(c, &name, &synthetic(h, w, n, (h * w + n) as u64));
+}
+
+/// Whether the command-line filter (first free argument) can match benches of group `name`
+/// (skips generating inputs that would not be used).
+fn c_wants(name: &str) -> bool {
+    let Some(f) = std::env::args().skip(1).find(|a| !a.starts_with('-')) else {
+        return true;
+    };
+    let id = name.trim_start_matches("mep/");
+    let names_a_group = f.contains('x') || f.contains("case_") || f.contains("batch");
+    name.contains(&f) || f.contains(id) || !names_a_group
+}
+
+/// Loads a case folder in the fixture layout (`image.png`, `boundary.npy`, `semantic.npy`).
+fn load_case(dir: &std::path::Path) -> Synthetic {
+    use baiseg_rt::mep::io;
+    Synthetic {
+        image: io::read_rgb(&dir.join("image.png")).expect("image.png"),
+        boundary: io::read_boundary(&dir.join("boundary.npy")).expect("boundary.npy"),
+        probs: io::read_probabilities(&dir.join("semantic.npy")).expect("semantic.npy"),
+    }
+}
+
+fn bench_input<M: Measurement>(c: &mut Criterion<M>, name: &str, s: &Synthetic) {
+    let one = pool(1);
+    let (h, w) = s.boundary.dim();
+    let p = MepParams::default();
+    let mut group = c.benchmark_group(name);
     group
         .sample_size(10)
         .warm_up_time(Duration::from_millis(500))
@@ -246,6 +274,27 @@ fn bench_size<M: Measurement>(c: &mut Criterion<M>, h: usize, w: usize, n: usize
 }
 
 fn stages<M: Measurement>(c: &mut Criterion<M>) {
+    // MEP_BENCH_CASES=DIR: also bench every case folder of DIR (e.g. the inputs that
+    // benches/compare_mep.py generates), to compare with the Python reference on the same data.
+    if let Some(dir) = std::env::var_os("MEP_BENCH_CASES") {
+        let mut dirs: Vec<_> = std::fs::read_dir(&dir)
+            .expect("MEP_BENCH_CASES is a folder")
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.join("boundary.npy").is_file())
+            .collect();
+        dirs.sort();
+        for d in dirs {
+            let name = format!(
+                "mep/case_{}",
+                d.file_name()
+                    .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+            );
+            if c_wants(&name) {
+                bench_input(c, &name, &load_case(&d));
+            }
+        }
+    }
     bench_size(c, 512, 512, 25);
     bench_size(c, 1024, 1024, 100);
     bench_size(c, 1024, 2048, 200);
@@ -253,6 +302,9 @@ fn stages<M: Measurement>(c: &mut Criterion<M>) {
 
 /// A batch of 8 1024x1024 images, one runner per worker, on 1 and 2 threads.
 fn batch(c: &mut Criterion) {
+    if !c_wants("mep/batch8_1024x1024_100") {
+        return;
+    }
     let inputs: Vec<Synthetic> = (0..8).map(|i| synthetic(1024, 1024, 100, 1000 + i)).collect();
     let mut group = c.benchmark_group("mep/batch8_1024x1024_100");
     group

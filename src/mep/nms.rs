@@ -152,18 +152,23 @@ fn grad1(n: usize, i: usize, f: impl Fn(usize) -> f64) -> f64 {
 #[must_use]
 pub fn orientation(s: ArrayView2<'_, f64>, y: usize, x: usize) -> f64 {
     let (h, w) = s.dim();
+    orientation_at(h, w, y, x, |yy, xx| s[[yy, xx]])
+}
+
+/// [`orientation`] over any accessor `at(row, col)` of an `h x w` smoothed map.
+#[inline(always)]
+fn orientation_at(h: usize, w: usize, y: usize, x: usize, at: impl Fn(usize, usize) -> f64) -> f64 {
     if y >= 2 && x >= 2 && y + 2 < h && x + 2 < w {
         // Interior: every derivative is a central difference; same operations and order as
         // numpy (first derivatives rounded, then differenced).
-        let at = |dy: isize, dx: isize| s[[(y as isize + dy) as usize, (x as isize + dx) as usize]];
-        let ox = |dy: isize, dx: isize| (at(dy, dx + 1) - at(dy, dx - 1)) / 2.0;
-        let oy = |dy: isize| (at(dy + 1, 0) - at(dy - 1, 0)) / 2.0;
+        let a = |dy: isize, dx: isize| at((y as isize + dy) as usize, (x as isize + dx) as usize);
+        let ox = |dy: isize, dx: isize| (a(dy, dx + 1) - a(dy, dx - 1)) / 2.0;
+        let oy = |dy: isize| (a(dy + 1, 0) - a(dy - 1, 0)) / 2.0;
         let oxx = (ox(0, 1) - ox(0, -1)) / 2.0;
         let oxy = (ox(1, 0) - ox(-1, 0)) / 2.0;
         let oyy = (oy(1) - oy(-1)) / 2.0;
         return theta_from(oxx, oxy, oyy);
     }
-    let at = |yy: usize, xx: usize| s[[yy, xx]];
     let ox = |yy: usize, xx: usize| grad1(w, xx, |c| at(yy, c));
     let oy = |yy: usize, xx: usize| grad1(h, yy, |r| at(r, xx));
     let oxx = grad1(w, x, |c| ox(y, c));
@@ -193,36 +198,44 @@ fn theta_from(oxx: f64, oxy: f64, oyy: f64) -> f64 {
     }
 }
 
-/// Bilinear sample of `b` at `(x, y)` (column, row), coordinates clamped to the image.
-#[inline]
-fn bilinear(b: ArrayView2<'_, f32>, x: f64, y: f64) -> f64 {
-    let (h, w) = b.dim();
+/// Bilinear sample at `(x, y)` (column, row) of an `h x w` map read through `at(row, col)`,
+/// coordinates clamped to the image.
+#[inline(always)]
+fn bilinear(h: usize, w: usize, x: f64, y: f64, at: impl Fn(usize, usize) -> f64) -> f64 {
     let x = x.clamp(0.0, (w - 1) as f64);
     let y = y.clamp(0.0, (h - 1) as f64);
-    let x0 = (x.floor() as usize).min(w - 1);
-    let y0 = (y.floor() as usize).min(h - 1);
+    // Both are >= 0 after the clamp, so truncation is `floor` (and avoids a libm call).
+    let x0 = (x as usize).min(w - 1);
+    let y0 = (y as usize).min(h - 1);
     let x1 = (x0 + 1).min(w - 1);
     let y1 = (y0 + 1).min(h - 1);
     let fx = x - x0 as f64;
     let fy = y - y0 as f64;
     let (gx, gy) = (1.0 - fx, 1.0 - fy);
-    let at = |yy: usize, xx: usize| f64::from(b[[yy, xx]]);
     // Same terms and order as the Python reference (left to right).
     at(y0, x0) * gx * gy + at(y0, x1) * fx * gy + at(y1, x0) * gx * fy + at(y1, x1) * fx * fy
 }
 
-/// Whether pixel `(y, x)` (with `B > 0`) is suppressed, given its orientation.
-#[inline]
-fn suppressed(b: ArrayView2<'_, f32>, y: usize, x: usize, theta: f64, params: &NmsParams) -> bool {
+/// Whether pixel `(y, x)` (with `B > 0`) of an `h x w` map read through `at` is suppressed,
+/// given its orientation.
+#[inline(always)]
+fn suppressed(
+    (h, w): (usize, usize),
+    y: usize,
+    x: usize,
+    theta: f64,
+    params: &NmsParams,
+    at: impl Fn(usize, usize) -> f64 + Copy,
+) -> bool {
     if theta.is_nan() {
         return false;
     }
-    let limit = params.margin * f64::from(b[[y, x]]);
+    let limit = params.margin * at(y, x);
     let (sin, cos) = theta.sin_cos();
     let r = params.radius as isize;
     (-r..=r).filter(|&d| d != 0).any(|d| {
         let d = d as f64;
-        bilinear(b, x as f64 + d * cos, y as f64 + d * sin) > limit
+        bilinear(h, w, x as f64 + d * cos, y as f64 + d * sin, at) > limit
     })
 }
 
@@ -281,13 +294,34 @@ pub fn thin_nms_into(
     }
     smooth_triangle(boundary, smooth.view_mut());
     let s = smooth.view();
+    let (h, w) = boundary.dim();
     out.axis_iter_mut(Axis(0))
         .into_par_iter()
         .enumerate()
         .for_each(|(y, mut orow)| {
             let brow = boundary.row(y);
-            for (x, (o, &v)) in orow.iter_mut().zip(brow.iter()).enumerate() {
-                *o = u8::from(v >= t && !suppressed(boundary, y, x, orientation(s, y, x), params));
+            match (s.as_slice(), boundary.as_slice()) {
+                // Contiguous buffers: plain slice indexing in the per-candidate work.
+                (Some(ss), Some(bs)) => {
+                    let at_s = |yy: usize, xx: usize| ss[yy * w + xx];
+                    let at_b = |yy: usize, xx: usize| f64::from(bs[yy * w + xx]);
+                    for (x, (o, &v)) in orow.iter_mut().zip(brow.iter()).enumerate() {
+                        *o = u8::from(
+                            v >= t
+                                && !suppressed((h, w), y, x, orientation_at(h, w, y, x, at_s), params, at_b),
+                        );
+                    }
+                }
+                _ => {
+                    let at_s = |yy: usize, xx: usize| s[[yy, xx]];
+                    let at_b = |yy: usize, xx: usize| f64::from(boundary[[yy, xx]]);
+                    for (x, (o, &v)) in orow.iter_mut().zip(brow.iter()).enumerate() {
+                        *o = u8::from(
+                            v >= t
+                                && !suppressed((h, w), y, x, orientation_at(h, w, y, x, at_s), params, at_b),
+                        );
+                    }
+                }
             }
         });
 }

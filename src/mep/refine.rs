@@ -230,37 +230,42 @@ pub fn class_map_into(semantic: &Semantic<'_>, mut out: ArrayViewMut2<'_, u16>) 
                 .into_par_iter()
                 .enumerate()
                 .for_each_init(
-                    || vec![0f32; w],
-                    |best, (y, mut orow)| {
+                    || (vec![0f32; w], vec![0f32; w]),
+                    |(best, idx), (y, mut orow)| {
+                        // Running maximum and its channel (as f32, so that every lane has the same
+                        // width and the loop vectorises); NaN is detected on the way.
                         let mut any_nan = false;
                         for (b, &v) in best.iter_mut().zip(p.slice(ndarray::s![0, y, ..])) {
                             any_nan |= v.is_nan();
                             *b = v;
                         }
-                        orow.fill(0);
+                        idx.fill(0.0);
                         for c in 1..k {
-                            let c16 = c as u16;
+                            let cf = c as f32;
                             let prow = p.slice(ndarray::s![c, y, ..]);
-                            let step = |b: &mut f32, o: &mut u16, v: f32, nan: &mut bool| {
-                                *nan |= v.is_nan();
+                            let step = |b: &mut f32, i: &mut f32, v: f32| {
                                 let gt = v > *b;
                                 *b = if gt { v } else { *b };
-                                *o = if gt { c16 } else { *o };
+                                *i = if gt { cf } else { *i };
+                                v.is_nan()
                             };
-                            match (prow.as_slice(), orow.as_slice_mut()) {
-                                // Contiguous rows: a branch-free loop the compiler vectorises.
-                                (Some(ps), Some(os)) => {
-                                    for ((b, o), &v) in best.iter_mut().zip(os.iter_mut()).zip(ps) {
-                                        step(b, o, v, &mut any_nan);
+                            match prow.as_slice() {
+                                Some(ps) => {
+                                    let mut n = false;
+                                    for ((b, i), &v) in best.iter_mut().zip(idx.iter_mut()).zip(ps) {
+                                        n |= step(b, i, v);
                                     }
+                                    any_nan |= n;
                                 }
-                                _ => {
-                                    for ((b, o), &v) in best.iter_mut().zip(orow.iter_mut()).zip(prow.iter())
-                                    {
-                                        step(b, o, v, &mut any_nan);
+                                None => {
+                                    for ((b, i), &v) in best.iter_mut().zip(idx.iter_mut()).zip(prow.iter()) {
+                                        any_nan |= step(b, i, v);
                                     }
                                 }
                             }
+                        }
+                        for (o, &i) in orow.iter_mut().zip(idx.iter()) {
+                            *o = i as u16;
                         }
                         if any_nan {
                             nan.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -309,6 +314,10 @@ pub fn refine(
 ) -> Vec<Instance> {
     let kernel = KernelRows::new(params.closing_kernel.max(1));
     let identity = params.closing_kernel <= 1;
+    // Row slices below need contiguous rows (a copy only for unusual layouts).
+    let labels = labels.as_standard_layout();
+    let classes = classes.as_standard_layout();
+    let (labels, classes) = (labels.view(), classes.view());
     let boxes = label_boxes(labels, n);
     let probs = match *semantic {
         Semantic::Probabilities(p) => Some(p),
@@ -332,6 +341,13 @@ pub fn refine(
         })
         .collect();
     results.into_iter().flatten().collect()
+}
+
+/// Row `y` of a standard-layout array as a slice.
+fn row_slice<'a, T>(a: ArrayView2<'a, T>, y: usize) -> &'a [T] {
+    a.index_axis_move(Axis(0), y)
+        .to_slice()
+        .expect("refine works on standard-layout arrays")
 }
 
 /// Closing, filter, class and score of one region.
@@ -359,11 +375,12 @@ fn refine_one(
     sc.src.resize(rh * nw, 0);
     for y in y0..=y1 {
         let ry = (y as isize - ry0) as usize;
-        let lrow = labels.row(y);
+        let lrow = row_slice(labels, y);
         let words = &mut sc.src[ry * nw..(ry + 1) * nw];
-        for x in x0..=x1 {
-            if lrow[x] == k {
-                let rx = (x as isize - rx0) as usize;
+        // Column x0 + i is bit i + 2m of the region row.
+        for (i, &v) in lrow[x0..=x1].iter().enumerate() {
+            if v == k {
+                let rx = i + 2 * m;
                 words[rx / 64] |= 1 << (rx % 64);
             }
         }
@@ -390,7 +407,7 @@ fn refine_one(
     for y in vy0..vy1 {
         let ry = (y as isize - ry0) as usize;
         let words = &result[ry * nw..(ry + 1) * nw];
-        let crow = classes.row(y);
+        let crow = row_slice(classes, y);
         for (wi, &word) in words.iter().enumerate() {
             let mut bits = word;
             while bits != 0 {

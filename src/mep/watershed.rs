@@ -69,15 +69,6 @@ impl Default for WatershedScratch {
     }
 }
 
-/// `max_c |a[c] - b[c]|` over the three channels.
-#[inline]
-fn cdiff(a: &[u8], b: &[u8]) -> usize {
-    let d0 = a[0].abs_diff(b[0]);
-    let d1 = a[1].abs_diff(b[1]);
-    let d2 = a[2].abs_diff(b[2]);
-    usize::from(d0.max(d1).max(d2))
-}
-
 /// Runs `cv2.watershed(image, markers)` and returns the new marker image (`-1` on watershed lines
 /// and on the frame).
 ///
@@ -168,40 +159,13 @@ fn flood(img: &[u8], m: &mut [i32], h: usize, w: usize, scratch: &mut WatershedS
         return;
     }
     let queues = &mut scratch.queues;
-    let px = |i: usize| &img[i * 3..i * 3 + 3];
-    // Initial push, raster order.
-    for y in 1..h - 1 {
-        for x in 1..w - 1 {
-            let i = y * w + x;
-            if m[i] < 0 {
-                m[i] = 0;
-            }
-            if m[i] != 0 {
-                continue;
-            }
-            let nbrs = [i - 1, i + 1, i - w, i + w];
-            let mut idx = NQ;
-            for n in nbrs {
-                if m[n] > 0 {
-                    idx = idx.min(cdiff(px(i), px(n)));
-                }
-            }
-            if idx < NQ {
-                queues[idx].push(i as u32);
-                m[i] = IN_QUEUE;
-            }
-        }
-    }
-    let Some(mut active) = queues.iter().position(|q| !q.is_empty()) else {
-        return;
-    };
     let mp = m.as_mut_ptr();
     let ip = img.as_ptr();
-    // SAFETY (for the unchecked accesses below): only interior pixels are ever queued (the frame
-    // is -1 and never 0), so a popped `i` has 1 <= row <= h-2 and 1 <= col <= w-2; `i`, `i +- 1`
-    // and `i +- w` are then all < h*w = m.len(), and `3*n + 2 < 3*h*w = img.len()` for each of
-    // them (checked by the assert at the top). `mp` and `ip` are derived from `m` and `img`, which
-    // are not otherwise accessed in the loop.
+    // SAFETY (for the unchecked accesses below): they are only made at interior pixels `i`
+    // (1 <= row <= h-2, 1 <= col <= w-2: the raster loop's range, and only interior pixels are
+    // ever queued since the frame is -1, never 0) and at their 4-neighbours `i +- 1`, `i +- w`;
+    // all are < h*w = m.len(), and `3*n + 2 < 3*h*w = img.len()` for each of them (the assert at
+    // the top). `mp` and `ip` come from `m` and `img`, which are not otherwise accessed below.
     let get = |n: usize| unsafe { *mp.add(n) };
     let set = |n: usize, v: i32| unsafe { *mp.add(n) = v };
     let diff = |a: usize, b: usize| unsafe {
@@ -210,6 +174,32 @@ fn flood(img: &[u8], m: &mut [i32], h: usize, w: usize, scratch: &mut WatershedS
         let d1 = (*pa.add(1)).abs_diff(*pb.add(1));
         let d2 = (*pa.add(2)).abs_diff(*pb.add(2));
         d0.max(d1).max(d2)
+    };
+    // Initial push, raster order (interior pixels only, so the SAFETY note above applies).
+    for y in 1..h - 1 {
+        for i in y * w + 1..y * w + w - 1 {
+            let mut v = get(i);
+            if v < 0 {
+                v = 0;
+                set(i, 0);
+            }
+            if v != 0 {
+                continue;
+            }
+            let mut idx = NQ;
+            for n in [i - 1, i + 1, i - w, i + w] {
+                if get(n) > 0 {
+                    idx = idx.min(usize::from(diff(i, n)));
+                }
+            }
+            if idx < NQ {
+                queues[idx].push(i as u32);
+                set(i, IN_QUEUE);
+            }
+        }
+    }
+    let Some(mut active) = queues.iter().position(|q| !q.is_empty()) else {
+        return;
     };
     loop {
         if queues[active].is_empty() {
