@@ -224,7 +224,76 @@ impl Rle {
     /// Rasterises one polygon `[x0, y0, x1, y1, ...]` exactly like `rleFrPoly`: the boundary is
     /// upsampled 5x, walked with a DDA, and the points where it crosses pixel-centre columns become
     /// run boundaries. A trailing odd coordinate is ignored, as in `frPoly` (`len // 2` points).
+    ///
+    /// The walk is streamed (no point arrays) and maskApi.c's floating-point tests on the
+    /// upsampled coordinates are done in integers: with `xd = (u + 0.5) / 5 - 0.5`,
+    /// `floor(xd) == xd` holds exactly when `u = 2 (mod 5)`, and then `xd = (u - 2) / 5`;
+    /// `ceil(clamp((v + 0.5) / 5 - 0.5, 0, h))` is `clamp(ceil((v - 2) / 5), 0, h)` (the
+    /// fractional parts are multiples of 0.2, far from rounding trouble for any i32 input).
+    /// `from_polygon_reference` (tests only) is the line-by-line port this is checked against.
     #[must_use]
+    #[allow(clippy::cast_possible_truncation, reason = "C casts of maskApi.c, reproduced on purpose")]
+    #[allow(clippy::cast_sign_loss, reason = "C casts of maskApi.c, reproduced on purpose")]
+    #[allow(clippy::cast_possible_wrap, reason = "C casts of maskApi.c, reproduced on purpose")]
+    pub fn from_polygon(xy: &[f64], height: u32, width: u32) -> Self {
+        const SCALE: f64 = 5.0;
+        let k = xy.len() / 2;
+        if k == 0 {
+            return Self::empty(height, width);
+        }
+        let h = height;
+        let (hi, wmax) = (i64::from(h), if width == 0 { i64::MAX } else { i64::from(width) - 1 });
+        let px = |j: usize| {
+            let j = j % k;
+            ((SCALE * xy[2 * j] + 0.5) as i32, (SCALE * xy[2 * j + 1] + 0.5) as i32)
+        };
+        let mut a: Vec<u32> = Vec::with_capacity(64);
+        let mut prev: Option<(i32, i32)> = None;
+        let mut visit = |u: i32, v: i32| {
+            if let Some((pu, pv)) = prev
+                && u != pu
+            {
+                let xd = i64::from(if u < pu { u } else { u - 1 });
+                if (xd - 2).rem_euclid(5) == 0 {
+                    let x = (xd - 2).div_euclid(5);
+                    if x >= 0 && x <= wmax {
+                        let vm = i64::from(v.min(pv)) - 2;
+                        let y = if vm < 0 { 0 } else { ((vm + 4) / 5).min(hi) };
+                        a.push((x as i32).wrapping_mul(h as i32).wrapping_add(y as i32) as u32);
+                    }
+                }
+            }
+            prev = Some((u, v));
+        };
+        for j in 0..k {
+            let ((mut xs, mut ys), (mut xe, mut ye)) = (px(j), px(j + 1));
+            let dx = xe.wrapping_sub(xs).abs();
+            let dy = ys.wrapping_sub(ye).abs();
+            let flip = (dx >= dy && xs > xe) || (dx < dy && ys > ye);
+            if flip {
+                std::mem::swap(&mut xs, &mut xe);
+                std::mem::swap(&mut ys, &mut ye);
+            }
+            if dx >= dy {
+                let s = f64::from(ye - ys) / f64::from(dx);
+                for d in 0..=dx {
+                    let t = if flip { dx - d } else { d };
+                    visit(t + xs, (f64::from(ys) + s * f64::from(t) + 0.5) as i32);
+                }
+            } else {
+                let s = f64::from(xe - xs) / f64::from(dy);
+                for d in 0..=dy {
+                    let t = if flip { dy - d } else { d };
+                    visit((f64::from(xs) + s * f64::from(t) + 0.5) as i32, t + ys);
+                }
+            }
+        }
+        Self::runs_from_boundary(a, height, width)
+    }
+
+    /// The line-by-line port of `rleFrPoly` (floating-point boundary tests), kept as the
+    /// reference the fast [`Rle::from_polygon`] is tested against.
+    #[cfg(test)]
     #[allow(
         clippy::cast_possible_truncation,
         reason = "C casts of maskApi.c, reproduced on purpose"
@@ -241,7 +310,7 @@ impl Rle {
         clippy::cast_precision_loss,
         reason = "C casts of maskApi.c, reproduced on purpose"
     )]
-    pub fn from_polygon(xy: &[f64], height: u32, width: u32) -> Self {
+    pub(crate) fn from_polygon_reference(xy: &[f64], height: u32, width: u32) -> Self {
         const SCALE: f64 = 5.0;
         let k = xy.len() / 2;
         if k == 0 {
@@ -314,6 +383,12 @@ impl Rle {
             let (xi, yi) = (xd as i32, yd as i32);
             a.push(xi.wrapping_mul(h as i32).wrapping_add(yi) as u32);
         }
+        Self::runs_from_boundary(a, height, width)
+    }
+
+    /// The last step of `rleFrPoly`: boundary positions (column-major pixel indexes) to runs.
+    fn runs_from_boundary(mut a: Vec<u32>, height: u32, width: u32) -> Self {
+        let (h, w) = (height, width);
         // Compute the RLE given the y-boundary points.
         a.push(h.wrapping_mul(w));
         a.sort_unstable();
@@ -580,5 +655,21 @@ mod tests {
     fn rejects_garbage() {
         assert!(Rle::from_compressed_string("\u{7f}", 1, 1).is_err());
         assert!(Rle::from_compressed_string("P", 1, 1).is_err()); // 'P' = 32 + 48: continuation, then end
+    }
+
+    proptest::proptest! {
+        /// The integer-arithmetic rasteriser equals the line-by-line port of `rleFrPoly`.
+        #[test]
+        fn fast_polygon_equals_reference(
+            h in 0u32..300, w in 0u32..300,
+            pts in proptest::collection::vec((-50.0f64..350.0, -50.0f64..350.0), 1..12),
+            round in proptest::bool::ANY,
+        ) {
+            let xy: Vec<f64> = pts
+                .iter()
+                .flat_map(|&(x, y)| if round { [x.round(), y.round()] } else { [x, y] })
+                .collect();
+            proptest::prop_assert_eq!(Rle::from_polygon(&xy, h, w), Rle::from_polygon_reference(&xy, h, w));
+        }
     }
 }
