@@ -155,7 +155,7 @@ impl Rle {
                 more = c & 0x20 != 0;
                 p += 1;
                 k += 1;
-                if !more && (c & 0x10) != 0 {
+                if !more && (c & 0x10) != 0 && k < 13 {
                     x |= -1i64 << (5 * k);
                 }
             }
@@ -249,8 +249,8 @@ impl Rle {
         };
         let mut a: Vec<u32> = Vec::with_capacity(64);
         let mut prev: Option<(i32, i32)> = None;
-        let mut visit = |u: i32, v: i32| {
-            if let Some((pu, pv)) = prev
+        let visit = |a: &mut Vec<u32>, prev: &mut Option<(i32, i32)>, u: i32, v: i32| {
+            if let Some((pu, pv)) = *prev
                 && u != pu
             {
                 let xd = i64::from(if u < pu { u } else { u - 1 });
@@ -263,7 +263,7 @@ impl Rle {
                     }
                 }
             }
-            prev = Some((u, v));
+            *prev = Some((u, v));
         };
         for j in 0..k {
             let ((mut xs, mut ys), (mut xe, mut ye)) = (px(j), px(j + 1));
@@ -276,15 +276,28 @@ impl Rle {
             }
             if dx >= dy {
                 let s = f64::from(ye - ys) / f64::from(dx);
-                for d in 0..=dx {
-                    let t = if flip { dx - d } else { d };
-                    visit(t + xs, (f64::from(ys) + s * f64::from(t) + 0.5) as i32);
+                let v_at = |t: i32| (f64::from(ys) + s * f64::from(t) + 0.5) as i32;
+                // Consecutive points of this segment differ by exactly 1 in u, so only the pairs
+                // (t, t + 1) with t + xs = 2 (mod 5) cross a pixel-centre column: jump to them.
+                // Boundary positions are sorted afterwards, so the visiting order is free.
+                let (t_first, t_last) = if flip { (dx, 0) } else { (0, dx) };
+                visit(&mut a, &mut prev, t_first + xs, v_at(t_first));
+                let mut t = (2 - i64::from(xs)).rem_euclid(5) as i32;
+                while t < dx {
+                    let x = i64::from(t + xs - 2) / 5;
+                    if x >= 0 && x <= wmax {
+                        let vm = i64::from(v_at(t).min(v_at(t + 1))) - 2;
+                        let y = if vm < 0 { 0 } else { ((vm + 4) / 5).min(hi) };
+                        a.push((x as i32).wrapping_mul(h as i32).wrapping_add(y as i32) as u32);
+                    }
+                    t += 5;
                 }
+                prev = Some((t_last + xs, v_at(t_last)));
             } else {
                 let s = f64::from(xe - xs) / f64::from(dy);
                 for d in 0..=dy {
                     let t = if flip { dy - d } else { d };
-                    visit((f64::from(xs) + s * f64::from(t) + 0.5) as i32, t + ys);
+                    visit(&mut a, &mut prev, (f64::from(xs) + s * f64::from(t) + 0.5) as i32, t + ys);
                 }
             }
         }
@@ -655,6 +668,9 @@ mod tests {
     fn rejects_garbage() {
         assert!(Rle::from_compressed_string("\u{7f}", 1, 1).is_err());
         assert!(Rle::from_compressed_string("P", 1, 1).is_err()); // 'P' = 32 + 48: continuation, then end
+        // 13 characters: the longest run; a sign bit on the last one must not overflow the shift.
+        assert!(Rle::from_compressed_string("ooooooooooooO", 1, 1).is_err());
+        assert!(Rle::from_compressed_string("oooooooooooooo", 1, 1).is_err());
     }
 
     proptest::proptest! {
