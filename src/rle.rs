@@ -134,29 +134,41 @@ impl Rle {
     /// alphabet, ends in the middle of a number, or decodes to negative runs.
     pub fn from_compressed_string(s: &str, height: u32, width: u32) -> Result<Self, String> {
         let bytes = s.as_bytes();
-        let mut counts: Vec<u32> = Vec::with_capacity(bytes.len() / 2);
+        // Every run takes at least one character.
+        let mut counts: Vec<u32> = Vec::with_capacity(bytes.len());
         let mut p = 0usize;
         while p < bytes.len() {
-            let mut x: i64 = 0;
-            let mut k = 0u32;
-            let mut more = true;
-            while more {
-                let Some(&b) = bytes.get(p) else {
-                    return Err("compressed RLE string ends inside a run".into());
-                };
-                if !(48..=111).contains(&b) {
-                    return Err(format!("invalid byte {b:#04x} in compressed RLE string"));
+            let c0 = bytes[p].wrapping_sub(48);
+            let mut x: i64;
+            if c0 < 0x20 {
+                // Fast path: a one-character run (no continuation bit).
+                x = i64::from(c0 & 0x1f);
+                if c0 & 0x10 != 0 {
+                    x |= -1i64 << 5;
                 }
-                if k > 12 {
-                    return Err("run length overflows in compressed RLE string".into());
-                }
-                let c = i64::from(b - 48);
-                x |= (c & 0x1f) << (5 * k);
-                more = c & 0x20 != 0;
                 p += 1;
-                k += 1;
-                if !more && (c & 0x10) != 0 && k < 13 {
-                    x |= -1i64 << (5 * k);
+            } else {
+                x = 0;
+                let mut k = 0u32;
+                let mut more = true;
+                while more {
+                    let Some(&b) = bytes.get(p) else {
+                        return Err("compressed RLE string ends inside a run".into());
+                    };
+                    if !(48..=111).contains(&b) {
+                        return Err(format!("invalid byte {b:#04x} in compressed RLE string"));
+                    }
+                    if k > 12 {
+                        return Err("run length overflows in compressed RLE string".into());
+                    }
+                    let c = i64::from(b - 48);
+                    x |= (c & 0x1f) << (5 * k);
+                    more = c & 0x20 != 0;
+                    p += 1;
+                    k += 1;
+                    if !more && (c & 0x10) != 0 && k < 13 {
+                        x |= -1i64 << (5 * k);
+                    }
                 }
             }
             let m = counts.len();
@@ -521,11 +533,16 @@ impl Rle {
         let (mut xs, mut ys, mut xe, mut ye) = (w, h, 0u32, 0u32);
         let mut cc = 0u32;
         let mut xp = 0u32;
+        let (mut col, mut col_start) = (0u32, 0u32);
         for j in 0..m {
             cc = cc.wrapping_add(self.counts[j]);
             let t = cc.wrapping_sub(u32::from(j % 2 == 1));
-            let yy = t % h;
-            let xx = (t - yy) / h;
+            // `y = t % h; x = t / h`, without a division while t stays in a known column.
+            if t < col_start || t - col_start >= h {
+                col = t / h;
+                col_start = col * h;
+            }
+            let (xx, yy) = (col, t - col_start);
             if j % 2 == 0 {
                 xp = xx;
             } else if xp < xx {
