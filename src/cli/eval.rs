@@ -195,7 +195,6 @@ pub fn one_pass_evaluator(args: &EvalArgs) -> anyhow::Result<Evaluator> {
 /// # Errors
 /// Bad flags, unreadable or malformed inputs (the message names the file and the problem).
 pub fn run(args: &EvalArgs, global: &GlobalOpts) -> anyhow::Result<u8> {
-    super::init_threads(global);
     let params = params_from_args(args)?;
     let Some(results) = &args.results else {
         return super::infer::one_pass_eval(args, global);

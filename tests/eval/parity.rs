@@ -266,3 +266,14 @@ fn zero_annotation_id_quirk_and_fix() {
     assert!(fixed.stats[0] > 0.0, "{:?}", fixed.stats);
     assert!(fixed.stats[8] > quirk.stats[8]);
 }
+
+/// LVIS as released has no `iscrowd`: it loads (documented default 0) and gives the numbers of
+/// the `_coco.json` copy that adds `"iscrowd": 0`, which pycocotools needs.
+#[test]
+fn lvis_without_iscrowd_equals_coco_copy() {
+    let root = fixtures().join("lvis_val_100");
+    let dt = root.join("dets_segm.json");
+    let orig = eval::evaluate_files(&root.join("lvis_val_100.orig.json"), &dt, Params::default()).unwrap();
+    let coco = eval::evaluate_files(&root.join("lvis_val_100_coco.json"), &dt, Params::default()).unwrap();
+    assert_eq!(orig.stats, coco.stats);
+}
