@@ -198,6 +198,9 @@ struct Shared {
     write_outputs: bool,
 }
 
+/// Sees every finished image with the model's class names (one-pass evaluation, bindings).
+pub type ImageCallback<'a> = dyn FnMut(&InputItem, &ImageRecords, &[Instance], &[String]) + 'a;
+
 /// Receives finished images on the coordinating thread.
 type OutcomeHandler<'a> = dyn FnMut(Outcome, &mut Vec<(String, String)>) + 'a;
 
@@ -290,7 +293,7 @@ pub fn run_infer(
     cfg: &InferConfig,
     observer: &(dyn Fn(Event<'_>) + Sync),
     cancel: &AtomicBool,
-    on_image: &mut dyn FnMut(&InputItem, &ImageRecords, &[Instance], &[String]),
+    on_image: &mut ImageCallback<'_>,
     write_outputs: bool,
 ) -> Result<InferSummary> {
     timing::reset();
