@@ -72,8 +72,8 @@ impl Default for WatershedScratch {
 /// Runs `cv2.watershed(image, markers)` and returns the new marker image (`-1` on watershed lines
 /// and on the frame).
 ///
-/// Example (5x5, uniform image): two seeds race at equal priority; the middle column is reached
-/// from both sides at once and becomes a line. Note the frame, set to `-1`.
+/// Example (5x5, uniform image, checked against `cv2.watershed`): two seeds race at equal
+/// priority in FIFO order; pixels reached by both labels become lines (`-1`), as does the frame.
 /// ```
 /// use ndarray::{array, Array3};
 /// use baiseg_rt::mep::watershed::watershed;
@@ -87,8 +87,8 @@ impl Default for WatershedScratch {
 /// ];
 /// assert_eq!(watershed(image.view(), markers.view()), array![
 ///     [-1, -1, -1, -1, -1],
-///     [-1, 1, 1, 1, -1],
 ///     [-1, 1, 1, -1, -1],
+///     [-1, 1, -1, 2, -1],
 ///     [-1, -1, 2, 2, -1],
 ///     [-1, -1, -1, -1, -1],
 /// ]);
