@@ -550,9 +550,27 @@ pub struct Evaluator {
     inner: Mutex<Option<eval::Evaluator>>,
 }
 
-fn parse_enum<T: serde::de::DeserializeOwned>(what: &str, s: &str) -> PyResult<T> {
-    serde_json::from_value(serde_json::Value::String(s.to_owned()))
-        .map_err(|_| invalid(what, format!("unknown value `{s}`")))
+fn parse_iou_type(s: &str) -> PyResult<IouType> {
+    match s {
+        "segm" => Ok(IouType::Segm),
+        "bbox" => Ok(IouType::Bbox),
+        _ => Err(invalid(
+            "iou_type",
+            format!("unknown value `{s}` (expected segm or bbox)"),
+        )),
+    }
+}
+
+fn parse_protocol(s: &str) -> PyResult<Protocol> {
+    match s {
+        "coco" => Ok(Protocol::Coco),
+        "voc-chainercv" => Ok(Protocol::VocChainercv),
+        "coco-thresholds" => Ok(Protocol::CocoThresholds),
+        _ => Err(invalid(
+            "protocol",
+            format!("unknown value `{s}` (expected coco, voc-chainercv or coco-thresholds)"),
+        )),
+    }
 }
 
 #[pymethods]
@@ -560,8 +578,8 @@ impl Evaluator {
     #[new]
     #[pyo3(signature = (gt_path, iou_type = "segm", protocol = "coco"))]
     fn new(py: Python<'_>, gt_path: PathBuf, iou_type: &str, protocol: &str) -> PyResult<Self> {
-        let iou: IouType = parse_enum("iou_type", iou_type)?;
-        let protocol: Protocol = parse_enum("protocol", protocol)?;
+        let iou = parse_iou_type(iou_type)?;
+        let protocol = parse_protocol(protocol)?;
         let ev = py
             .detach(|| {
                 let gt = CocoDataset::from_path(&gt_path)?;

@@ -19,6 +19,7 @@ bytes with ``ray.data.read_binary_files`` and decodes them in the actor with the
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -133,8 +134,10 @@ class Segmenter:
             names.append(name)
             counts.append(len(recs))
         self.seq += 1
-        shard = os.path.join(self.shard_dir, f"part-{self.actor}-{self.seq:05d}.json")
-        tmp = shard + ".tmp"
+        # Named by content (the batch's image ids), so a retried batch overwrites its own shard.
+        digest = hashlib.sha1(",".join(map(str, ids)).encode()).hexdigest()[:10]
+        shard = os.path.join(self.shard_dir, f"part-{min(ids):012d}-{len(ids)}-{digest}.json")
+        tmp = f"{shard}.{self.actor}.tmp"
         with open(tmp, "w") as f:
             json.dump(records, f)
         os.replace(tmp, shard)
@@ -146,18 +149,23 @@ class Segmenter:
             "instances": np.array(counts, dtype=np.int64),
             "shard": np.array([shard] * n, dtype=object),
             "actor": np.array([self.actor] * n, dtype=object),
-            "t_model": np.array([t["total"]] * n, dtype=np.float64),
+            "t_model": np.array([t["ort"] + t["mep"]] * n, dtype=np.float64),
         }
 
 
 def merge_shards(shard_dir: PathLike, out_path: PathLike) -> List[Dict[str, Any]]:
     """Concatenates the shard files into one COCO results list, ordered by image id (stable
-    inside an image: MEP order), and writes it to ``out_path`` atomically."""
+    inside an image: MEP order; an image found in several shards is taken from the first), and
+    writes it to ``out_path`` atomically."""
     records: List[Dict[str, Any]] = []
+    owner: Dict[int, str] = {}
     for f in sorted(os.listdir(shard_dir)):
         if f.endswith(".json"):
             with open(os.path.join(shard_dir, f)) as fh:
-                records.extend(json.load(fh))
+                for r in json.load(fh):
+                    # An image in two shards (a batch retried with other block boundaries) counts once.
+                    if owner.setdefault(r["image_id"], f) == f:
+                        records.append(r)
     records.sort(key=lambda r: r["image_id"])
     out_path = os.fspath(out_path)
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(out_path)) or ".", suffix=".tmp")
