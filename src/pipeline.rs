@@ -97,6 +97,9 @@ pub struct InferConfig {
     pub mep: MepParams,
     /// Worker threads for decoding and the MEP (`None`: all cores).
     pub threads: Option<usize>,
+    /// Process only shard `k` of `n` (`(k, n)`, `0 <= k < n`): the inputs whose position in the
+    /// enumeration is `k` modulo `n`. Image ids stay those of the whole input set.
+    pub shard: Option<(usize, usize)>,
 }
 
 /// What happened, reported while the run goes on (for progress bars).
@@ -128,7 +131,7 @@ pub enum Event<'a> {
 /// The end-of-run report.
 #[derive(Debug, Clone)]
 pub struct InferSummary {
-    /// Images found in the inputs.
+    /// Images found in the inputs (in this shard, with `--shard`).
     pub total: usize,
     /// Images processed in this run.
     pub processed: usize,
@@ -194,6 +197,9 @@ struct Shared {
     semantic_dir: Option<PathBuf>,
     write_outputs: bool,
 }
+
+/// Sees every finished image with the model's class names (one-pass evaluation, bindings).
+pub type ImageCallback<'a> = dyn FnMut(&InputItem, &ImageRecords, &[Instance], &[String]) + 'a;
 
 /// Receives finished images on the coordinating thread.
 type OutcomeHandler<'a> = dyn FnMut(Outcome, &mut Vec<(String, String)>) + 'a;
@@ -275,7 +281,8 @@ fn finish_image(
     Ok((record, instances))
 }
 
-/// Runs `infer`. `on_image` sees every finished image (for one-pass evaluation); `cancel` stops
+/// Runs `infer`. `on_image` sees every finished image with the model's class names (for one-pass
+/// evaluation); `cancel` stops
 /// the run between images (in-flight images are finished and written).
 ///
 /// # Errors
@@ -286,7 +293,7 @@ pub fn run_infer(
     cfg: &InferConfig,
     observer: &(dyn Fn(Event<'_>) + Sync),
     cancel: &AtomicBool,
-    on_image: &mut dyn FnMut(&InputItem, &ImageRecords, &[Instance]),
+    on_image: &mut ImageCallback<'_>,
     write_outputs: bool,
 ) -> Result<InferSummary> {
     timing::reset();
@@ -340,7 +347,9 @@ pub fn run_infer(
     }
     // With a COCO file, images it does not list cannot get an id: report them before any work.
     let mut unlisted: Vec<usize> = Vec::new();
+    let in_shard = |i: usize| cfg.shard.is_none_or(|(k, n)| i % n == k);
     let todo: Vec<usize> = (0..items.len())
+        .filter(|&i| in_shard(i))
         .filter(|&i| match &header {
             Some(h) if h.image_id(&items[i].name, items[i].file_name()).is_none() => {
                 unlisted.push(i);
@@ -423,7 +432,7 @@ pub fn run_infer(
                     name: &item.name,
                     instances: instances.len(),
                 });
-                on_image(item, &record, &instances);
+                on_image(item, &record, &instances, &shared.classes);
             }
             Err(error) => {
                 observer(Event::ImageFailed {
@@ -591,7 +600,7 @@ pub fn run_infer(
         let _span = timing::span("output::instances_json");
         let mut records: Vec<ResultRecord> = Vec::new();
         let mut image_entries: Vec<(i64, ImageRecords)> = Vec::new();
-        for (i, item) in items.iter().enumerate() {
+        for (i, item) in items.iter().enumerate().filter(|&(i, _)| in_shard(i)) {
             let path = output_paths(&cfg.out_dir, item)[0].clone();
             if !path.is_file() {
                 continue;
@@ -607,6 +616,10 @@ pub fn run_infer(
             records.extend(rec.to_results(image_id, &categories));
             image_entries.push((image_id, rec));
         }
+        // Sorted by image id (stable: MEP order within an image), so that shards merge into
+        // exactly what one run writes.
+        records.sort_by_key(|r| r.image_id);
+        image_entries.sort_by_key(|(id, _)| *id);
         let path = cfg.out_dir.join("instances.json");
         coco_json::write_results_json(&path, &records)?;
         if header.is_none() {
@@ -617,7 +630,7 @@ pub fn run_infer(
         results_path = Some(path);
     }
     Ok(InferSummary {
-        total: items.len(),
+        total: (0..items.len()).filter(|&i| in_shard(i)).count(),
         processed,
         resumed,
         failed,

@@ -134,29 +134,41 @@ impl Rle {
     /// alphabet, ends in the middle of a number, or decodes to negative runs.
     pub fn from_compressed_string(s: &str, height: u32, width: u32) -> Result<Self, String> {
         let bytes = s.as_bytes();
-        let mut counts: Vec<u32> = Vec::with_capacity(bytes.len() / 2);
+        // Every run takes at least one character.
+        let mut counts: Vec<u32> = Vec::with_capacity(bytes.len());
         let mut p = 0usize;
         while p < bytes.len() {
-            let mut x: i64 = 0;
-            let mut k = 0u32;
-            let mut more = true;
-            while more {
-                let Some(&b) = bytes.get(p) else {
-                    return Err("compressed RLE string ends inside a run".into());
-                };
-                if !(48..=111).contains(&b) {
-                    return Err(format!("invalid byte {b:#04x} in compressed RLE string"));
+            let c0 = bytes[p].wrapping_sub(48);
+            let mut x: i64;
+            if c0 < 0x20 {
+                // Fast path: a one-character run (no continuation bit).
+                x = i64::from(c0 & 0x1f);
+                if c0 & 0x10 != 0 {
+                    x |= -1i64 << 5;
                 }
-                if k > 12 {
-                    return Err("run length overflows in compressed RLE string".into());
-                }
-                let c = i64::from(b - 48);
-                x |= (c & 0x1f) << (5 * k);
-                more = c & 0x20 != 0;
                 p += 1;
-                k += 1;
-                if !more && (c & 0x10) != 0 {
-                    x |= -1i64 << (5 * k);
+            } else {
+                x = 0;
+                let mut k = 0u32;
+                let mut more = true;
+                while more {
+                    let Some(&b) = bytes.get(p) else {
+                        return Err("compressed RLE string ends inside a run".into());
+                    };
+                    if !(48..=111).contains(&b) {
+                        return Err(format!("invalid byte {b:#04x} in compressed RLE string"));
+                    }
+                    if k > 12 {
+                        return Err("run length overflows in compressed RLE string".into());
+                    }
+                    let c = i64::from(b - 48);
+                    x |= (c & 0x1f) << (5 * k);
+                    more = c & 0x20 != 0;
+                    p += 1;
+                    k += 1;
+                    if !more && (c & 0x10) != 0 && k < 13 {
+                        x |= -1i64 << (5 * k);
+                    }
                 }
             }
             let m = counts.len();
@@ -224,7 +236,89 @@ impl Rle {
     /// Rasterises one polygon `[x0, y0, x1, y1, ...]` exactly like `rleFrPoly`: the boundary is
     /// upsampled 5x, walked with a DDA, and the points where it crosses pixel-centre columns become
     /// run boundaries. A trailing odd coordinate is ignored, as in `frPoly` (`len // 2` points).
+    ///
+    /// The walk is streamed (no point arrays) and maskApi.c's floating-point tests on the
+    /// upsampled coordinates are done in integers: with `xd = (u + 0.5) / 5 - 0.5`,
+    /// `floor(xd) == xd` holds exactly when `u = 2 (mod 5)`, and then `xd = (u - 2) / 5`;
+    /// `ceil(clamp((v + 0.5) / 5 - 0.5, 0, h))` is `clamp(ceil((v - 2) / 5), 0, h)` (the
+    /// fractional parts are multiples of 0.2, far from rounding trouble for any i32 input).
+    /// `from_polygon_reference` (tests only) is the line-by-line port this is checked against.
     #[must_use]
+    #[allow(clippy::cast_possible_truncation, reason = "C casts of maskApi.c, reproduced on purpose")]
+    #[allow(clippy::cast_sign_loss, reason = "C casts of maskApi.c, reproduced on purpose")]
+    #[allow(clippy::cast_possible_wrap, reason = "C casts of maskApi.c, reproduced on purpose")]
+    pub fn from_polygon(xy: &[f64], height: u32, width: u32) -> Self {
+        const SCALE: f64 = 5.0;
+        let k = xy.len() / 2;
+        if k == 0 {
+            return Self::empty(height, width);
+        }
+        let h = height;
+        let (hi, wmax) = (i64::from(h), if width == 0 { i64::MAX } else { i64::from(width) - 1 });
+        let px = |j: usize| {
+            let j = j % k;
+            ((SCALE * xy[2 * j] + 0.5) as i32, (SCALE * xy[2 * j + 1] + 0.5) as i32)
+        };
+        let mut a: Vec<u32> = Vec::with_capacity(64);
+        let mut prev: Option<(i32, i32)> = None;
+        let visit = |a: &mut Vec<u32>, prev: &mut Option<(i32, i32)>, u: i32, v: i32| {
+            if let Some((pu, pv)) = *prev
+                && u != pu
+            {
+                let xd = i64::from(if u < pu { u } else { u - 1 });
+                if (xd - 2).rem_euclid(5) == 0 {
+                    let x = (xd - 2).div_euclid(5);
+                    if x >= 0 && x <= wmax {
+                        let vm = i64::from(v.min(pv)) - 2;
+                        let y = if vm < 0 { 0 } else { ((vm + 4) / 5).min(hi) };
+                        a.push((x as i32).wrapping_mul(h as i32).wrapping_add(y as i32) as u32);
+                    }
+                }
+            }
+            *prev = Some((u, v));
+        };
+        for j in 0..k {
+            let ((mut xs, mut ys), (mut xe, mut ye)) = (px(j), px(j + 1));
+            let dx = xe.wrapping_sub(xs).abs();
+            let dy = ys.wrapping_sub(ye).abs();
+            let flip = (dx >= dy && xs > xe) || (dx < dy && ys > ye);
+            if flip {
+                std::mem::swap(&mut xs, &mut xe);
+                std::mem::swap(&mut ys, &mut ye);
+            }
+            if dx >= dy {
+                let s = f64::from(ye - ys) / f64::from(dx);
+                let v_at = |t: i32| (f64::from(ys) + s * f64::from(t) + 0.5) as i32;
+                // Consecutive points of this segment differ by exactly 1 in u, so only the pairs
+                // (t, t + 1) with t + xs = 2 (mod 5) cross a pixel-centre column: jump to them.
+                // Boundary positions are sorted afterwards, so the visiting order is free.
+                let (t_first, t_last) = if flip { (dx, 0) } else { (0, dx) };
+                visit(&mut a, &mut prev, t_first + xs, v_at(t_first));
+                let mut t = (2 - i64::from(xs)).rem_euclid(5) as i32;
+                while t < dx {
+                    let x = i64::from(t + xs - 2) / 5;
+                    if x >= 0 && x <= wmax {
+                        let vm = i64::from(v_at(t).min(v_at(t + 1))) - 2;
+                        let y = if vm < 0 { 0 } else { ((vm + 4) / 5).min(hi) };
+                        a.push((x as i32).wrapping_mul(h as i32).wrapping_add(y as i32) as u32);
+                    }
+                    t += 5;
+                }
+                prev = Some((t_last + xs, v_at(t_last)));
+            } else {
+                let s = f64::from(xe - xs) / f64::from(dy);
+                for d in 0..=dy {
+                    let t = if flip { dy - d } else { d };
+                    visit(&mut a, &mut prev, (f64::from(xs) + s * f64::from(t) + 0.5) as i32, t + ys);
+                }
+            }
+        }
+        Self::runs_from_boundary(a, height, width)
+    }
+
+    /// The line-by-line port of `rleFrPoly` (floating-point boundary tests), kept as the
+    /// reference the fast [`Rle::from_polygon`] is tested against.
+    #[cfg(test)]
     #[allow(
         clippy::cast_possible_truncation,
         reason = "C casts of maskApi.c, reproduced on purpose"
@@ -241,7 +335,7 @@ impl Rle {
         clippy::cast_precision_loss,
         reason = "C casts of maskApi.c, reproduced on purpose"
     )]
-    pub fn from_polygon(xy: &[f64], height: u32, width: u32) -> Self {
+    pub(crate) fn from_polygon_reference(xy: &[f64], height: u32, width: u32) -> Self {
         const SCALE: f64 = 5.0;
         let k = xy.len() / 2;
         if k == 0 {
@@ -314,6 +408,12 @@ impl Rle {
             let (xi, yi) = (xd as i32, yd as i32);
             a.push(xi.wrapping_mul(h as i32).wrapping_add(yi) as u32);
         }
+        Self::runs_from_boundary(a, height, width)
+    }
+
+    /// The last step of `rleFrPoly`: boundary positions (column-major pixel indexes) to runs.
+    fn runs_from_boundary(mut a: Vec<u32>, height: u32, width: u32) -> Self {
+        let (h, w) = (height, width);
         // Compute the RLE given the y-boundary points.
         a.push(h.wrapping_mul(w));
         a.sort_unstable();
@@ -433,11 +533,16 @@ impl Rle {
         let (mut xs, mut ys, mut xe, mut ye) = (w, h, 0u32, 0u32);
         let mut cc = 0u32;
         let mut xp = 0u32;
+        let (mut col, mut col_start) = (0u32, 0u32);
         for j in 0..m {
             cc = cc.wrapping_add(self.counts[j]);
             let t = cc.wrapping_sub(u32::from(j % 2 == 1));
-            let yy = t % h;
-            let xx = (t - yy) / h;
+            // `y = t % h; x = t / h`, without a division while t stays in a known column.
+            if t < col_start || t - col_start >= h {
+                col = t / h;
+                col_start = col * h;
+            }
+            let (xx, yy) = (col, t - col_start);
             if j % 2 == 0 {
                 xp = xx;
             } else if xp < xx {
@@ -580,5 +685,24 @@ mod tests {
     fn rejects_garbage() {
         assert!(Rle::from_compressed_string("\u{7f}", 1, 1).is_err());
         assert!(Rle::from_compressed_string("P", 1, 1).is_err()); // 'P' = 32 + 48: continuation, then end
+        // 13 characters: the longest run; a sign bit on the last one must not overflow the shift.
+        assert!(Rle::from_compressed_string("ooooooooooooO", 1, 1).is_err());
+        assert!(Rle::from_compressed_string("oooooooooooooo", 1, 1).is_err());
+    }
+
+    proptest::proptest! {
+        /// The integer-arithmetic rasteriser equals the line-by-line port of `rleFrPoly`.
+        #[test]
+        fn fast_polygon_equals_reference(
+            h in 0u32..300, w in 0u32..300,
+            pts in proptest::collection::vec((-50.0f64..350.0, -50.0f64..350.0), 1..12),
+            round in proptest::bool::ANY,
+        ) {
+            let xy: Vec<f64> = pts
+                .iter()
+                .flat_map(|&(x, y)| if round { [x.round(), y.round()] } else { [x, y] })
+                .collect();
+            proptest::prop_assert_eq!(Rle::from_polygon(&xy, h, w), Rle::from_polygon_reference(&xy, h, w));
+        }
     }
 }

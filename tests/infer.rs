@@ -417,7 +417,12 @@ fn infer_with_coco_ids_feeds_eval() {
     assert!(!dir.join("out/images.json").exists(), "ids come from the GT file");
     let gt_json: Value = serde_json::from_slice(&std::fs::read(&gt).unwrap()).unwrap();
     let image_id = |name: &str| {
-        gt_json["images"].as_array().unwrap().iter().find(|i| i["file_name"] == name).map(|i| i["id"].as_i64().unwrap())
+        gt_json["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["file_name"] == name)
+            .map(|i| i["id"].as_i64().unwrap())
     };
     let records = read_results(&dir.join("out/instances.json"));
     assert!(!records.is_empty());
@@ -441,7 +446,185 @@ fn infer_with_coco_ids_feeds_eval() {
     let extra = TestDir::new();
     extra.copy(&fixture("samples/images/000000.png"), "in/000000.png");
     extra.copy(&fixture("images/000000074646.jpg"), "in/stranger.jpg");
-    let out = run(baiseg().args(["infer", "--coco"]).arg(&gt).arg("--out").arg(extra.join("out")).arg(tiny_model()).arg(extra.join("in")));
+    let out = run(baiseg()
+        .args(["infer", "--coco"])
+        .arg(&gt)
+        .arg("--out")
+        .arg(extra.join("out"))
+        .arg(tiny_model())
+        .arg(extra.join("in")));
     assert_code(&out, 2);
     assert!(text(&out).contains("stranger.jpg"), "{}", text(&out));
+}
+
+#[test]
+fn shards_then_merge_equal_one_run() {
+    let dir = TestDir::new();
+    let infer = |extra: &[&str], out: &str| {
+        let o = run(baiseg()
+            .args(["infer", "--save", "labels"])
+            .args(extra)
+            .arg("--out")
+            .arg(dir.join(out))
+            .arg(tiny_model())
+            .arg(fixture("samples/images"))
+            .arg(fixture("images/stardist_img2d.png")));
+        assert_code(&o, 0);
+    };
+    infer(&[], "whole");
+    infer(&["--shard", "0/3"], "s0");
+    infer(&["--shard", "1/3"], "s1");
+    infer(&["--shard", "2/3"], "s2");
+    let merged = run(baiseg()
+        .arg("merge")
+        .arg(dir.join("s2"))
+        .arg(dir.join("s0"))
+        .arg(dir.join("s1"))
+        .arg("--out")
+        .arg(dir.join("merged")));
+    assert_code(&merged, 0);
+    for file in [
+        "instances.json",
+        "images.json",
+        "labels/000004.png",
+        "records/stardist_img2d.json",
+    ] {
+        assert_eq!(
+            std::fs::read(dir.join("whole").join(file)).unwrap(),
+            std::fs::read(dir.join("merged").join(file)).unwrap(),
+            "{file}"
+        );
+    }
+    // Overlapping shards are refused.
+    let overlap = run(baiseg()
+        .arg("merge")
+        .arg(dir.join("s0"))
+        .arg(dir.join("whole"))
+        .arg("--out")
+        .arg(dir.join("bad")));
+    assert_code(&overlap, 1);
+    assert!(text(&overlap).contains("overlap"), "{}", text(&overlap));
+    let bad_shard = run(baiseg()
+        .args(["infer", "--shard", "3/3"])
+        .arg(tiny_model())
+        .arg(fixture("samples/images")));
+    assert_code(&bad_shard, 2);
+    assert!(text(&bad_shard).contains("0 <= K < N"), "{}", text(&bad_shard));
+}
+
+#[test]
+fn one_pass_eval_equals_infer_then_eval() {
+    let dir = TestDir::new();
+    let gt = fixture("samples/annotations.json");
+    let infer = run(baiseg()
+        .args(["infer", "--coco"])
+        .arg(&gt)
+        .arg("--out")
+        .arg(dir.join("out"))
+        .arg(tiny_model())
+        .arg(fixture("samples/images")));
+    assert_code(&infer, 0);
+    let two_step = run(baiseg()
+        .args(["eval", "--coco"])
+        .arg(&gt)
+        .arg("--results")
+        .arg(dir.join("out/instances.json"))
+        .arg("--json")
+        .arg(dir.join("a.json")));
+    assert_code(&two_step, 0);
+    let one_pass = run(baiseg()
+        .args(["eval", "--coco"])
+        .arg(&gt)
+        .arg("--model")
+        .arg(tiny_model())
+        .arg("--images")
+        .arg(fixture("samples/images"))
+        .arg("--json")
+        .arg(dir.join("b.json")));
+    assert_code(&one_pass, 0);
+    let a: Value = serde_json::from_slice(&std::fs::read(dir.join("a.json")).unwrap()).unwrap();
+    let b: Value = serde_json::from_slice(&std::fs::read(dir.join("b.json")).unwrap()).unwrap();
+    assert_eq!(a["stats"], b["stats"]);
+    assert_eq!(a["per_category"], b["per_category"]);
+}
+
+#[test]
+fn ctrl_c_keeps_finished_work_and_leaves_no_partial_file() {
+    let dir = TestDir::new();
+    for i in 0..48 {
+        dir.copy(
+            &fixture(&format!("samples/images/00000{}.png", i % 6)),
+            &format!("in/img{i:02}.png"),
+        );
+    }
+    let args = |cmd: &mut std::process::Command| {
+        cmd.args([
+            "infer",
+            "--json",
+            "--threads",
+            "1",
+            "--save",
+            "labels,overlay",
+            "--out",
+        ])
+        .arg(dir.join("out"))
+        .arg(tiny_model())
+        .arg(dir.join("in"));
+    };
+    let mut cmd = baiseg();
+    args(&mut cmd);
+    let child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until some images are done, then interrupt.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while std::time::Instant::now() < deadline
+        && std::fs::read_dir(dir.join("out/records"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+            < 3
+    {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let out = child.wait_with_output().unwrap();
+    let code = out.status.code();
+    assert!(
+        code == Some(130) || code == Some(0),
+        "exit {code:?}: {}",
+        text(&out)
+    );
+    let leftovers: Vec<_> = walk(&dir.join("out"))
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "partial files after Ctrl-C: {leftovers:?}");
+    let done = std::fs::read_dir(dir.join("out/records")).unwrap().count();
+    if code == Some(130) {
+        assert!(text(&out).contains("resume"), "{}", text(&out));
+        assert!(
+            !dir.join("out/instances.json").exists(),
+            "no instances.json from an interrupted run"
+        );
+    }
+    // Every record written has its label PNG and overlay (each image is all-or-nothing).
+    for e in std::fs::read_dir(dir.join("out/records")).unwrap().flatten() {
+        let stem = e.path().file_stem().unwrap().to_string_lossy().into_owned();
+        assert!(dir.join(&format!("out/labels/{stem}.png")).is_file());
+        assert!(dir.join(&format!("out/overlays/{stem}.jpg")).is_file());
+    }
+    // The re-run resumes and finishes the rest.
+    let mut again = baiseg();
+    args(&mut again);
+    let rerun = run(&mut again);
+    assert_code(&rerun, 0);
+    let s = summary(&rerun);
+    assert_eq!(s["resumed"].as_u64().unwrap() as usize, done);
+    assert_eq!(s["processed"].as_u64().unwrap() as usize, 48 - done);
+    let header: Value = serde_json::from_slice(&std::fs::read(dir.join("out/images.json")).unwrap()).unwrap();
+    assert_eq!(header["images"].as_array().map(Vec::len), Some(48));
 }

@@ -195,12 +195,9 @@ pub fn one_pass_evaluator(args: &EvalArgs) -> anyhow::Result<Evaluator> {
 /// # Errors
 /// Bad flags, unreadable or malformed inputs (the message names the file and the problem).
 pub fn run(args: &EvalArgs, global: &GlobalOpts) -> anyhow::Result<u8> {
-    super::init_threads(global);
     let params = params_from_args(args)?;
     let Some(results) = &args.results else {
-        bail!(
-            "one-pass evaluation (--model/--images) is not wired into this build yet; run infer, then eval --results"
-        );
+        return super::infer::one_pass_eval(args, global);
     };
     let report = eval::evaluate_files(&args.coco, results, params)?;
     emit(&report, args, global)?;

@@ -59,11 +59,33 @@ pub struct InferArgs {
     /// Exit with status 1 (not 2) when any input was skipped.
     #[arg(long)]
     pub strict: bool,
+    /// Process only shard K of N (0 <= K < N): the inputs whose position in the sorted input list
+    /// is K modulo N. Image ids are those of the whole input set; join shards with `merge`.
+    #[arg(long, value_name = "K/N", value_parser = parse_shard)]
+    pub shard: Option<(usize, usize)>,
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
     pub mep: MepFlags,
+}
+
+fn parse_shard(s: &str) -> Result<(usize, usize), String> {
+    let (k, n) = s
+        .split_once('/')
+        .ok_or_else(|| format!("`{s}` is not K/N (e.g. 0/4)"))?;
+    let k: usize = k
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{k}` is not a shard index"))?;
+    let n: usize = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{n}` is not a shard count"))?;
+    if n == 0 || k >= n {
+        return Err(format!("shard {k}/{n}: need 0 <= K < N"));
+    }
+    Ok((k, n))
 }
 
 static CANCEL: AtomicBool = AtomicBool::new(false);
@@ -117,6 +139,7 @@ pub fn run(args: &InferArgs, global: &GlobalOpts) -> anyhow::Result<u8> {
         force: args.force,
         mep: args.mep.to_params(),
         threads: global.threads,
+        shard: args.shard,
     };
     install_ctrlc();
     let pb = progress_bar(global);
@@ -131,7 +154,7 @@ pub fn run(args: &InferArgs, global: &GlobalOpts) -> anyhow::Result<u8> {
             pb.inc(1);
         }
     };
-    let result = pipeline::run_infer(&cfg, &observer, &CANCEL, &mut |_, _, _| {}, true);
+    let result = pipeline::run_infer(&cfg, &observer, &CANCEL, &mut |_, _, _, _| {}, true);
     pb.finish_and_clear();
     let summary = match result {
         Ok(s) => s,
@@ -232,4 +255,115 @@ fn print_summary(s: &InferSummary) {
     if let Some(p) = &s.results_path {
         eprintln!("wrote {} ({} instances)", p.display(), s.results_written);
     }
+}
+
+/// `eval --coco GT --model MODEL --images DIR`: infer and evaluate in one streaming pass, without
+/// writing masks (SPEC section 4, "one pass"). Uses the SPEC's default MEP parameters on the CPU.
+pub fn one_pass_eval(args: &super::eval::EvalArgs, global: &GlobalOpts) -> anyhow::Result<u8> {
+    use baiseg_rt::eval::{Detection, Segmentation};
+    use baiseg_rt::output::CategoryMap;
+
+    let (Some(model), Some(images)) = (&args.model, &args.images) else {
+        anyhow::bail!("give either --results DT.json, or --model MODEL.onnx with --images DIR");
+    };
+    let mut evaluator = super::eval::one_pass_evaluator(args)?;
+    let gt = evaluator.ground_truth();
+    let ids: std::collections::HashMap<String, i64> = gt
+        .images
+        .iter()
+        .filter_map(|i| i.file_name.as_ref().map(|f| (f.clone(), i.id)))
+        .flat_map(|(f, id)| {
+            let base = f.rsplit('/').next().unwrap_or(&f).to_owned();
+            [(f, id), (base, id)]
+        })
+        .collect();
+    let gt_categories: Vec<(i64, String)> = gt.categories.iter().map(|c| (c.id, c.name.clone())).collect();
+    let cfg = InferConfig {
+        model: model.clone(),
+        inputs: vec![images.clone()],
+        out_dir: PathBuf::new(),
+        coco: Some(args.coco.clone()),
+        semantic_dir: None,
+        session: SessionOptions {
+            device: Device::Cpu,
+            threads: global.threads,
+            trt_cache: None,
+        },
+        batch: 1,
+        save: SaveSet::default(),
+        force: true,
+        mep: baiseg_rt::mep::MepParams::default(),
+        threads: global.threads,
+        shard: None,
+    };
+    install_ctrlc();
+    let pb = progress_bar(global);
+    let observer = |event: Event<'_>| match event {
+        Event::Planned { todo, .. } => pb.set_length(todo as u64),
+        Event::ImageDone { .. } => pb.inc(1),
+        Event::ImageFailed { error, .. } => {
+            pb.suspend(|| tracing::warn!("skipped: {error}"));
+            pb.inc(1);
+        }
+    };
+    let mut categories: Option<CategoryMap> = None;
+    let mut first_error: Option<baiseg_rt::Error> = None;
+    let mut on_image = |item: &baiseg_rt::input::InputItem,
+                        record: &baiseg_rt::output::ImageRecords,
+                        _: &[baiseg_rt::instances::Instance],
+                        classes: &[String]| {
+        if first_error.is_some() {
+            return;
+        }
+        let Some(&image_id) = ids.get(&item.name).or_else(|| ids.get(item.file_name())) else {
+            return;
+        };
+        let map = categories.get_or_insert_with(|| CategoryMap::by_name(classes, &gt_categories).0);
+        let dets: Vec<Detection> = record
+            .instances
+            .iter()
+            .filter_map(|inst| {
+                Some(Detection {
+                    category_id: map.category_id(inst.class)?,
+                    score: inst.score,
+                    bbox: Some(inst.bbox),
+                    segmentation: Some(Segmentation::Compressed {
+                        size: [record.height, record.width],
+                        counts: inst.counts.clone(),
+                    }),
+                })
+            })
+            .collect();
+        if let Err(e) = evaluator.add_image_results(image_id, &dets) {
+            first_error = Some(e);
+        }
+    };
+    let result = pipeline::run_infer(&cfg, &observer, &CANCEL, &mut on_image, false);
+    pb.finish_and_clear();
+    let summary = match result {
+        Ok(s) => s,
+        Err(baiseg_rt::Error::Interrupted) => {
+            eprintln!("interrupted: nothing evaluated");
+            return Ok(130);
+        }
+        Err(e) => return Err(e).with_context(|| format!("eval --model {}", model.display())),
+    };
+    if let Some(e) = first_error {
+        return Err(e).context("one-pass evaluation");
+    }
+    if !global.quiet {
+        eprintln!(
+            "inferred {} images ({} skipped) in {:.2} s; evaluating",
+            summary.processed,
+            summary.failed.len(),
+            summary.wall.as_secs_f64()
+        );
+    }
+    let report = evaluator.finish()?;
+    super::eval::emit(&report, args, global)?;
+    Ok(if summary.failed.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_PARTIAL
+    })
 }

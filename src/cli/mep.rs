@@ -1,37 +1,76 @@
-//! `baiseg-rt mep` (issue 7). PLACEHOLDER until the MEP lands; `MepFlags` is shared with `infer`.
-use clap::Args;
+//! `baiseg-rt mep`: the Mask Extraction Pipeline alone, on saved maps (issue 7).
+//!
+//! Single image: `--image IMG --boundary B.(npy|png) (--semantic P.npy | --labels L.png) --out DIR`
+//! writes `DIR/labels.png` (u16 instance ids) and `DIR/instances.json` (COCO results), and with
+//! `--save overlay` `DIR/overlay.png`. Batch: `--cases DIR` processes every subfolder of DIR holding
+//! `image.png`, `boundary.(npy|png)` and `semantic.npy` or `labels.png` (the layout of
+//! `fixtures/mep/`), in parallel, into `OUT/<case>/`.
+//!
+//! `--timing-json FILE` writes the in-process MEP times (file I/O excluded) per image and per
+//! stage, for `benches/compare_mep.py`:
+//! `{"threads", "repeat", "params", "images": [{"case", "height", "width", "instances",
+//! "mep_ms", "stages_ms": {stage: ms}, "runs_ms": [...]}], "mep_ms", "stages_ms", "mep_wall_ms",
+//! "wall_ms"}`; with `--repeat N` each image is run N times in memory and the median run is
+//! reported (`runs_ms` lists all). `mep_wall_ms` is the wall time of the MEP phases alone (all
+//! images, in parallel in batch mode).
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-use super::GlobalOpts;
-use baiseg_rt::mep::MepParams;
+use anyhow::{Context, bail};
+use baiseg_rt::instances::{Instance, paint_label_map};
+use baiseg_rt::mep::{self, Mep, MepInput, MepParams, Semantic, StageTimes, io};
+use clap::{Args, ValueEnum};
+use ndarray::{Array2, Array3};
+use rayon::prelude::*;
+use serde_json::{Value, json};
 
-/// MEP parameters as command-line flags (SPEC section 2 defaults).
+use super::{EXIT_FATAL, EXIT_OK, EXIT_PARTIAL, GlobalOpts};
+
+/// Every [`MepParams`] field as a flag (SPEC defaults); `infer` flattens the same struct.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "MEP options")]
 pub struct MepFlags {
-    /// NMS sampling radius r.
-    #[arg(long, default_value_t = 1, help_heading = "MEP options")]
+    /// NMS sampling radius r (pixels along the edge normal).
+    #[arg(long, value_name = "R", default_value_t = 1)]
     pub nms_radius: usize,
-    /// NMS margin m: suppress a pixel if a neighbour along the normal exceeds m*B(p).
-    #[arg(long, default_value_t = 1.01, help_heading = "MEP options")]
+    /// NMS margin m: a pixel is suppressed when a sample exceeds m * B(p).
+    #[arg(long, value_name = "M", default_value_t = 1.01)]
     pub nms_margin: f64,
-    /// Threshold on the thinned boundary.
-    #[arg(long, default_value_t = 0.5, help_heading = "MEP options")]
+    /// Threshold t_e on the thinned boundary.
+    #[arg(long, value_name = "T", default_value_t = 0.5)]
     pub edge_threshold: f32,
-    /// 3x3 dilations of the thinned boundary.
-    #[arg(long, default_value_t = 2, help_heading = "MEP options")]
+    /// Number of 3x3 dilations of the thinned boundary.
+    #[arg(long, value_name = "N", default_value_t = 2)]
     pub dilate_iterations: usize,
-    /// Seeds are pixels farther than this from the dilated boundary (pixels).
-    #[arg(long, default_value_t = 3.0, help_heading = "MEP options")]
+    /// Seed distance threshold t_d in pixels (seeds are dist > t_d).
+    #[arg(long, value_name = "PX", default_value_t = 3.0)]
     pub seed_distance: f64,
-    /// Elliptical closing kernel size.
-    #[arg(long, default_value_t = 5, help_heading = "MEP options")]
+    /// Size of the elliptical closing kernel (5 = OpenCV's 5x5 MORPH_ELLIPSE; 0 or 1: none).
+    #[arg(long, value_name = "K", default_value_t = 5)]
     pub closing_kernel: usize,
-    /// Drop instances smaller than this (pixels).
-    #[arg(long, default_value_t = 0, help_heading = "MEP options")]
+    /// Instances with fewer pixels are dropped.
+    #[arg(long, value_name = "PIXELS", default_value_t = 0)]
     pub min_area: u64,
 }
 
+impl Default for MepFlags {
+    fn default() -> Self {
+        let p = MepParams::default();
+        Self {
+            nms_radius: p.nms_radius,
+            nms_margin: p.nms_margin,
+            edge_threshold: p.edge_threshold,
+            dilate_iterations: p.dilate_iterations,
+            seed_distance: p.seed_distance,
+            closing_kernel: p.closing_kernel,
+            min_area: p.min_area,
+        }
+    }
+}
+
 impl MepFlags {
-    /// The MEP parameters.
+    /// The library parameters.
+    #[must_use]
     pub fn to_params(&self) -> MepParams {
         MepParams {
             nms_radius: self.nms_radius,
@@ -43,13 +82,466 @@ impl MepFlags {
             min_area: self.min_area,
         }
     }
+
+    /// Checks values the library would accept but that make no sense.
+    ///
+    /// # Errors
+    /// A message naming the flag.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if !self.nms_margin.is_finite() {
+            bail!("--nms-margin must be a finite number, got {}", self.nms_margin);
+        }
+        if !self.edge_threshold.is_finite() {
+            bail!(
+                "--edge-threshold must be a finite number, got {}",
+                self.edge_threshold
+            );
+        }
+        if self.seed_distance.is_nan() {
+            bail!("--seed-distance must be a number");
+        }
+        Ok(())
+    }
+}
+
+/// Extra outputs of `mep`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SaveKind {
+    /// `overlay.png`: the image with coloured masks.
+    Overlay,
+    /// The intermediate maps: `thin.png`, `dilated.png`, `seeds.png` (0/255), `markers.npy`,
+    /// `watershed.npy` (i32).
+    Stages,
 }
 
 /// Arguments of `mep`.
 #[derive(Debug, Args)]
-pub struct MepArgs {}
+pub struct MepArgs {
+    /// RGB image (PNG, JPEG, ...).
+    #[arg(
+        long,
+        value_name = "IMG",
+        required_unless_present = "cases",
+        requires = "boundary"
+    )]
+    pub image: Option<PathBuf>,
+    /// Boundary map: float32 .npy [H, W] in [0, 1], or a grey PNG (scaled to [0, 1]).
+    #[arg(long, value_name = "B.npy|B.png", requires = "image")]
+    pub boundary: Option<PathBuf>,
+    /// Class probabilities: float32 .npy [K+1, H, W], channel 0 = background.
+    #[arg(long, value_name = "P.npy", conflicts_with = "labels", requires = "image")]
+    pub semantic: Option<PathBuf>,
+    /// Class-id map: 8/16-bit grey PNG, 0 = background, 255 = ignore.
+    #[arg(long, value_name = "L.png", requires = "image")]
+    pub labels: Option<PathBuf>,
+    /// Batch mode: every subfolder of DIR with image.png, boundary.(npy|png) and semantic.npy or
+    /// labels.png; outputs go to OUT/<case>/.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["image", "boundary", "semantic", "labels"])]
+    pub cases: Option<PathBuf>,
+    /// Output folder.
+    #[arg(long, value_name = "DIR", default_value = "out")]
+    pub out: PathBuf,
+    /// Extra outputs, comma-separated.
+    #[arg(long, value_name = "WHAT", value_delimiter = ',', value_enum)]
+    pub save: Vec<SaveKind>,
+    /// Write in-process MEP timings (per image, per stage; I/O excluded) as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub timing_json: Option<PathBuf>,
+    /// Run the MEP N times per image (in memory) and report the median run's times.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub repeat: u32,
+    /// COCO `image_id` of the single image (batch mode: 1, 2, ... in case-name order).
+    #[arg(long, value_name = "ID", default_value_t = 1)]
+    pub image_id: u64,
+    #[command(flatten)]
+    pub flags: MepFlags,
+}
+
+/// Input files of one image.
+#[derive(Debug, Clone)]
+struct CaseFiles {
+    name: String,
+    image: PathBuf,
+    boundary: PathBuf,
+    semantic: SemanticFile,
+    out: PathBuf,
+    image_id: u64,
+}
+
+#[derive(Debug, Clone)]
+enum SemanticFile {
+    Probabilities(PathBuf),
+    Labels(PathBuf),
+}
+
+/// Loaded inputs of one image.
+struct Loaded {
+    image: Array3<u8>,
+    boundary: Array2<f32>,
+    semantic: LoadedSemantic,
+}
+
+enum LoadedSemantic {
+    Probabilities(Array3<f32>),
+    Labels(Array2<u16>),
+}
+
+impl Loaded {
+    fn input(&self) -> MepInput<'_> {
+        let semantic = match &self.semantic {
+            LoadedSemantic::Probabilities(p) => Semantic::Probabilities(p.view()),
+            LoadedSemantic::Labels(l) => Semantic::Labels(l.view()),
+        };
+        MepInput {
+            image: self.image.view(),
+            boundary: self.boundary.view(),
+            semantic,
+        }
+    }
+}
+
+/// Result of one image.
+struct Done {
+    name: String,
+    height: usize,
+    width: usize,
+    instances: usize,
+    times: StageTimes,
+    runs: Vec<Duration>,
+}
+
+fn load(case: &CaseFiles) -> anyhow::Result<Loaded> {
+    let image = io::read_rgb(&case.image)?;
+    let boundary = io::read_boundary(&case.boundary)?;
+    let (h, w, _) = image.dim();
+    let size_err = |file: &Path, (fh, fw): (usize, usize)| {
+        anyhow::anyhow!(
+            "{}: size {fh}x{fw} (HxW) differs from the image's {h}x{w} ({})",
+            file.display(),
+            case.image.display()
+        )
+    };
+    if boundary.dim() != (h, w) {
+        return Err(size_err(&case.boundary, boundary.dim()));
+    }
+    let semantic = match &case.semantic {
+        SemanticFile::Probabilities(p) => {
+            let a = io::read_probabilities(p)?;
+            let (_, sh, sw) = a.dim();
+            if (sh, sw) != (h, w) {
+                return Err(size_err(p, (sh, sw)));
+            }
+            LoadedSemantic::Probabilities(a)
+        }
+        SemanticFile::Labels(p) => {
+            let a = io::read_labels(p)?;
+            if a.dim() != (h, w) {
+                return Err(size_err(p, a.dim()));
+            }
+            LoadedSemantic::Labels(a)
+        }
+    };
+    Ok(Loaded {
+        image,
+        boundary,
+        semantic,
+    })
+}
+
+/// Runs the MEP `repeat` times; returns the instances, the median run's stage times, all runs.
+fn run_timed(
+    mep: &mut Mep,
+    loaded: &Loaded,
+    repeat: u32,
+) -> baiseg_rt::Result<(Vec<Instance>, StageTimes, Vec<Duration>)> {
+    let input = loaded.input();
+    let mut runs = Vec::new();
+    let mut all = Vec::new();
+    let mut instances = Vec::new();
+    for _ in 0..repeat {
+        instances = mep.run(&input)?;
+        let t = mep.last_times();
+        runs.push(t.total());
+        all.push(t);
+    }
+    let mut order: Vec<usize> = (0..all.len()).collect();
+    order.sort_by_key(|&i| all[i].total());
+    let median = all[order[order.len() / 2]];
+    Ok((instances, median, runs))
+}
+
+fn coco_records(instances: &[Instance], image_id: u64) -> Value {
+    Value::Array(
+        instances
+            .iter()
+            .map(|inst| {
+                let rle = inst.mask.to_rle();
+                json!({
+                    "image_id": image_id,
+                    "category_id": inst.category,
+                    "segmentation": {"size": [rle.height, rle.width], "counts": rle.to_compressed_string()},
+                    "bbox": inst.mask.bbox(),
+                    "area": inst.mask.area(),
+                    "score": inst.score,
+                })
+            })
+            .collect(),
+    )
+}
+
+fn write_outputs(
+    case: &CaseFiles,
+    loaded: &Loaded,
+    instances: &[Instance],
+    save: &[SaveKind],
+    mep: &mut Mep,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&case.out).with_context(|| format!("{}: cannot create", case.out.display()))?;
+    let (h, w) = loaded.boundary.dim();
+    let hu = u32::try_from(h).context("image too large")?;
+    let wu = u32::try_from(w).context("image too large")?;
+    let labels = paint_label_map(instances, hu, wu);
+    io::write_png_u16(&case.out.join("labels.png"), labels.view())?;
+    let json = serde_json::to_vec_pretty(&coco_records(instances, case.image_id))?;
+    io::write_atomic(&case.out.join("instances.json"), &json)?;
+    if save.contains(&SaveKind::Overlay) {
+        let ov = io::overlay(loaded.image.view(), labels.view());
+        io::write_png_rgb(&case.out.join("overlay.png"), ov.view())?;
+    }
+    if save.contains(&SaveKind::Stages) {
+        let (_, maps) = mep.run_with_stages(&loaded.input())?;
+        let to255 = |a: &Array2<u8>| a.mapv(|v| if v != 0 { 255u8 } else { 0 });
+        io::write_png_u8(&case.out.join("thin.png"), to255(&maps.thin).view())?;
+        io::write_png_u8(&case.out.join("dilated.png"), to255(&maps.dilated).view())?;
+        io::write_png_u8(&case.out.join("seeds.png"), to255(&maps.seeds).view())?;
+        for (name, arr) in [("markers.npy", &maps.markers), ("watershed.npy", &maps.watershed)] {
+            let mut buf = Vec::new();
+            ndarray_npy::WriteNpyExt::write_npy(arr, &mut buf).with_context(|| name.to_string())?;
+            io::write_atomic(&case.out.join(name), &buf)?;
+        }
+    }
+    Ok(())
+}
+
+/// One case through the three phases (load, MEP, write); errors carry the case name.
+type CaseResult<T> = Result<T, (String, anyhow::Error)>;
+
+fn mep_phase(
+    case: &CaseFiles,
+    loaded: &Loaded,
+    mep: &mut Mep,
+    repeat: u32,
+) -> CaseResult<(Vec<Instance>, Done)> {
+    let (instances, times, runs) = run_timed(mep, loaded, repeat).map_err(|e| {
+        (
+            case.name.clone(),
+            anyhow::Error::new(e).context(format!("MEP on {}", case.image.display())),
+        )
+    })?;
+    let (height, width) = loaded.boundary.dim();
+    let done = Done {
+        name: case.name.clone(),
+        height,
+        width,
+        instances: instances.len(),
+        times,
+        runs,
+    };
+    Ok((instances, done))
+}
+
+/// Processes `cases` in chunks: parallel load, parallel MEP (timed), parallel write. Returns the
+/// results in case order and the wall time of the MEP phases.
+fn process_all(
+    cases: Vec<CaseResult<CaseFiles>>,
+    params: &MepParams,
+    args: &MepArgs,
+) -> (Vec<CaseResult<Done>>, Duration) {
+    let chunk = (4 * rayon::current_num_threads()).max(8);
+    let mut results = Vec::new();
+    let mut mep_wall = Duration::ZERO;
+    let mut cases = cases.into_iter().peekable();
+    while cases.peek().is_some() {
+        let batch: Vec<CaseResult<CaseFiles>> = cases.by_ref().take(chunk).collect();
+        let loaded: Vec<CaseResult<(CaseFiles, Loaded)>> = batch
+            .into_par_iter()
+            .map(|c| {
+                let c = c?;
+                match load(&c) {
+                    Ok(l) => Ok((c, l)),
+                    Err(e) => Err((c.name.clone(), e)),
+                }
+            })
+            .collect();
+        let start = Instant::now();
+        let ran: Vec<CaseResult<(CaseFiles, Loaded, Vec<Instance>, Done)>> = loaded
+            .into_par_iter()
+            .map_init(
+                || Mep::new(params.clone()),
+                |mep, r| {
+                    let (c, l) = r?;
+                    let (inst, done) = mep_phase(&c, &l, mep, args.repeat)?;
+                    Ok((c, l, inst, done))
+                },
+            )
+            .collect();
+        mep_wall += start.elapsed();
+        let written: Vec<CaseResult<Done>> = ran
+            .into_par_iter()
+            .map_init(
+                || Mep::new(params.clone()),
+                |mep, r| {
+                    let (c, l, inst, done) = r?;
+                    write_outputs(&c, &l, &inst, &args.save, mep).map_err(|e| (c.name.clone(), e))?;
+                    Ok(done)
+                },
+            )
+            .collect();
+        results.extend(written);
+    }
+    (results, mep_wall)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn stages_json(t: &StageTimes) -> Value {
+    Value::Object(t.iter().map(|(n, d)| (n.to_string(), json!(ms(d)))).collect())
+}
+
+fn find_one(dir: &Path, names: &[&str]) -> Option<PathBuf> {
+    names.iter().map(|n| dir.join(n)).find(|p| p.is_file())
+}
+
+/// The cases of a batch folder, sorted by name; folders without the inputs are errors.
+fn list_cases(dir: &Path, out: &Path) -> anyhow::Result<Vec<Result<CaseFiles, (String, anyhow::Error)>>> {
+    let mut names: Vec<(String, PathBuf)> = std::fs::read_dir(dir)
+        .with_context(|| format!("{}: cannot read the cases folder", dir.display()))?
+        .filter_map(std::result::Result::ok)
+        .filter(|e| e.path().is_dir())
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+        .collect();
+    names.sort();
+    Ok(names
+        .into_iter()
+        .enumerate()
+        .map(|(i, (name, path))| {
+            let image = find_one(&path, &["image.png"]);
+            let boundary = find_one(&path, &["boundary.npy", "boundary.png"]);
+            let semantic = find_one(&path, &["semantic.npy"])
+                .map(SemanticFile::Probabilities)
+                .or_else(|| find_one(&path, &["labels.png"]).map(SemanticFile::Labels));
+            match (image, boundary, semantic) {
+                (Some(image), Some(boundary), Some(semantic)) => Ok(CaseFiles {
+                    out: out.join(&name),
+                    name,
+                    image,
+                    boundary,
+                    semantic,
+                    image_id: i as u64 + 1,
+                }),
+                _ => Err((
+                    name,
+                    anyhow::anyhow!(
+                        "{}: needs image.png, boundary.npy|png and semantic.npy|labels.png",
+                        path.display()
+                    ),
+                )),
+            }
+        })
+        .collect())
+}
 
 /// Runs `mep`.
-pub fn run(_args: &MepArgs, _global: &GlobalOpts) -> anyhow::Result<u8> {
-    anyhow::bail!("mep is not implemented yet")
+pub fn run(args: &MepArgs, global: &GlobalOpts) -> anyhow::Result<u8> {
+    super::init_threads(global);
+    args.flags.validate()?;
+    let params = args.flags.to_params();
+    let wall = Instant::now();
+    let cases = if let Some(dir) = &args.cases {
+        let cases = list_cases(dir, &args.out)?;
+        if cases.is_empty() {
+            bail!("{}: no case folders", dir.display());
+        }
+        cases
+    } else {
+        let (Some(image), Some(boundary)) = (&args.image, &args.boundary) else {
+            bail!("give --image and --boundary, or --cases");
+        };
+        let semantic = match (&args.semantic, &args.labels) {
+            (Some(p), None) => SemanticFile::Probabilities(p.clone()),
+            (None, Some(l)) => SemanticFile::Labels(l.clone()),
+            _ => bail!("give exactly one of --semantic P.npy and --labels L.png"),
+        };
+        let name = image
+            .file_stem()
+            .map_or_else(|| "image".to_string(), |s| s.to_string_lossy().into_owned());
+        vec![Ok(CaseFiles {
+            name,
+            image: image.clone(),
+            boundary: boundary.clone(),
+            semantic,
+            out: args.out.clone(),
+            image_id: args.image_id,
+        })]
+    };
+    let single = args.cases.is_none();
+    let (results, mep_wall) = process_all(cases, &params, args);
+    let mut failed = 0usize;
+    let mut done = Vec::new();
+    for r in results {
+        match r {
+            Ok(d) => done.push(d),
+            // One image: its error is the command's error.
+            Err((_, e)) if single => return Err(e),
+            Err((name, e)) => {
+                failed += 1;
+                eprintln!("error: {name}: {e:#}");
+            }
+        }
+    }
+    if let Some(path) = &args.timing_json {
+        let mut total = StageTimes::default();
+        for d in &done {
+            for (acc, t) in total.0.iter_mut().zip(d.times.0) {
+                *acc += t;
+            }
+        }
+        let report = json!({
+            "threads": rayon::current_num_threads(),
+            "repeat": args.repeat,
+            "params": {
+                "nms_radius": params.nms_radius, "nms_margin": params.nms_margin,
+                "edge_threshold": params.edge_threshold, "dilate_iterations": params.dilate_iterations,
+                "seed_distance": params.seed_distance, "closing_kernel": params.closing_kernel,
+                "min_area": params.min_area,
+            },
+            "stages": mep::STAGES,
+            "images": done.iter().map(|d| json!({
+                "case": d.name, "height": d.height, "width": d.width, "instances": d.instances,
+                "mep_ms": ms(d.times.total()), "stages_ms": stages_json(&d.times),
+                "runs_ms": d.runs.iter().map(|&r| ms(r)).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+            "mep_ms": ms(total.total()),
+            "stages_ms": stages_json(&total),
+            "mep_wall_ms": ms(mep_wall),
+            "wall_ms": ms(wall.elapsed()),
+        });
+        io::write_atomic(path, &serde_json::to_vec_pretty(&report)?)?;
+    }
+    if !global.quiet {
+        let n: usize = done.iter().map(|d| d.instances).sum();
+        eprintln!(
+            "mep: {} image(s), {n} instance(s), MEP {:.1} ms in total, {} failed",
+            done.len(),
+            done.iter().map(|d| ms(d.times.total())).sum::<f64>(),
+            failed
+        );
+    }
+    Ok(match (done.is_empty(), failed) {
+        (true, _) => EXIT_FATAL,
+        (false, 0) => EXIT_OK,
+        (false, _) => EXIT_PARTIAL,
+    })
 }

@@ -10,6 +10,7 @@ mod eval;
 mod infer;
 mod inspect;
 mod mep;
+mod merge;
 
 /// Exit code: everything done.
 pub const EXIT_OK: u8 = 0;
@@ -55,6 +56,8 @@ pub enum Command {
     Mep(mep::MepArgs),
     /// Print a model's inputs, outputs, classes and metadata.
     Inspect(inspect::InspectArgs),
+    /// Join the outputs of sharded `infer --shard k/n` runs into one output directory.
+    Merge(merge::MergeArgs),
 }
 
 /// Parses the command line, runs, and maps the result to an exit code.
@@ -65,6 +68,7 @@ pub fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Infer(args) => infer::run(args, &cli.global),
         Command::Inspect(args) => inspect::run(args, &cli.global),
+        Command::Merge(args) => merge::run(args, &cli.global),
         Command::Eval(args) => eval::run(args, &cli.global),
         Command::Mep(args) => mep::run(args, &cli.global),
     };

@@ -59,6 +59,7 @@ pub fn accumulate(
 ) -> Accumulated {
     let (tn, rn, an, mn) = (n_thrs, rec_thrs.len(), n_areas, max_dets.len());
     let kn = per_cat.len();
+    let at_n = an * tn;
     let cells: Vec<CatCells> = per_cat
         .par_iter()
         .map(|evals| {
@@ -70,11 +71,15 @@ pub fn accumulate(
             if evals.is_empty() {
                 return c;
             }
-            let mut rc = Vec::new();
-            let mut pr = Vec::new();
+            let mut all: Vec<(f64, u32, u32)> = Vec::new();
+            let mut buf: Vec<u8> = Vec::new();
+            let mut tp_pos: Vec<(usize, u64)> = Vec::new();
+            let mut best: Vec<f64> = Vec::new();
+            let mut tp_min: Vec<Option<u64>> = vec![None; rn];
             for (m, &max_det) in max_dets.iter().enumerate() {
-                // (score, eval index, detection index), concatenated in image order.
-                let mut all: Vec<(f64, u32, u32)> = Vec::new();
+                // (score, eval index, detection index), concatenated in image order, then a
+                // stable sort on descending score (numpy mergesort of -score).
+                all.clear();
                 for (e, ev) in evals.iter().enumerate() {
                     let nd = ev.scores.len().min(max_det);
                     for d in 0..nd {
@@ -83,54 +88,82 @@ pub fn accumulate(
                 }
                 all.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal));
                 let nd = all.len();
+                // Flags in score order, `buf[(i * A + a) * T + t]`.
+                buf.clear();
+                for &(_, e, d) in &all {
+                    let d = d as usize;
+                    buf.extend_from_slice(&evals[e as usize].flags[d * at_n..(d + 1) * at_n]);
+                }
                 for a in 0..an {
-                    let npig: u64 = evals.iter().map(|e| u64::from(e.areas[a].num_pos)).sum();
+                    let npig: u64 = evals.iter().map(|e| u64::from(e.num_pos[a])).sum();
                     if npig == 0 {
                         continue;
                     }
                     let npig_f = npig as f64;
+                    // searchsorted(rc, recThrs, 'left') on rc = tp / npig: the first position
+                    // whose tp reaches the smallest tp with tp / npig >= thr (exact float test).
+                    for (slot, &thr) in tp_min.iter_mut().zip(rec_thrs) {
+                        let mut x = ((thr * npig_f).ceil().max(0.0) as u64).min(npig + 1);
+                        while x > 0 && (x - 1) as f64 / npig_f >= thr {
+                            x -= 1;
+                        }
+                        while x <= npig && (x as f64 / npig_f) < thr {
+                            x += 1;
+                        }
+                        *slot = (x <= npig).then_some(x);
+                    }
                     for t in 0..tn {
-                        rc.clear();
-                        pr.clear();
+                        // One pass: cumulative tp/fp, positions of true positives.
+                        tp_pos.clear();
                         let (mut tp, mut fp) = (0u64, 0u64);
-                        for &(_, e, d) in &all {
-                            let ev = evals[e as usize];
-                            let dn = ev.scores.len();
-                            let f = ev.areas[a].flags[t * dn + d as usize];
+                        let mut idx = a * tn + t;
+                        for i in 0..nd {
+                            let f = buf[idx];
+                            idx += at_n;
                             if f & IGNORED == 0 {
                                 if f & MATCHED != 0 {
                                     tp += 1;
+                                    tp_pos.push((i, fp));
                                 } else {
                                     fp += 1;
                                 }
                             }
-                            let (tpf, fpf) = (tp as f64, fp as f64);
-                            rc.push(tpf / npig_f);
-                            pr.push(tpf / (fpf + tpf + EPS));
                         }
-                        c.recall[(t * an + a) * mn + m] = if nd > 0 { rc[nd - 1] } else { 0.0 };
-                        for i in (1..nd).rev() {
-                            if pr[i] > pr[i - 1] {
-                                pr[i - 1] = pr[i];
+                        c.recall[(t * an + a) * mn + m] = if nd > 0 { tp as f64 / npig_f } else { 0.0 };
+                        // pr = tp / (fp + tp + eps) only changes upwards at true positives, so
+                        // the right-to-left running max (pycocotools' loop) only needs them.
+                        best.clear();
+                        best.resize(tp_pos.len(), 0.0);
+                        let mut run = 0.0f64;
+                        for j in (0..tp_pos.len()).rev() {
+                            let tpf = (j + 1) as f64;
+                            let pr = tpf / (tp_pos[j].1 as f64 + tpf + EPS);
+                            if pr > run {
+                                run = pr;
                             }
+                            best[j] = run;
                         }
-                        let mut idx = 0usize;
-                        for (ri, &thr) in rec_thrs.iter().enumerate() {
-                            while idx < nd && rc[idx] < thr {
-                                idx += 1;
-                            }
+                        for ri in 0..rn {
                             let cell = ((t * rn + ri) * an + a) * mn + m;
-                            if idx >= nd {
-                                // pycocotools' `try/except` leaves the rest at 0.
+                            let hit = match tp_min[ri] {
+                                Some(0) if nd > 0 => Some((0usize, best.first().copied().unwrap_or(0.0))),
+                                Some(x) if x >= 1 && (x as usize) <= tp_pos.len() => {
+                                    let j = x as usize - 1;
+                                    Some((tp_pos[j].0, best[j]))
+                                }
+                                _ => None,
+                            };
+                            let Some((i, q)) = hit else {
+                                // Past the last detection: pycocotools' `try/except` leaves 0.
                                 for rj in ri..rn {
                                     let cj = ((t * rn + rj) * an + a) * mn + m;
                                     c.precision[cj] = 0.0;
                                     c.scores[cj] = 0.0;
                                 }
                                 break;
-                            }
-                            c.precision[cell] = pr[idx];
-                            c.scores[cell] = all[idx].0;
+                            };
+                            c.precision[cell] = q;
+                            c.scores[cell] = all[i].0;
                         }
                     }
                 }

@@ -377,14 +377,14 @@ impl CocoDataset {
             if a.area.is_none() {
                 return Err(bad(format!("annotation id {} has no \"area\"", a.id)));
             }
-            if let Some(bb) = &a.bbox {
-                if bb.len() != 4 {
-                    return Err(bad(format!(
-                        "annotation id {} has a bbox with {} numbers, not 4",
-                        a.id,
-                        bb.len()
-                    )));
-                }
+            if let Some(bb) = &a.bbox
+                && bb.len() != 4
+            {
+                return Err(bad(format!(
+                    "annotation id {} has a bbox with {} numbers, not 4",
+                    a.id,
+                    bb.len()
+                )));
             }
             if let Some(seg) = &a.segmentation {
                 let img = &images[ii];

@@ -30,24 +30,19 @@ pub const MATCHED: u8 = 1;
 /// Flag bit: the detection is ignored (`dtIgnore`).
 pub const IGNORED: u8 = 2;
 
-/// Matching results of one image, one category, one area range (`evalImgs[...]`).
-#[derive(Debug, Clone, Default)]
-pub struct AreaEval {
-    /// `T x D` flags ([`MATCHED`], [`IGNORED`]), `flags[t * D + d]`.
-    pub flags: Vec<u8>,
-    /// Number of ground truths not ignored (`gtIgnore == 0`).
-    pub num_pos: u32,
-}
-
-/// Matching results of one image and one category over all area ranges.
+/// Matching results of one image and one category over all area ranges
+/// (pycocotools' `evalImgs` entries of that image and category, one per area range).
 #[derive(Debug, Clone)]
 pub struct CatEval {
     /// Category index (position in the sorted `catIds`; 0 when `useCats` is off).
     pub k: u32,
     /// Detection scores, highest first, at most `maxDets[-1]` (`dtScores`).
     pub scores: Vec<f64>,
-    /// Per area range.
-    pub areas: Vec<AreaEval>,
+    /// `D x A x T` flags ([`MATCHED`], [`IGNORED`]), `flags[(d * A + a) * T + t]`: everything
+    /// about one detection is contiguous, which is what accumulate reads in score order.
+    pub flags: Vec<u8>,
+    /// Per area range: ground truths not ignored (`gtIgnore == 0`).
+    pub num_pos: Vec<u32>,
 }
 
 /// A detection with the id `loadRes` gives it (1-based, in insertion order).
@@ -241,12 +236,15 @@ pub fn evaluate_image(
             }
         };
         let scores: Vec<f64> = group_d.iter().map(|&i| dets[i as usize].det.score).collect();
-        let areas = ctx
+        let a_n = ctx.area_rng.len();
+        let mut flags = vec![0u8; scores.len() * a_n * ctx.iou_thrs.len()];
+        let num_pos = ctx
             .area_rng
             .iter()
-            .map(|rng| match_area(&g_list, &d_area, &ious, *rng, ctx))
+            .enumerate()
+            .map(|(a, rng)| match_area(&g_list, &d_area, &ious, *rng, ctx, &mut flags, a, a_n))
             .collect();
-        out.push(CatEval { k, scores, areas });
+        out.push(CatEval { k, scores, flags, num_pos });
     }
     Ok(out)
 }
@@ -320,7 +318,18 @@ pub(crate) fn det_box(e: &DetEntry, h: u32, w: u32, mode: ResultMode, path: &Pat
 
 /// `evaluateImg` for one area range: greedy matching per IoU threshold, ground truths ignored
 /// last, crowds matchable many times, then unmatched detections outside the range ignored.
-fn match_area(gts: &[Gt], d_area: &[f64], ious: &[f64], rng: [f64; 2], ctx: &Context<'_>) -> AreaEval {
+/// Writes flags `(d * a_n + a) * T + t` and returns the number of ground truths not ignored.
+#[allow(clippy::too_many_arguments, reason = "one call per area range over shared buffers")]
+fn match_area(
+    gts: &[Gt],
+    d_area: &[f64],
+    ious: &[f64],
+    rng: [f64; 2],
+    ctx: &Context<'_>,
+    flags: &mut [u8],
+    a: usize,
+    a_n: usize,
+) -> u32 {
     let g_n = gts.len();
     let d_n = d_area.len();
     let t_n = ctx.iou_thrs.len();
@@ -332,7 +341,7 @@ fn match_area(gts: &[Gt], d_area: &[f64], ious: &[f64], rng: [f64; 2], ctx: &Con
     order.extend((0..g_n).filter(|&g| g_ign[g]));
     let s_ign: Vec<bool> = order.iter().map(|&g| g_ign[g]).collect();
     let s_crowd: Vec<bool> = order.iter().map(|&g| gts[g].crowd).collect();
-    let mut flags = vec![0u8; t_n * d_n];
+    let at = |d: usize, t: usize| (d * a_n + a) * t_n + t;
     if !ious.is_empty() {
         let mut gtm = vec![false; g_n];
         for (t, &thr) in ctx.iou_thrs.iter().enumerate() {
@@ -345,10 +354,11 @@ fn match_area(gts: &[Gt], d_area: &[f64], ious: &[f64], rng: [f64; 2], ctx: &Con
                     if gtm[gi] && !s_crowd[gi] {
                         continue;
                     }
-                    if let Some(mm) = m {
-                        if !s_ign[mm] && s_ign[gi] {
-                            break;
-                        }
+                    if let Some(mm) = m
+                        && !s_ign[mm]
+                        && s_ign[gi]
+                    {
+                        break;
                     }
                     let v = row[order[gi]];
                     if v < iou {
@@ -366,22 +376,21 @@ fn match_area(gts: &[Gt], d_area: &[f64], ious: &[f64], rng: [f64; 2], ctx: &Con
                     if ctx.fix_zero_ids || gts[order[mm]].id != 0 {
                         f |= MATCHED;
                     }
-                    flags[t * d_n + d] = f;
+                    flags[at(d, t)] = f;
                     gtm[mm] = true; // gtm holds the detection id, always >= 1
                 }
             }
         }
     }
-    for t in 0..t_n {
-        for d in 0..d_n {
-            let f = &mut flags[t * d_n + d];
-            if *f & MATCHED == 0 && out_of(d_area[d]) {
-                *f |= IGNORED;
+    for (d, &area) in d_area.iter().enumerate() {
+        if out_of(area) {
+            for t in 0..t_n {
+                let f = &mut flags[at(d, t)];
+                if *f & MATCHED == 0 {
+                    *f |= IGNORED;
+                }
             }
         }
     }
-    AreaEval {
-        flags,
-        num_pos: u32::try_from(num_pos).unwrap_or(u32::MAX),
-    }
+    u32::try_from(num_pos).unwrap_or(u32::MAX)
 }

@@ -84,13 +84,13 @@ pub fn write_plots(report: &EvalReport, dir: &Path) -> Result<Vec<PathBuf>> {
         }
         for t in 0..tn {
             let mut c = Vec::with_capacity(rn);
-            for r in 0..rn {
+            for (r, &rt) in rec.iter().enumerate().take(rn) {
                 let vals: Vec<f64> = (0..kn)
                     .map(|k| acc.precision[acc.pidx(t, r, k, 0, m)])
                     .filter(|&v| v > -1.0)
                     .collect();
                 if !vals.is_empty() {
-                    c.push((rec[r], super::summarize::mean_valid(&vals)));
+                    c.push((rt, super::summarize::mean_valid(&vals)));
                 }
             }
             mean.push(c);

@@ -218,8 +218,8 @@ pub(crate) fn run(
             seen[il.k] = true;
             n_pos[il.k] += il.n_pos;
             scores[il.k].extend_from_slice(&il.scores);
-            for t in 0..tn {
-                matches[il.k][t].extend_from_slice(&il.matches[t]);
+            for (dst, src) in matches[il.k].iter_mut().zip(&il.matches) {
+                dst.extend_from_slice(src);
             }
         }
     }

@@ -11,7 +11,10 @@
 //!    the integer `Sep` function (floor division), so every squared distance is exact.
 //!
 //! The MEP never needs the distances themselves: [`seeds_into`] thresholds the squared distances
-//! against the smallest integer `k0` with `sqrt(k0) > t_d`, which is exactly `dist > t_d`.
+//! against the smallest integer `k0` with `sqrt(k0) > t_d`, which is exactly `dist > t_d`. For the
+//! usual small thresholds (`k0 <= 256`, i.e. `t_d < 16`) it skips the lower envelope altogether:
+//! after the column pass, a pixel is within `t_d` of the boundary iff one of the `2 sqrt(k0) - 1`
+//! columns around it has a small enough column distance, a few vectorised compares per pixel.
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis, Zip};
 use rayon::prelude::*;
 
@@ -53,18 +56,25 @@ fn column_pass(binary: ArrayView2<'_, u8>, mut g: ArrayViewMut2<'_, i32>, inf: i
 }
 
 /// Row pass over one row: squared distances `d2[x] = min_i (x-i)^2 + g[i]^2` (Meijster's phase 2).
-/// `s` and `t` are scratch of length `g.len()`.
-fn row_pass(g: &[i32], d2: &mut [i64], s: &mut [usize], t: &mut [i64]) {
+/// `f2`, `s` and `t` are scratch of length `g.len()`.
+fn row_pass(g: &[i32], d2: &mut [i64], f2: &mut [i64], s: &mut [usize], t: &mut [i64]) {
     let m = g.len();
     if m == 0 {
         return;
     }
-    let gg = |i: usize| i64::from(g[i]) * i64::from(g[i]);
-    let f = |x: i64, i: usize| (x - i as i64) * (x - i as i64) + gg(i);
+    for (f, &v) in f2.iter_mut().zip(g) {
+        *f = i64::from(v) * i64::from(v);
+    }
+    let f2 = &*f2;
+    let f = |x: i64, i: usize| (x - i as i64) * (x - i as i64) + f2[i];
     // Sep(i, u) = floor((u^2 - i^2 + g(u)^2 - g(i)^2) / (2 (u - i))).
     let sep = |i: usize, u: usize| {
         let (ii, uu) = (i as i64, u as i64);
-        (uu * uu - ii * ii + gg(u) - gg(i)).div_euclid(2 * (uu - ii))
+        // Exact in f64: |numerator| < 2^45, so a non-integer quotient is at least 2^-45 (relative)
+        // away from an integer, far more than the rounding of one division (2^-53).
+        let q = (uu * uu - ii * ii + f2[u] - f2[i]) as f64 / (2 * (uu - ii)) as f64;
+        let t = q as i64; // truncation; floor for negative non-integers is one less
+        if (t as f64) > q { t - 1 } else { t }
     };
     let mut q: isize = 0;
     s[0] = 0;
@@ -95,7 +105,8 @@ fn row_pass(g: &[i32], d2: &mut [i64], s: &mut [usize], t: &mut [i64]) {
 
 /// The "infinite" column distance for an `h x w` map: larger than any real distance.
 fn inf_for(h: usize, w: usize) -> i32 {
-    i32::try_from(h + w + 1).unwrap_or(i32::MAX / 2).min(1 << 20)
+    // (h + w + 1) <= 2^21 keeps every squared term below 2^45 (see `row_pass`).
+    i32::try_from(h + w + 1).unwrap_or(i32::MAX).min(1 << 21)
 }
 
 /// Runs the row pass over every row in parallel, handing each row's squared distances (`None`
@@ -112,12 +123,20 @@ fn for_each_row_d2<T: Send + Sync>(
         .into_par_iter()
         .enumerate()
         .for_each_init(
-            || (vec![0i32; w], vec![0i64; w], vec![0usize; w], vec![0i64; w]),
-            |(grow, d2, s, t), (y, mut orow)| {
+            || {
+                (
+                    vec![0i32; w],
+                    vec![0i64; w],
+                    vec![0i64; w],
+                    vec![0usize; w],
+                    vec![0i64; w],
+                )
+            },
+            |(grow, d2, f2, s, t), (y, mut orow)| {
                 for (d, &v) in grow.iter_mut().zip(g.row(y).iter()) {
                     *d = v;
                 }
-                row_pass(grow, d2, s, t);
+                row_pass(grow, d2, f2, s, t);
                 for (o, &v) in orow.iter_mut().zip(d2.iter()) {
                     *o = emit(if v >= inf2 { None } else { Some(v) });
                 }
@@ -227,10 +246,67 @@ pub fn seeds_into(
     column_pass(dilated, scratch.view_mut(), inf);
     let k0 = seed_threshold(seed_distance);
     let inf_passes = f64::INFINITY > seed_distance;
-    for_each_row_d2(scratch.view(), inf, out, |d| match d {
-        None => u8::from(inf_passes),
-        Some(v) => u8::from(k0.is_some_and(|k| v >= k)),
-    });
+    match k0 {
+        Some(k0) if k0 <= MAX_WINDOW_K0 => seeds_window(scratch.view(), k0, inf, inf_passes, out),
+        _ => for_each_row_d2(scratch.view(), inf, out, |d| match d {
+            None => u8::from(inf_passes),
+            Some(v) => u8::from(k0.is_some_and(|k| v >= k)),
+        }),
+    }
+}
+
+/// Largest `k0` handled by [`seeds_window`] (window half-width 15).
+const MAX_WINDOW_K0: i64 = 256;
+
+/// The seed threshold without the full row pass, for small `k0`: a pixel is *not* a seed iff some
+/// column `x + dx` with `dx^2 < k0` has `dx^2 + g^2 < k0`, i.e. `g < T(dx)` with `T(dx)` the
+/// smallest integer whose square is `>= k0 - dx^2`. When the map has no set pixel at all (every `g`
+/// is `inf`), every pixel is a seed iff `inf > t_d`.
+fn seeds_window(g: ArrayView2<'_, i32>, k0: i64, inf: i32, inf_passes: bool, mut out: ArrayViewMut2<'_, u8>) {
+    let w = g.ncols();
+    let all_inf = g.iter().all(|&v| v >= inf);
+    if all_inf {
+        out.fill(u8::from(inf_passes));
+        return;
+    }
+    // (dx, T(dx)) for dx >= 0 with dx^2 < k0.
+    let mut taps: Vec<(usize, i32)> = Vec::new();
+    let mut dx = 0i64;
+    while dx * dx < k0 {
+        let k = k0 - dx * dx;
+        let mut t = (k as f64).sqrt() as i64;
+        while t * t < k {
+            t += 1;
+        }
+        while t > 0 && (t - 1) * (t - 1) >= k {
+            t -= 1;
+        }
+        taps.push((dx as usize, i32::try_from(t).unwrap_or(i32::MAX)));
+        dx += 1;
+    }
+    Zip::from(out.axis_iter_mut(Axis(0)))
+        .and(g.axis_iter(Axis(0)))
+        .par_for_each(|mut orow, grow| {
+            let grow = grow.to_vec();
+            let mut near = vec![0u8; w];
+            for &(dx, t) in &taps {
+                if dx >= w {
+                    break;
+                }
+                // Neighbour on the right (x + dx) and on the left (x - dx).
+                for (n, &v) in near[..w - dx].iter_mut().zip(&grow[dx..]) {
+                    *n |= u8::from(v < t);
+                }
+                if dx > 0 {
+                    for (n, &v) in near[dx..].iter_mut().zip(&grow[..w - dx]) {
+                        *n |= u8::from(v < t);
+                    }
+                }
+            }
+            for (o, &n) in orow.iter_mut().zip(&near) {
+                *o = 1 - n;
+            }
+        });
 }
 
 #[cfg(test)]
@@ -296,7 +372,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn matches_reference(b in arb_binary(), t in prop_oneof![Just(3.0f64), 0.0f64..6.0]) {
+        fn matches_reference(b in arb_binary(), t in prop_oneof![Just(3.0f64), -1.0f64..6.0, 14.0f64..20.0]) {
             let fast = euclidean_distance(b.view());
             let slow = reference::distance(&b);
             prop_assert_eq!(&fast, &slow);

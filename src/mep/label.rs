@@ -34,6 +34,48 @@ fn union(parent: &mut [u32], a: u32, b: u32) -> u32 {
     }
 }
 
+/// First pass over row-major buffers: provisional labels (positive) into `o`. Uses the decision
+/// tree of Wu, Otoo & Suzuki: when the pixel above is set it is already connected to the left and
+/// upper-left neighbours, so at most one union is ever needed.
+fn first_pass(b: &[u8], o: &mut [i32], w: usize, parent: &mut Vec<u32>) {
+    let new_label = |parent: &mut Vec<u32>| {
+        let l = parent.len() as u32;
+        parent.push(l);
+        l
+    };
+    for (y, (brow, orow_idx)) in b.chunks_exact(w).zip((0..).step_by(w)).enumerate() {
+        let (done, rest) = o.split_at_mut(orow_idx);
+        let orow = &mut rest[..w];
+        let up: &[i32] = if y > 0 { &done[orow_idx - w..orow_idx] } else { &[] };
+        for x in 0..w {
+            if brow[x] == 0 {
+                orow[x] = 0;
+                continue;
+            }
+            let at = |r: &[i32], xx: Option<usize>| xx.and_then(|xx| r.get(xx)).copied().filter(|&v| v > 0);
+            let u = at(up, Some(x));
+            let lab = if let Some(u) = u {
+                u as u32
+            } else {
+                let ur = at(up, Some(x + 1));
+                let ul = at(up, x.checked_sub(1));
+                let l = if x > 0 {
+                    Some(orow[x - 1]).filter(|&v| v > 0)
+                } else {
+                    None
+                };
+                match (ur, ul, l) {
+                    (Some(a), Some(c), _) | (Some(a), None, Some(c)) => union(parent, a as u32, c as u32),
+                    (Some(a), None, None) => a as u32,
+                    (None, Some(a), _) | (None, None, Some(a)) => a as u32,
+                    (None, None, None) => new_label(parent),
+                }
+            };
+            orow[x] = lab as i32;
+        }
+    }
+}
+
 /// Labels the 8-connected components of `binary` (nonzero = set); returns the label map (0 =
 /// background) and the number of components.
 ///
@@ -70,8 +112,8 @@ pub fn label_8(binary: ArrayView2<'_, u8>) -> (Array2<i32>, usize) {
 /// number of components.
 ///
 /// # Panics
-/// When `out`'s shape differs from `binary`'s, or the number of provisional labels exceeds
-/// `i32::MAX` (an image of more than 8 billion pixels).
+/// When `out`'s shape differs from `binary`'s. (Provisional labels never exceed `H*W/2 + 1`, so
+/// they fit `i32` for any image of fewer than 4 billion pixels.)
 pub fn label_8_into(
     binary: ArrayView2<'_, u8>,
     mut out: ArrayViewMut2<'_, i32>,
@@ -81,38 +123,21 @@ pub fn label_8_into(
     let (h, w) = binary.dim();
     parent.clear();
     parent.push(0);
-    // First pass: provisional labels (stored as i32, all positive).
-    for y in 0..h {
-        for x in 0..w {
-            if binary[[y, x]] == 0 {
-                out[[y, x]] = 0;
-                continue;
+    if h == 0 || w == 0 {
+        return 0;
+    }
+    let bin = binary.as_standard_layout();
+    let Some(b) = bin.as_slice() else {
+        unreachable!("standard layout is contiguous")
+    };
+    match out.as_slice_mut() {
+        Some(o) => first_pass(b, o, w, parent),
+        None => {
+            let mut tmp = Array2::<i32>::zeros((h, w));
+            if let Some(o) = tmp.as_slice_mut() {
+                first_pass(b, o, w, parent);
             }
-            let mut lab: u32 = 0;
-            let mut take = |n: i32, parent: &mut Vec<u32>| {
-                if n > 0 {
-                    let n = n as u32;
-                    lab = if lab == 0 { n } else { union(parent, lab, n) };
-                }
-            };
-            if x > 0 {
-                take(out[[y, x - 1]], parent);
-            }
-            if y > 0 {
-                let up = out.row(y - 1);
-                if x > 0 {
-                    take(up[x - 1], parent);
-                }
-                take(up[x], parent);
-                if x + 1 < w {
-                    take(up[x + 1], parent);
-                }
-            }
-            if lab == 0 {
-                lab = u32::try_from(parent.len()).expect("label count fits in u32");
-                parent.push(lab);
-            }
-            out[[y, x]] = i32::try_from(lab).expect("label count fits in i32");
+            out.assign(&tmp);
         }
     }
     // Number the roots in increasing provisional order = raster order of first pixels.

@@ -15,8 +15,9 @@
 //! | closing, semantic filter, class, score | [`refine`] | 2.4 |
 //!
 //! [`Mep`] wires them together with per-image buffers that are reused across images; stages run
-//! row- or instance-parallel on the current rayon pool. Working memory beyond the inputs is about
-//! 12 bytes per pixel plus the watershed queues (at most 4 bytes per pixel).
+//! row- or instance-parallel on the current rayon pool. Working memory beyond the inputs is
+//! 16 bytes per pixel (f64 smoothed boundary, two binary maps, i32 markers, u16 classes) plus the
+//! watershed queues (at most 4 bytes per pixel, usually far less).
 //!
 //! ```
 //! use ndarray::{Array2, Array3};
@@ -148,7 +149,7 @@ pub struct StageMaps {
 #[derive(Debug, Default)]
 pub struct Mep {
     params: MepParams,
-    smooth: Array2<f32>,
+    smooth: Array2<f64>,
     bin_a: Array2<u8>,
     bin_b: Array2<u8>,
     markers: Array2<i32>,
@@ -361,4 +362,127 @@ fn validate(input: &MepInput<'_>, p: &MepParams) -> Result<()> {
 /// As [`Mep::run`].
 pub fn extract(input: &MepInput<'_>, params: &MepParams) -> Result<Vec<Instance>> {
     Mep::new(params.clone()).run(input)
+}
+
+#[cfg(test)]
+mod tests {
+    use ndarray::{Array2, Array3};
+
+    use super::*;
+
+    fn run_labels(boundary: &Array2<f32>, classes: &Array2<u16>) -> Vec<Instance> {
+        let (h, w) = boundary.dim();
+        let image = Array3::<u8>::zeros((h, w, 3));
+        let input = MepInput {
+            image: image.view(),
+            boundary: boundary.view(),
+            semantic: Semantic::Labels(classes.view()),
+        };
+        extract(&input, &MepParams::default()).expect("valid input")
+    }
+
+    #[test]
+    fn tiny_images_give_no_instances() {
+        for (h, w) in [(1, 1), (1, 7), (7, 1), (2, 2), (2, 9), (9, 2)] {
+            let b = Array2::<f32>::from_shape_fn((h, w), |(y, x)| ((y + x) % 3) as f32 / 2.0);
+            assert!(
+                run_labels(&b, &Array2::from_elem((h, w), 1)).is_empty(),
+                "{h}x{w}"
+            );
+        }
+        let empty = Array2::<f32>::zeros((0, 4));
+        assert!(run_labels(&empty, &Array2::zeros((0, 4))).is_empty());
+    }
+
+    #[test]
+    fn all_boundary_and_no_boundary() {
+        let ones = Array2::<f32>::ones((16, 16));
+        assert!(run_labels(&ones, &Array2::from_elem((16, 16), 1)).is_empty());
+        // No boundary: one seed region; the closing restores the zeroed frame.
+        let zeros = Array2::<f32>::zeros((12, 10));
+        let inst = run_labels(&zeros, &Array2::from_elem((12, 10), 3));
+        assert_eq!(inst.len(), 1);
+        assert_eq!(
+            (inst[0].category, inst[0].score, inst[0].mask.area()),
+            (3, 1.0, 120)
+        );
+    }
+
+    #[test]
+    fn single_instance() {
+        // A disc of class 2 whose rim is the boundary.
+        let (h, w) = (40, 40);
+        let d = |y: usize, x: usize| ((y as f64 - 20.0).powi(2) + (x as f64 - 20.0).powi(2)).sqrt();
+        let b = Array2::from_shape_fn(
+            (h, w),
+            |(y, x)| if (d(y, x) - 12.0).abs() < 0.5 { 1.0f32 } else { 0.0 },
+        );
+        let c = Array2::from_shape_fn((h, w), |(y, x)| if d(y, x) < 12.0 { 2u16 } else { 0 });
+        let inst = run_labels(&b, &c);
+        // The disc, and the background region whose closing overlaps the class-2 rim.
+        let disc: Vec<&Instance> = inst.iter().filter(|i| i.mask.contains(20, 20)).collect();
+        assert_eq!(disc.len(), 1);
+        assert_eq!(disc[0].category, 2);
+        assert!(disc[0].mask.area() > 300);
+    }
+
+    #[test]
+    fn ten_thousand_instances() {
+        // A 100 x 100 grid of 13 x 13 cells separated by one-pixel boundary lines.
+        let n = 100 * 14 + 1;
+        let b = Array2::from_shape_fn((n, n), |(y, x)| f32::from(u8::from(y % 14 == 0 || x % 14 == 0)));
+        let inst = run_labels(&b, &Array2::from_elem((n, n), 1));
+        assert_eq!(inst.len(), 10_000);
+        assert!(inst.iter().all(|i| i.category == 1 && i.score == 1.0));
+        // Raster order of the seeds: the first instance is the top-left cell.
+        assert!(inst[0].mask.contains(7, 7) && inst[1].mask.contains(7, 21));
+    }
+
+    #[test]
+    fn invalid_inputs_are_errors() {
+        let image = Array3::<u8>::zeros((4, 5, 3));
+        let b = Array2::<f32>::zeros((4, 5));
+        let l = Array2::<u16>::zeros((4, 5));
+        let bad_b = Array2::<f32>::zeros((5, 4));
+        fn with<'a>(image: &'a Array3<u8>, b: &'a Array2<f32>, l: &'a Array2<u16>) -> MepInput<'a> {
+            MepInput {
+                image: image.view(),
+                boundary: b.view(),
+                semantic: Semantic::Labels(l.view()),
+            }
+        }
+        assert!(extract(&with(&image, &bad_b, &l), &MepParams::default()).is_err());
+        let mut nan = b.clone();
+        nan[[1, 1]] = f32::NAN;
+        let e = extract(&with(&image, &nan, &l), &MepParams::default()).expect_err("NaN");
+        assert!(e.to_string().contains("NaN"));
+        let grey = Array3::<u8>::zeros((4, 5, 1));
+        let e = extract(
+            &MepInput {
+                image: grey.view(),
+                boundary: b.view(),
+                semantic: Semantic::Labels(l.view()),
+            },
+            &MepParams::default(),
+        )
+        .expect_err("1 channel");
+        assert!(e.to_string().contains("channels"));
+        let p = Array3::<f32>::zeros((0, 4, 5));
+        assert!(
+            extract(
+                &MepInput {
+                    image: image.view(),
+                    boundary: b.view(),
+                    semantic: Semantic::Probabilities(p.view())
+                },
+                &MepParams::default()
+            )
+            .is_err()
+        );
+        assert!(
+            extract(&with(&image, &b, &l), &MepParams::default())
+                .expect("valid")
+                .is_empty()
+        );
+    }
 }

@@ -7,14 +7,14 @@
 //!
 //! Implementation notes:
 //! - the triangle smoothing (radius 4, `[1..5..1]/25`, reflect-101 borders) is separable and
-//!   computed row-parallel into one `f32` buffer: vertical pass in `f64` into a row scratch, then the
-//!   horizontal pass from that scratch, rounded once to `f32`;
+//!   computed in `f64` into one buffer, in the reference's order (along x, then along y): the x pass
+//!   row-parallel, the y pass in place on column strips in parallel;
 //! - derivatives (numpy `gradient`: central differences, one-sided at the border, zero along an axis
 //!   of length 1) are never stored: they are evaluated on the fly, in `f64`, only for the pixels that
 //!   can end up in the thinned map (`B(p) >= edge_threshold > 0`); all other pixels are decided
 //!   without them (see [`thin_nms`]);
 //! - the NMS comparison is done in `f64` as the SPEC requires.
-use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis, Zip};
 use rayon::prelude::*;
 
 /// Triangle kernel of radius 4 (`[1,2,3,4,5,4,3,2,1]`), to be divided by 25.
@@ -58,60 +58,79 @@ pub(crate) fn reflect101(i: isize, n: usize) -> usize {
     }
 }
 
+/// Width of the column strips of the vertical smoothing pass.
+const STRIP: usize = 64;
+
 /// Smooths `boundary` with the separable triangle kernel of radius 4 (`[1,2,3,4,5,4,3,2,1]/25`),
-/// reflect-101 borders, into `out` (same shape). Rows are processed in parallel.
+/// reflect-101 borders, in `f64`, into `out` (same shape): first along x (rows in parallel), then
+/// along y (in place, column strips in parallel). Each output is the integer-weighted sum
+/// accumulated left to right, divided by 25 once, exactly as the Python reference.
 ///
 /// ```
 /// use ndarray::{array, Array2};
 /// use baiseg_rt::mep::nms::smooth_triangle;
 /// // A constant map stays constant.
 /// let b = Array2::<f32>::from_elem((5, 5), 0.25);
-/// let mut s = Array2::<f32>::zeros((5, 5));
+/// let mut s = Array2::<f64>::zeros((5, 5));
 /// smooth_triangle(b.view(), s.view_mut());
-/// assert!(s.iter().all(|&v| (v - 0.25).abs() < 1e-7));
+/// assert!(s.iter().all(|&v| (v - 0.25).abs() < 1e-15));
 /// ```
 ///
 /// # Panics
 /// When `out`'s shape differs from `boundary`'s (a programming error, not an input error).
-pub fn smooth_triangle(boundary: ArrayView2<'_, f32>, mut out: ArrayViewMut2<'_, f32>) {
+pub fn smooth_triangle(boundary: ArrayView2<'_, f32>, mut out: ArrayViewMut2<'_, f64>) {
     assert_eq!(boundary.dim(), out.dim(), "smooth_triangle: shape mismatch");
     let (h, w) = boundary.dim();
     if h == 0 || w == 0 {
         return;
     }
-    // Column index map of the horizontal pass, including the reflected border.
+    // Pass 1, along x: padded source row, then the 9-tap sum per output.
     let cols: Vec<usize> = (-(TRI_R as isize)..(w + TRI_R) as isize)
         .map(|i| reflect101(i, w))
         .collect();
-    out.axis_iter_mut(Axis(0))
+    Zip::from(out.axis_iter_mut(Axis(0)))
+        .and(boundary.axis_iter(Axis(0)))
+        .par_for_each(|mut orow, brow| {
+            let padded: Vec<f64> = cols.iter().map(|&c| f64::from(brow[c])).collect();
+            // Tap-major so that it vectorises over x; per output the order is still k = 0..8.
+            let mut acc = vec![0.0f64; w];
+            for (k, &wk) in TRI.iter().enumerate() {
+                for (a, &v) in acc.iter_mut().zip(&padded[k..k + w]) {
+                    *a += wk * v;
+                }
+            }
+            for (o, &a) in orow.iter_mut().zip(acc.iter()) {
+                *o = a / 25.0;
+            }
+        });
+    // Pass 2, along y, in place on column strips.
+    let rows: Vec<usize> = (-(TRI_R as isize)..(h + TRI_R) as isize)
+        .map(|i| reflect101(i, h))
+        .collect();
+    out.axis_chunks_iter_mut(Axis(1), STRIP)
         .into_par_iter()
-        .enumerate()
-        .for_each_init(
-            || (vec![0.0f64; w + 2 * TRI_R], vec![0.0f64; w]),
-            |(vrow, acc), (y, mut orow)| {
-                // Vertical pass into the padded row scratch (f64, not rounded).
+        .for_each(|mut strip| {
+            let sw = strip.ncols();
+            let mut padded = vec![0.0f64; (h + 2 * TRI_R) * sw];
+            for (pr, &r) in padded.chunks_exact_mut(sw).zip(rows.iter()) {
+                for (d, &v) in pr.iter_mut().zip(strip.row(r).iter()) {
+                    *d = v;
+                }
+            }
+            let mut acc = vec![0.0f64; sw];
+            for (y, mut orow) in strip.axis_iter_mut(Axis(0)).enumerate() {
                 acc.fill(0.0);
                 for (k, &wk) in TRI.iter().enumerate() {
-                    let yy = reflect101(y as isize + k as isize - TRI_R as isize, h);
-                    let src = boundary.row(yy);
-                    for (a, &v) in acc.iter_mut().zip(src.iter()) {
-                        *a += wk * f64::from(v);
+                    let src = &padded[(y + k) * sw..(y + k + 1) * sw];
+                    for (a, &v) in acc.iter_mut().zip(src) {
+                        *a += wk * v;
                     }
                 }
-                for (dst, &c) in vrow.iter_mut().zip(cols.iter()) {
-                    *dst = acc[c] / 25.0;
+                for (o, &a) in orow.iter_mut().zip(acc.iter()) {
+                    *o = a / 25.0;
                 }
-                // Horizontal pass, rounded once to f32.
-                for (x, o) in orow.iter_mut().enumerate() {
-                    let win = &vrow[x..x + 2 * TRI_R + 1];
-                    let mut s = 0.0f64;
-                    for (&v, &wk) in win.iter().zip(TRI.iter()) {
-                        s += wk * v;
-                    }
-                    *o = (s / 25.0) as f32;
-                }
-            },
-        );
+            }
+        });
 }
 
 /// numpy-`gradient` derivative of a sequence at `i` given an accessor (`n` = length).
@@ -131,9 +150,25 @@ fn grad1(n: usize, i: usize, f: impl Fn(usize) -> f64) -> f64 {
 /// Edge-normal orientation `theta` in `[0, pi)` at `(y, x)` of the smoothed map `s`
 /// (NaN when undefined): `atan(Oyy * sign(-Oxy) / (Oxx + 1e-5)) mod pi`.
 #[must_use]
-pub fn orientation(s: ArrayView2<'_, f32>, y: usize, x: usize) -> f64 {
+pub fn orientation(s: ArrayView2<'_, f64>, y: usize, x: usize) -> f64 {
     let (h, w) = s.dim();
-    let at = |yy: usize, xx: usize| f64::from(s[[yy, xx]]);
+    orientation_at(h, w, y, x, |yy, xx| s[[yy, xx]])
+}
+
+/// [`orientation`] over any accessor `at(row, col)` of an `h x w` smoothed map.
+#[inline(always)]
+fn orientation_at(h: usize, w: usize, y: usize, x: usize, at: impl Fn(usize, usize) -> f64) -> f64 {
+    if y >= 2 && x >= 2 && y + 2 < h && x + 2 < w {
+        // Interior: every derivative is a central difference; same operations and order as
+        // numpy (first derivatives rounded, then differenced).
+        let a = |dy: isize, dx: isize| at((y as isize + dy) as usize, (x as isize + dx) as usize);
+        let ox = |dy: isize, dx: isize| (a(dy, dx + 1) - a(dy, dx - 1)) / 2.0;
+        let oy = |dy: isize| (a(dy + 1, 0) - a(dy - 1, 0)) / 2.0;
+        let oxx = (ox(0, 1) - ox(0, -1)) / 2.0;
+        let oxy = (ox(1, 0) - ox(-1, 0)) / 2.0;
+        let oyy = (oy(1) - oy(-1)) / 2.0;
+        return theta_from(oxx, oxy, oyy);
+    }
     let ox = |yy: usize, xx: usize| grad1(w, xx, |c| at(yy, c));
     let oy = |yy: usize, xx: usize| grad1(h, yy, |r| at(r, xx));
     let oxx = grad1(w, x, |c| ox(y, c));
@@ -163,37 +198,44 @@ fn theta_from(oxx: f64, oxy: f64, oyy: f64) -> f64 {
     }
 }
 
-/// Bilinear sample of `b` at `(x, y)` (column, row), coordinates clamped to the image.
-#[inline]
-fn bilinear(b: ArrayView2<'_, f32>, x: f64, y: f64) -> f64 {
-    let (h, w) = b.dim();
+/// Bilinear sample at `(x, y)` (column, row) of an `h x w` map read through `at(row, col)`,
+/// coordinates clamped to the image.
+#[inline(always)]
+fn bilinear(h: usize, w: usize, x: f64, y: f64, at: impl Fn(usize, usize) -> f64) -> f64 {
     let x = x.clamp(0.0, (w - 1) as f64);
     let y = y.clamp(0.0, (h - 1) as f64);
-    let x0 = (x.floor() as usize).min(w - 1);
-    let y0 = (y.floor() as usize).min(h - 1);
+    // Both are >= 0 after the clamp, so truncation is `floor` (and avoids a libm call).
+    let x0 = (x as usize).min(w - 1);
+    let y0 = (y as usize).min(h - 1);
     let x1 = (x0 + 1).min(w - 1);
     let y1 = (y0 + 1).min(h - 1);
     let fx = x - x0 as f64;
     let fy = y - y0 as f64;
-    let v00 = f64::from(b[[y0, x0]]);
-    let v01 = f64::from(b[[y0, x1]]);
-    let v10 = f64::from(b[[y1, x0]]);
-    let v11 = f64::from(b[[y1, x1]]);
-    (1.0 - fy) * ((1.0 - fx) * v00 + fx * v01) + fy * ((1.0 - fx) * v10 + fx * v11)
+    let (gx, gy) = (1.0 - fx, 1.0 - fy);
+    // Same terms and order as the Python reference (left to right).
+    at(y0, x0) * gx * gy + at(y0, x1) * fx * gy + at(y1, x0) * gx * fy + at(y1, x1) * fx * fy
 }
 
-/// Whether pixel `(y, x)` (with `B > 0`) is suppressed, given its orientation.
-#[inline]
-fn suppressed(b: ArrayView2<'_, f32>, y: usize, x: usize, theta: f64, params: &NmsParams) -> bool {
+/// Whether pixel `(y, x)` (with `B > 0`) of an `h x w` map read through `at` is suppressed,
+/// given its orientation.
+#[inline(always)]
+fn suppressed(
+    (h, w): (usize, usize),
+    y: usize,
+    x: usize,
+    theta: f64,
+    params: &NmsParams,
+    at: impl Fn(usize, usize) -> f64 + Copy,
+) -> bool {
     if theta.is_nan() {
         return false;
     }
-    let limit = params.margin * f64::from(b[[y, x]]);
+    let limit = params.margin * at(y, x);
     let (sin, cos) = theta.sin_cos();
     let r = params.radius as isize;
     (-r..=r).filter(|&d| d != 0).any(|d| {
         let d = d as f64;
-        bilinear(b, x as f64 + d * cos, y as f64 + d * sin) > limit
+        bilinear(h, w, x as f64 + d * cos, y as f64 + d * sin, at) > limit
     })
 }
 
@@ -222,7 +264,7 @@ fn suppressed(b: ArrayView2<'_, f32>, y: usize, x: usize, theta: f64, params: &N
 /// ```
 #[must_use]
 pub fn thin_nms(boundary: ArrayView2<'_, f32>, params: &NmsParams) -> Array2<u8> {
-    let mut smooth = Array2::<f32>::zeros(boundary.dim());
+    let mut smooth = Array2::<f64>::zeros(boundary.dim());
     let mut out = Array2::<u8>::zeros(boundary.dim());
     thin_nms_into(boundary, params, smooth.view_mut(), out.view_mut());
     out
@@ -240,7 +282,7 @@ pub fn thin_nms(boundary: ArrayView2<'_, f32>, params: &NmsParams) -> Array2<u8>
 pub fn thin_nms_into(
     boundary: ArrayView2<'_, f32>,
     params: &NmsParams,
-    mut smooth: ArrayViewMut2<'_, f32>,
+    mut smooth: ArrayViewMut2<'_, f64>,
     mut out: ArrayViewMut2<'_, u8>,
 ) {
     assert_eq!(boundary.dim(), out.dim(), "thin_nms: shape mismatch");
@@ -252,13 +294,34 @@ pub fn thin_nms_into(
     }
     smooth_triangle(boundary, smooth.view_mut());
     let s = smooth.view();
+    let (h, w) = boundary.dim();
     out.axis_iter_mut(Axis(0))
         .into_par_iter()
         .enumerate()
         .for_each(|(y, mut orow)| {
             let brow = boundary.row(y);
-            for (x, (o, &v)) in orow.iter_mut().zip(brow.iter()).enumerate() {
-                *o = u8::from(v >= t && !suppressed(boundary, y, x, orientation(s, y, x), params));
+            match (s.as_slice(), boundary.as_slice()) {
+                // Contiguous buffers: plain slice indexing in the per-candidate work.
+                (Some(ss), Some(bs)) => {
+                    let at_s = |yy: usize, xx: usize| ss[yy * w + xx];
+                    let at_b = |yy: usize, xx: usize| f64::from(bs[yy * w + xx]);
+                    for (x, (o, &v)) in orow.iter_mut().zip(brow.iter()).enumerate() {
+                        *o = u8::from(
+                            v >= t
+                                && !suppressed((h, w), y, x, orientation_at(h, w, y, x, at_s), params, at_b),
+                        );
+                    }
+                }
+                _ => {
+                    let at_s = |yy: usize, xx: usize| s[[yy, xx]];
+                    let at_b = |yy: usize, xx: usize| f64::from(boundary[[yy, xx]]);
+                    for (x, (o, &v)) in orow.iter_mut().zip(brow.iter()).enumerate() {
+                        *o = u8::from(
+                            v >= t
+                                && !suppressed((h, w), y, x, orientation_at(h, w, y, x, at_s), params, at_b),
+                        );
+                    }
+                }
             }
         });
 }
@@ -270,26 +333,26 @@ pub(crate) mod reference {
 
     use super::{NmsParams, TRI, reflect101};
 
-    fn smooth(b: &Array2<f32>) -> Array2<f32> {
+    fn smooth(b: &Array2<f32>) -> Array2<f64> {
         let (h, w) = b.dim();
         let mut v = Array2::<f64>::zeros((h, w));
         for y in 0..h {
             for x in 0..w {
                 let mut acc = 0.0;
                 for (k, &wk) in TRI.iter().enumerate() {
-                    acc += wk * f64::from(b[[reflect101(y as isize + k as isize - 4, h), x]]);
+                    acc += wk * f64::from(b[[y, reflect101(x as isize + k as isize - 4, w)]]);
                 }
                 v[[y, x]] = acc / 25.0;
             }
         }
-        let mut out = Array2::<f32>::zeros((h, w));
+        let mut out = Array2::<f64>::zeros((h, w));
         for y in 0..h {
             for x in 0..w {
                 let mut acc = 0.0;
                 for (k, &wk) in TRI.iter().enumerate() {
-                    acc += wk * v[[y, reflect101(x as isize + k as isize - 4, w)]];
+                    acc += wk * v[[reflect101(y as isize + k as isize - 4, h), x]];
                 }
-                out[[y, x]] = (acc / 25.0) as f32;
+                out[[y, x]] = acc / 25.0;
             }
         }
         out
@@ -316,7 +379,7 @@ pub(crate) mod reference {
     /// Full-array NMS, then threshold.
     pub(crate) fn thin(b: &Array2<f32>, p: &NmsParams) -> Array2<u8> {
         let (h, w) = b.dim();
-        let s = smooth(b).mapv(f64::from);
+        let s = smooth(b);
         let oy = gradient(&s, 0);
         let ox = gradient(&s, 1);
         let oxx = gradient(&ox, 1);
@@ -353,8 +416,10 @@ pub(crate) mod reference {
                     let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
                     let (fx, fy) = (xs - x0 as f64, ys - y0 as f64);
                     let g = |yy: usize, xx: usize| f64::from(b[[yy, xx]]);
-                    let v = (1.0 - fy) * ((1.0 - fx) * g(y0, x0) + fx * g(y0, x1))
-                        + fy * ((1.0 - fx) * g(y1, x0) + fx * g(y1, x1));
+                    let v = g(y0, x0) * (1.0 - fx) * (1.0 - fy)
+                        + g(y0, x1) * fx * (1.0 - fy)
+                        + g(y1, x0) * (1.0 - fx) * fy
+                        + g(y1, x1) * fx * fy;
                     if v > p.margin * bv {
                         e[[y, x]] = 0.0;
                     }

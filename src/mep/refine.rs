@@ -147,19 +147,43 @@ struct Scratch {
 
 /// Per-label bounding boxes `(y0, x0, y1, x1)` (inclusive); `None` for absent labels.
 fn label_boxes(labels: ArrayView2<'_, i32>, n: usize) -> Vec<Option<(usize, usize, usize, usize)>> {
-    let mut boxes: Vec<Option<(usize, usize, usize, usize)>> = vec![None; n + 1];
+    // (x0, x1, y0, y1) with x0 = MAX for absent labels; rows in order, so y1 is the last row seen.
+    let mut b = vec![(u32::MAX, 0u32, u32::MAX, 0u32); n + 1];
     for (y, row) in labels.axis_iter(Axis(0)).enumerate() {
-        for (x, &v) in row.iter().enumerate() {
+        let y = y as u32;
+        let mut visit = |x: usize, v: i32| {
             if v > 0 && (v as usize) <= n {
-                let b = &mut boxes[v as usize];
-                *b = Some(match *b {
-                    None => (y, x, y, x),
-                    Some((y0, x0, _, x1)) => (y0, x0.min(x), y, x1.max(x)),
-                });
+                let e = &mut b[v as usize];
+                let x = x as u32;
+                e.0 = e.0.min(x);
+                e.1 = e.1.max(x);
+                e.2 = e.2.min(y);
+                e.3 = y;
             }
+        };
+        match row.as_slice() {
+            Some(r) => {
+                // Runs of one label are common: visit each run's ends only.
+                let mut x = 0;
+                while x < r.len() {
+                    let v = r[x];
+                    let start = x;
+                    while x + 1 < r.len() && r[x + 1] == v {
+                        x += 1;
+                    }
+                    visit(start, v);
+                    visit(x, v);
+                    x += 1;
+                }
+            }
+            None => row.iter().enumerate().for_each(|(x, &v)| visit(x, v)),
         }
     }
-    boxes
+    b.into_iter()
+        .map(|(x0, x1, y0, y1)| {
+            (x0 != u32::MAX).then_some((y0 as usize, x0 as usize, y1 as usize, x1 as usize))
+        })
+        .collect()
 }
 
 /// Per-pixel class of the semantic filter `F`: the class id where `F` holds, else 0
@@ -206,22 +230,42 @@ pub fn class_map_into(semantic: &Semantic<'_>, mut out: ArrayViewMut2<'_, u16>) 
                 .into_par_iter()
                 .enumerate()
                 .for_each_init(
-                    || vec![0f32; w],
-                    |best, (y, mut orow)| {
-                        best.iter_mut()
-                            .zip(p.slice(ndarray::s![0, y, ..]))
-                            .for_each(|(b, &v)| *b = v);
-                        orow.fill(0);
-                        let mut any_nan = best.iter().any(|v| v.is_nan());
+                    || (vec![0f32; w], vec![0f32; w]),
+                    |(best, idx), (y, mut orow)| {
+                        // Running maximum and its channel (as f32, so that every lane has the same
+                        // width and the loop vectorises); NaN is detected on the way.
+                        let mut any_nan = false;
+                        for (b, &v) in best.iter_mut().zip(p.slice(ndarray::s![0, y, ..])) {
+                            any_nan |= v.is_nan();
+                            *b = v;
+                        }
+                        idx.fill(0.0);
                         for c in 1..k {
+                            let cf = c as f32;
                             let prow = p.slice(ndarray::s![c, y, ..]);
-                            for ((b, o), &v) in best.iter_mut().zip(orow.iter_mut()).zip(prow.iter()) {
-                                any_nan |= v.is_nan();
-                                if v > *b {
-                                    *b = v;
-                                    *o = c as u16;
+                            let step = |b: &mut f32, i: &mut f32, v: f32| {
+                                let gt = v > *b;
+                                *b = if gt { v } else { *b };
+                                *i = if gt { cf } else { *i };
+                                v.is_nan()
+                            };
+                            match prow.as_slice() {
+                                Some(ps) => {
+                                    let mut n = false;
+                                    for ((b, i), &v) in best.iter_mut().zip(idx.iter_mut()).zip(ps) {
+                                        n |= step(b, i, v);
+                                    }
+                                    any_nan |= n;
+                                }
+                                None => {
+                                    for ((b, i), &v) in best.iter_mut().zip(idx.iter_mut()).zip(prow.iter()) {
+                                        any_nan |= step(b, i, v);
+                                    }
                                 }
                             }
+                        }
+                        for (o, &i) in orow.iter_mut().zip(idx.iter()) {
+                            *o = i as u16;
                         }
                         if any_nan {
                             nan.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -270,6 +314,10 @@ pub fn refine(
 ) -> Vec<Instance> {
     let kernel = KernelRows::new(params.closing_kernel.max(1));
     let identity = params.closing_kernel <= 1;
+    // Row slices below need contiguous rows (a copy only for unusual layouts).
+    let labels = labels.as_standard_layout();
+    let classes = classes.as_standard_layout();
+    let (labels, classes) = (labels.view(), classes.view());
     let boxes = label_boxes(labels, n);
     let probs = match *semantic {
         Semantic::Probabilities(p) => Some(p),
@@ -293,6 +341,13 @@ pub fn refine(
         })
         .collect();
     results.into_iter().flatten().collect()
+}
+
+/// Row `y` of a standard-layout array as a slice.
+fn row_slice<'a, T>(a: ArrayView2<'a, T>, y: usize) -> &'a [T] {
+    a.index_axis_move(Axis(0), y)
+        .to_slice()
+        .expect("refine works on standard-layout arrays")
 }
 
 /// Closing, filter, class and score of one region.
@@ -320,11 +375,12 @@ fn refine_one(
     sc.src.resize(rh * nw, 0);
     for y in y0..=y1 {
         let ry = (y as isize - ry0) as usize;
-        let lrow = labels.row(y);
+        let lrow = row_slice(labels, y);
         let words = &mut sc.src[ry * nw..(ry + 1) * nw];
-        for x in x0..=x1 {
-            if lrow[x] == k {
-                let rx = (x as isize - rx0) as usize;
+        // Column x0 + i is bit i + 2m of the region row.
+        for (i, &v) in lrow[x0..=x1].iter().enumerate() {
+            if v == k {
+                let rx = i + 2 * m;
                 words[rx / 64] |= 1 << (rx % 64);
             }
         }
@@ -351,7 +407,7 @@ fn refine_one(
     for y in vy0..vy1 {
         let ry = (y as isize - ry0) as usize;
         let words = &result[ry * nw..(ry + 1) * nw];
-        let crow = classes.row(y);
+        let crow = row_slice(classes, y);
         for (wi, &word) in words.iter().enumerate() {
             let mut bits = word;
             while bits != 0 {

@@ -27,7 +27,7 @@ const NQ: usize = 256;
 /// Reusable FIFO queues of the watershed.
 #[derive(Debug)]
 pub struct WatershedScratch {
-    queues: Vec<Fifo>,
+    queues: Box<[Fifo; NQ]>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -64,18 +64,9 @@ impl Fifo {
 impl Default for WatershedScratch {
     fn default() -> Self {
         Self {
-            queues: vec![Fifo::default(); NQ],
+            queues: Box::new(std::array::from_fn(|_| Fifo::default())),
         }
     }
-}
-
-/// `max_c |a[c] - b[c]|` over the three channels.
-#[inline]
-fn cdiff(a: &[u8], b: &[u8]) -> usize {
-    let d0 = a[0].abs_diff(b[0]);
-    let d1 = a[1].abs_diff(b[1]);
-    let d2 = a[2].abs_diff(b[2]);
-    usize::from(d0.max(d1).max(d2))
 }
 
 /// Runs `cv2.watershed(image, markers)` and returns the new marker image (`-1` on watershed lines
@@ -154,7 +145,7 @@ pub fn watershed_mut(
 /// The flooding over row-major buffers (`img` is `h*w*3`, `m` is `h*w`).
 fn flood(img: &[u8], m: &mut [i32], h: usize, w: usize, scratch: &mut WatershedScratch) {
     assert!(img.len() == h * w * 3 && m.len() == h * w);
-    for q in &mut scratch.queues {
+    for q in scratch.queues.iter_mut() {
         q.clear();
     }
     // Frame.
@@ -168,27 +159,42 @@ fn flood(img: &[u8], m: &mut [i32], h: usize, w: usize, scratch: &mut WatershedS
         return;
     }
     let queues = &mut scratch.queues;
-    let px = |i: usize| &img[i * 3..i * 3 + 3];
-    // Initial push, raster order.
+    let mp = m.as_mut_ptr();
+    let ip = img.as_ptr();
+    // SAFETY (for the unchecked accesses below): they are only made at interior pixels `i`
+    // (1 <= row <= h-2, 1 <= col <= w-2: the raster loop's range, and only interior pixels are
+    // ever queued since the frame is -1, never 0) and at their 4-neighbours `i +- 1`, `i +- w`;
+    // all are < h*w = m.len(), and `3*n + 2 < 3*h*w = img.len()` for each of them (the assert at
+    // the top). `mp` and `ip` come from `m` and `img`, which are not otherwise accessed below.
+    let get = |n: usize| unsafe { *mp.add(n) };
+    let set = |n: usize, v: i32| unsafe { *mp.add(n) = v };
+    let diff = |a: usize, b: usize| unsafe {
+        let (pa, pb) = (ip.add(3 * a), ip.add(3 * b));
+        let d0 = (*pa).abs_diff(*pb);
+        let d1 = (*pa.add(1)).abs_diff(*pb.add(1));
+        let d2 = (*pa.add(2)).abs_diff(*pb.add(2));
+        d0.max(d1).max(d2)
+    };
+    // Initial push, raster order (interior pixels only, so the SAFETY note above applies).
     for y in 1..h - 1 {
-        for x in 1..w - 1 {
-            let i = y * w + x;
-            if m[i] < 0 {
-                m[i] = 0;
+        for i in y * w + 1..y * w + w - 1 {
+            let mut v = get(i);
+            if v < 0 {
+                v = 0;
+                set(i, 0);
             }
-            if m[i] != 0 {
+            if v != 0 {
                 continue;
             }
-            let nbrs = [i - 1, i + 1, i - w, i + w];
             let mut idx = NQ;
-            for n in nbrs {
-                if m[n] > 0 {
-                    idx = idx.min(cdiff(px(i), px(n)));
+            for n in [i - 1, i + 1, i - w, i + w] {
+                if get(n) > 0 {
+                    idx = idx.min(usize::from(diff(i, n)));
                 }
             }
             if idx < NQ {
                 queues[idx].push(i as u32);
-                m[i] = IN_QUEUE;
+                set(i, IN_QUEUE);
             }
         }
     }
@@ -203,10 +209,9 @@ fn flood(img: &[u8], m: &mut [i32], h: usize, w: usize, scratch: &mut WatershedS
             }
         }
         let i = queues[active].pop() as usize;
-        // Popped pixels are interior (the frame is never queued), so i +- 1 and i +- w exist.
         let mut lab = 0i32;
         for n in [i - 1, i + 1, i - w, i + w] {
-            let t = m[n];
+            let t = get(n);
             if t > 0 {
                 if lab == 0 {
                     lab = t;
@@ -216,17 +221,16 @@ fn flood(img: &[u8], m: &mut [i32], h: usize, w: usize, scratch: &mut WatershedS
             }
         }
         debug_assert!(lab != 0, "a queued pixel always has a labelled neighbour");
-        m[i] = lab;
+        set(i, lab);
         if lab == WSHED {
             continue;
         }
-        let pi = px(i);
         for n in [i - 1, i + 1, i - w, i + w] {
-            if m[n] == 0 {
-                let t = cdiff(pi, px(n));
-                queues[t].push(n as u32);
-                active = active.min(t);
-                m[n] = IN_QUEUE;
+            if get(n) == 0 {
+                let t = diff(i, n);
+                queues[usize::from(t)].push(n as u32);
+                active = active.min(usize::from(t));
+                set(n, IN_QUEUE);
             }
         }
     }

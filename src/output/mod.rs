@@ -3,6 +3,7 @@
 pub mod atomic;
 pub mod coco_json;
 mod font;
+pub mod merge;
 pub mod overlay;
 pub mod png;
 

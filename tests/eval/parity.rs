@@ -246,10 +246,12 @@ fn zero_annotation_id_quirk_and_fix() {
         segmentation: zero.segmentation.clone(),
     };
     let run = |fix: bool| {
-        let mut p = Params::default();
-        p.fix_zero_ids = fix;
-        p.img_ids = Some(vec![zero.image_id]);
-        p.cat_ids = Some(vec![zero.category_id]);
+        let p = Params {
+            fix_zero_ids: fix,
+            img_ids: Some(vec![zero.image_id]),
+            cat_ids: Some(vec![zero.category_id]),
+            ..Params::default()
+        };
         let mut ev = Evaluator::new(gt.clone(), p).unwrap();
         ev.add_image_results(zero.image_id, std::slice::from_ref(&det))
             .unwrap();
@@ -263,4 +265,15 @@ fn zero_annotation_id_quirk_and_fix() {
     );
     assert!(fixed.stats[0] > 0.0, "{:?}", fixed.stats);
     assert!(fixed.stats[8] > quirk.stats[8]);
+}
+
+/// LVIS as released has no `iscrowd`: it loads (documented default 0) and gives the numbers of
+/// the `_coco.json` copy that adds `"iscrowd": 0`, which pycocotools needs.
+#[test]
+fn lvis_without_iscrowd_equals_coco_copy() {
+    let root = fixtures().join("lvis_val_100");
+    let dt = root.join("dets_segm.json");
+    let orig = eval::evaluate_files(&root.join("lvis_val_100.orig.json"), &dt, Params::default()).unwrap();
+    let coco = eval::evaluate_files(&root.join("lvis_val_100_coco.json"), &dt, Params::default()).unwrap();
+    assert_eq!(orig.stats, coco.stats);
 }

@@ -1,0 +1,220 @@
+//! Joins the output directories of sharded `infer` runs (`--shard k/n`) into one, as if a single
+//! run had produced it: `instances.json` sorted by image id, one `images.json`, and the per-image
+//! files (records, label/semantic/boundary PNGs, overlays) linked or copied over.
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::coco_json::{ResultRecord, write_results_json};
+use crate::error::{Error, Result};
+
+/// Per-image output folders carried over by [`merge_runs`].
+pub const PER_IMAGE_DIRS: &[&str] = &["records", "labels", "semantic", "boundary", "overlays"];
+
+/// What [`merge_runs`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergeSummary {
+    /// Shard directories read.
+    pub shards: usize,
+    /// Images in the merged `images.json` (0 when the runs used `--coco`).
+    pub images: usize,
+    /// Records in the merged `instances.json`.
+    pub instances: usize,
+    /// Per-image files linked or copied.
+    pub files: usize,
+}
+
+/// One entry of `images.json` (field order as `infer` writes it).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ImageEntry {
+    id: i64,
+    file_name: String,
+    height: u32,
+    width: u32,
+}
+
+#[derive(Serialize)]
+struct MergedHeader<'a> {
+    images: Vec<&'a ImageEntry>,
+    categories: Value,
+    annotations: [(); 0],
+}
+
+fn read_json(path: &Path) -> Result<Value> {
+    let bytes = fs::read(path).map_err(|e| Error::io(path, e))?;
+    serde_json::from_slice(&bytes).map_err(|source| Error::Json {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn collect_files(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    for entry in fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let path = entry.map_err(|e| Error::io(dir, e))?.path();
+        if path.is_dir() {
+            collect_files(root, &path, out)?;
+        } else if !path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().ends_with(super::atomic::TMP_SUFFIX))
+        {
+            out.push(path.strip_prefix(root).unwrap_or(&path).to_path_buf());
+        }
+    }
+    Ok(())
+}
+
+fn link_or_copy(from: &Path, to: &Path) -> Result<()> {
+    if let Some(parent) = to.parent() {
+        fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    }
+    if to.exists() {
+        fs::remove_file(to).map_err(|e| Error::io(to, e))?;
+    }
+    if fs::hard_link(from, to).is_err() {
+        let bytes = fs::read(from).map_err(|e| Error::io(from, e))?;
+        super::write_bytes_atomic(to, &bytes)?;
+    }
+    Ok(())
+}
+
+/// Merges shard output directories `inputs` into `out`.
+///
+/// # Errors
+/// [`Error::Io`]/[`Error::Json`] for unreadable inputs, [`Error::Coco`] when the shards overlap
+/// (an image or per-image file in two shards), disagree (one id with two file names, different
+/// categories), or a directory is not an `infer` output.
+pub fn merge_runs(inputs: &[PathBuf], out: &Path) -> Result<MergeSummary> {
+    let mut records: Vec<(usize, ResultRecord)> = Vec::new();
+    let mut images: BTreeMap<i64, ImageEntry> = BTreeMap::new();
+    let mut image_owner: HashMap<i64, usize> = HashMap::new();
+    let mut categories: Option<(Value, PathBuf)> = None;
+    let mut any_header = false;
+    let mut files: BTreeMap<PathBuf, PathBuf> = BTreeMap::new();
+    for (shard, dir) in inputs.iter().enumerate() {
+        let results_path = dir.join("instances.json");
+        if !results_path.is_file() {
+            return Err(Error::Coco {
+                path: dir.clone(),
+                reason: "not a finished `baiseg-rt infer` output (no instances.json)".into(),
+            });
+        }
+        let shard_records: Vec<ResultRecord> =
+            serde_json::from_slice(&fs::read(&results_path).map_err(|e| Error::io(&results_path, e))?)
+                .map_err(|source| Error::Json {
+                    path: results_path.clone(),
+                    source,
+                })?;
+        for r in &shard_records {
+            if let Some(&other) = image_owner.get(&r.image_id).filter(|&&o| o != shard) {
+                return Err(Error::Coco {
+                    path: results_path.clone(),
+                    reason: format!(
+                        "image id {} ({}) is also in {}: the shards overlap",
+                        r.image_id,
+                        r.file_name,
+                        inputs[other].display()
+                    ),
+                });
+            }
+            image_owner.insert(r.image_id, shard);
+        }
+        records.extend(shard_records.into_iter().map(|r| (shard, r)));
+
+        let header_path = dir.join("images.json");
+        if header_path.is_file() {
+            any_header = true;
+            let header = read_json(&header_path)?;
+            let cats = header.get("categories").cloned().unwrap_or(Value::Null);
+            match &categories {
+                Some((known, from)) if *known != cats => {
+                    return Err(Error::Coco {
+                        path: header_path.clone(),
+                        reason: format!(
+                            "categories differ from those of {}: not shards of one run",
+                            from.display()
+                        ),
+                    });
+                }
+                Some(_) => {}
+                None => categories = Some((cats, header_path.clone())),
+            }
+            let listed: Vec<ImageEntry> =
+                serde_json::from_value(header.get("images").cloned().unwrap_or(Value::Array(vec![])))
+                    .map_err(|source| Error::Json {
+                        path: header_path.clone(),
+                        source,
+                    })?;
+            for img in listed {
+                if let Some(prev) = images.get(&img.id) {
+                    let reason = if prev.file_name == img.file_name {
+                        format!(
+                            "image id {} ({}) is in two shards: the shards overlap",
+                            img.id, img.file_name
+                        )
+                    } else {
+                        format!(
+                            "image id {} names two files: {} and {}",
+                            img.id, prev.file_name, img.file_name
+                        )
+                    };
+                    return Err(Error::Coco {
+                        path: header_path.clone(),
+                        reason,
+                    });
+                }
+                images.insert(img.id, img);
+            }
+        }
+        for sub in PER_IMAGE_DIRS {
+            let root = dir.join(sub);
+            if !root.is_dir() {
+                continue;
+            }
+            let mut rel = Vec::new();
+            collect_files(dir, &root, &mut rel)?;
+            for r in rel {
+                let source = dir.join(&r);
+                if let Some(first) = files.insert(r.clone(), source.clone()) {
+                    return Err(Error::Coco {
+                        path: source,
+                        reason: format!(
+                            "{} is also in {}: the shards overlap",
+                            r.display(),
+                            first.display()
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    // Stable: shard order, then each shard's own (image id, MEP) order.
+    records.sort_by_key(|(_, r)| r.image_id);
+    let records: Vec<ResultRecord> = records.into_iter().map(|(_, r)| r).collect();
+    fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    for (rel, source) in &files {
+        link_or_copy(source, &out.join(rel))?;
+    }
+    write_results_json(&out.join("instances.json"), &records)?;
+    if any_header {
+        let header = MergedHeader {
+            images: images.values().collect(),
+            categories: categories.map(|(c, _)| c).unwrap_or(Value::Null),
+            annotations: [],
+        };
+        let path = out.join("images.json");
+        let bytes = serde_json::to_vec_pretty(&header).map_err(|source| Error::Json {
+            path: path.clone(),
+            source,
+        })?;
+        super::write_bytes_atomic(&path, &bytes)?;
+    }
+    Ok(MergeSummary {
+        shards: inputs.len(),
+        images: images.len(),
+        instances: records.len(),
+        files: files.len(),
+    })
+}
