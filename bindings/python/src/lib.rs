@@ -18,9 +18,7 @@ use baiseg_rt::output::coco_json::{CategoryMap, CocoHeader};
 use baiseg_rt::rle::{Rle, bbox_iou as rs_bbox_iou, rle_iou as rs_rle_iou};
 use image::RgbImage;
 use ndarray::{Array2, Array3, ArrayView3, ShapeBuilder};
-use numpy::{
-    IntoPyArray, PyArray2, PyArray3, PyReadonlyArray2, PyReadonlyArray3, PyUntypedArrayMethods,
-};
+use numpy::{IntoPyArray, PyArray2, PyArray3, PyReadonlyArray2, PyReadonlyArray3, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use rayon::prelude::*;
@@ -266,17 +264,13 @@ impl Model {
     #[new]
     #[pyo3(signature = (path, device = "cpu", threads = None))]
     fn new(py: Python<'_>, path: PathBuf, device: &str, threads: Option<usize>) -> PyResult<Self> {
-        let device: Device = device
-            .parse()
-            .map_err(|e: String| invalid("device", e))?;
+        let device: Device = device.parse().map_err(|e: String| invalid("device", e))?;
         let opts = SessionOptions {
             device,
             threads,
             trt_cache: None,
         };
-        let model = py
-            .detach(|| RsModel::load(&path, &opts))
-            .map_err(to_py_err)?;
+        let model = py.detach(|| RsModel::load(&path, &opts)).map_err(to_py_err)?;
         let classes = model.info.classes.clone();
         let info = serde_json::json!({
             "path": model.path,
@@ -409,9 +403,7 @@ fn label_map<'py>(
 #[pyo3(signature = (data, name = "<bytes>"))]
 fn decode_image<'py>(py: Python<'py>, data: &[u8], name: &str) -> PyResult<Bound<'py, PyArray3<u8>>> {
     let path = PathBuf::from(name);
-    let img = py
-        .detach(|| rs_decode_image(data, &path))
-        .map_err(to_py_err)?;
+    let img = py.detach(|| rs_decode_image(data, &path)).map_err(to_py_err)?;
     let (w, h) = img.dimensions();
     let arr = Array3::from_shape_vec((h as usize, w as usize, 3), img.into_raw())
         .map_err(|e| invalid("image", e))?;
@@ -431,7 +423,9 @@ fn ort_library() -> PyResult<String> {
 type RleTuple = (u32, u32, String);
 
 fn parse_rle(t: &RleTuple) -> PyResult<Rle> {
-    Rle::from_compressed_string(&t.2, t.0, t.1).map_err(|e| invalid("rle", e))
+    let r = Rle::from_compressed_string(&t.2, t.0, t.1).map_err(|e| invalid("rle", e))?;
+    r.check_size().map_err(|e| invalid("rle", e))?;
+    Ok(r)
 }
 
 /// Encodes a 2-D mask (nonzero = foreground) as `(h, w, counts)`.
@@ -444,7 +438,9 @@ fn rle_encode(py: Python<'_>, mask: PyReadonlyArray2<'_, u8>) -> RleTuple {
         let rle = if fortran {
             match a.as_slice_memory_order() {
                 Some(s) => Rle::from_column_major(s, h as u32, w as u32),
-                None => Rle::from_column_major(&a.t().iter().copied().collect::<Vec<_>>(), h as u32, w as u32),
+                None => {
+                    Rle::from_column_major(&a.t().iter().copied().collect::<Vec<_>>(), h as u32, w as u32)
+                }
             }
         } else {
             let col: Vec<u8> = a.t().iter().copied().collect();
@@ -515,13 +511,14 @@ fn rle_iou<'py>(
         return Err(invalid("iou", "iscrowd must have one entry per ground truth"));
     }
     for x in d.iter().chain(g.iter()) {
-        if d.first().is_some_and(|f| (f.height, f.width) != (x.height, x.width)) {
+        if d.first()
+            .is_some_and(|f| (f.height, f.width) != (x.height, x.width))
+        {
             return Err(invalid("iou", "all RLEs must have the same size"));
         }
     }
-    let m = py.detach(|| {
-        Array2::from_shape_fn((d.len(), g.len()), |(i, j)| rs_rle_iou(&d[i], &g[j], iscrowd[j]))
-    });
+    let m = py
+        .detach(|| Array2::from_shape_fn((d.len(), g.len()), |(i, j)| rs_rle_iou(&d[i], &g[j], iscrowd[j])));
     Ok(m.into_pyarray(py))
 }
 
