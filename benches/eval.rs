@@ -4,7 +4,12 @@
 //! `cargo bench --bench eval`; whole-process comparisons with pycocotools, faster-coco-eval and
 //! hotcoco live in `benches/compare_eval.py`.
 #![allow(missing_docs, reason = "bench binary")]
-#![allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "synthetic data")]
+#![allow(
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "synthetic data"
+)]
 use std::hint::black_box;
 use std::path::Path;
 
@@ -42,15 +47,29 @@ fn blob(rng: &mut Rng, cx: f64, cy: f64, r: f64, w: f64, h: f64) -> Vec<f64> {
 fn dataset(n_images: usize) -> (CocoDataset, Vec<(i64, Detection)>) {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let (h, w) = (480u32, 640u32);
-    let cats: Vec<Category> = (1..=80).map(|id| Category { id, name: format!("c{id}") }).collect();
+    let cats: Vec<Category> = (1..=80)
+        .map(|id| Category {
+            id,
+            name: format!("c{id}"),
+        })
+        .collect();
     let mut images = Vec::new();
     let mut anns = Vec::new();
     let mut dets = Vec::new();
     let mut ann_id = 1;
     for img in 1..=n_images as i64 {
-        images.push(ImageInfo { id: img, height: h, width: w, file_name: None });
+        images.push(ImageInfo {
+            id: img,
+            height: h,
+            width: w,
+            file_name: None,
+        });
         for _ in 0..7 {
-            let (cx, cy, r) = (rng.range(0.0, 640.0), rng.range(0.0, 480.0), rng.range(3.0, 150.0));
+            let (cx, cy, r) = (
+                rng.range(0.0, 640.0),
+                rng.range(0.0, 480.0),
+                rng.range(3.0, 150.0),
+            );
             let poly = blob(&mut rng, cx, cy, r, f64::from(w), f64::from(h));
             let rle = Rle::from_polygon(&poly, h, w);
             let cat = 1 + (rng.next() * 80.0) as i64;
@@ -65,9 +84,14 @@ fn dataset(n_images: usize) -> (CocoDataset, Vec<(i64, Detection)>) {
             });
             ann_id += 1;
             for _ in 0..5 {
-                let p = blob(&mut rng, cx + rng.range(-r, r) * 0.2, cy + rng.range(-r, r) * 0.2, r, 640.0, 480.0);
+                let (ox, oy) = (rng.range(-r, r) * 0.2, rng.range(-r, r) * 0.2);
+                let p = blob(&mut rng, cx + ox, cy + oy, r, 640.0, 480.0);
                 let m = Rle::from_polygon(&p, h, w);
-                let c = if rng.next() < 0.8 { cat } else { 1 + (rng.next() * 80.0) as i64 };
+                let c = if rng.next() < 0.8 {
+                    cat
+                } else {
+                    1 + (rng.next() * 80.0) as i64
+                };
                 dets.push((
                     img,
                     Detection {
@@ -83,21 +107,36 @@ fn dataset(n_images: usize) -> (CocoDataset, Vec<(i64, Detection)>) {
             }
         }
     }
-    let gt = CocoDataset::new(images, anns, cats, Path::new("synthetic.json")).expect("valid synthetic dataset");
+    let gt =
+        CocoDataset::new(images, anns, cats, Path::new("synthetic.json")).expect("valid synthetic dataset");
     (gt, dets)
 }
 
 fn rle_ops(c: &mut Criterion) {
     let mut rng = Rng(42);
-    let polys: Vec<Vec<f64>> =
-        (0..64).map(|_| blob(&mut rng, rng.range(100.0, 540.0), rng.range(100.0, 380.0), 90.0, 640.0, 480.0)).collect();
+    let polys: Vec<Vec<f64>> = (0..64)
+        .map(|_| {
+            let (cx, cy) = (rng.range(100.0, 540.0), rng.range(100.0, 380.0));
+            blob(&mut rng, cx, cy, 90.0, 640.0, 480.0)
+        })
+        .collect();
     let rles: Vec<Rle> = polys.iter().map(|p| Rle::from_polygon(p, 480, 640)).collect();
     let strings: Vec<String> = rles.iter().map(Rle::to_compressed_string).collect();
     c.bench_function("rle/from_polygon x64", |b| {
-        b.iter(|| polys.iter().map(|p| Rle::from_polygon(black_box(p), 480, 640).counts.len()).sum::<usize>());
+        b.iter(|| {
+            polys
+                .iter()
+                .map(|p| Rle::from_polygon(black_box(p), 480, 640).counts.len())
+                .sum::<usize>()
+        });
     });
     c.bench_function("rle/from_compressed_string x64", |b| {
-        b.iter(|| strings.iter().map(|s| Rle::from_compressed_string(black_box(s), 480, 640).map(|r| r.counts.len())).count());
+        b.iter(|| {
+            strings
+                .iter()
+                .map(|s| Rle::from_compressed_string(black_box(s), 480, 640).map_or(0, |r| r.counts.len()))
+                .sum::<usize>()
+        });
     });
     c.bench_function("rle/iou 64x64", |b| {
         b.iter(|| {
@@ -110,7 +149,9 @@ fn rle_ops(c: &mut Criterion) {
             s
         });
     });
-    c.bench_function("rle/merge 64", |b| b.iter(|| Rle::merge(black_box(&rles), false).counts.len()));
+    c.bench_function("rle/merge 64", |b| {
+        b.iter(|| Rle::merge(black_box(&rles), false).counts.len())
+    });
 }
 
 fn matching(c: &mut Criterion) {
@@ -119,7 +160,13 @@ fn matching(c: &mut Criterion) {
     group.sample_size(10);
     group.bench_function("coco segm 200 images (evaluate+accumulate+summarize)", |b| {
         b.iter(|| {
-            eval::evaluate(gt.clone(), dets.clone(), Params::default(), Path::new("synthetic")).map(|r| r.stats[0])
+            eval::evaluate(
+                gt.clone(),
+                dets.clone(),
+                Params::default(),
+                Path::new("synthetic"),
+            )
+            .map(|r| r.stats[0])
         });
     });
     group.finish();

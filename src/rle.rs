@@ -244,9 +244,18 @@ impl Rle {
     /// fractional parts are multiples of 0.2, far from rounding trouble for any i32 input).
     /// `from_polygon_reference` (tests only) is the line-by-line port this is checked against.
     #[must_use]
-    #[allow(clippy::cast_possible_truncation, reason = "C casts of maskApi.c, reproduced on purpose")]
-    #[allow(clippy::cast_sign_loss, reason = "C casts of maskApi.c, reproduced on purpose")]
-    #[allow(clippy::cast_possible_wrap, reason = "C casts of maskApi.c, reproduced on purpose")]
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "C casts of maskApi.c, reproduced on purpose"
+    )]
+    #[allow(
+        clippy::cast_sign_loss,
+        reason = "C casts of maskApi.c, reproduced on purpose"
+    )]
+    #[allow(
+        clippy::cast_possible_wrap,
+        reason = "C casts of maskApi.c, reproduced on purpose"
+    )]
     pub fn from_polygon(xy: &[f64], height: u32, width: u32) -> Self {
         const SCALE: f64 = 5.0;
         let k = xy.len() / 2;
@@ -254,10 +263,20 @@ impl Rle {
             return Self::empty(height, width);
         }
         let h = height;
-        let (hi, wmax) = (i64::from(h), if width == 0 { i64::MAX } else { i64::from(width) - 1 });
+        let (hi, wmax) = (
+            i64::from(h),
+            if width == 0 {
+                i64::MAX
+            } else {
+                i64::from(width) - 1
+            },
+        );
         let px = |j: usize| {
             let j = j % k;
-            ((SCALE * xy[2 * j] + 0.5) as i32, (SCALE * xy[2 * j + 1] + 0.5) as i32)
+            (
+                (SCALE * xy[2 * j] + 0.5) as i32,
+                (SCALE * xy[2 * j + 1] + 0.5) as i32,
+            )
         };
         let mut a: Vec<u32> = Vec::with_capacity(64);
         let mut prev: Option<(i32, i32)> = None;
@@ -309,7 +328,12 @@ impl Rle {
                 let s = f64::from(xe - xs) / f64::from(dy);
                 for d in 0..=dy {
                     let t = if flip { dy - d } else { d };
-                    visit(&mut a, &mut prev, (f64::from(xs) + s * f64::from(t) + 0.5) as i32, t + ys);
+                    visit(
+                        &mut a,
+                        &mut prev,
+                        (f64::from(xs) + s * f64::from(t) + 0.5) as i32,
+                        t + ys,
+                    );
                 }
             }
         }

@@ -150,6 +150,15 @@ pub fn params_from_args(args: &EvalArgs) -> anyhow::Result<Params> {
 /// # Errors
 /// I/O errors writing stdout or the files.
 pub fn emit(report: &EvalReport, args: &EvalArgs, global: &GlobalOpts) -> anyhow::Result<()> {
+    // Files first: a closed stdout (`| head`) must not lose them.
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(report).context("serialising the report")?;
+        write_atomic(path, text.as_bytes())?;
+    }
+    if let Some(dir) = &args.plot {
+        let files = eval::plot::write_plots(report, dir)?;
+        tracing::info!("wrote {} plots into {}", files.len(), dir.display());
+    }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if !global.quiet {
@@ -158,14 +167,6 @@ pub fn emit(report: &EvalReport, args: &EvalArgs, global: &GlobalOpts) -> anyhow
         }
         write!(out, "{}", report.summary)?;
         out.flush()?;
-    }
-    if let Some(path) = &args.json {
-        let text = serde_json::to_string_pretty(report).context("serialising the report")?;
-        write_atomic(path, text.as_bytes())?;
-    }
-    if let Some(dir) = &args.plot {
-        let files = eval::plot::write_plots(report, dir)?;
-        tracing::info!("wrote {} plots into {}", files.len(), dir.display());
     }
     Ok(())
 }

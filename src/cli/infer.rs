@@ -1,4 +1,5 @@
 //! `baiseg-rt infer`: images in, instance masks out.
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -168,7 +169,7 @@ pub fn run(args: &InferArgs, global: &GlobalOpts) -> anyhow::Result<u8> {
         Err(e) => return Err(e).with_context(|| format!("infer {}", args.model.display())),
     };
     if args.json {
-        println!("{}", summary_json(&summary));
+        writeln!(std::io::stdout().lock(), "{}", summary_json(&summary))?;
     } else if !global.quiet {
         print_summary(&summary);
     }

@@ -1,6 +1,8 @@
 //! `baiseg-rt inspect`: what a model declares.
 use std::path::PathBuf;
 
+use std::io::Write as _;
+
 use anyhow::Context;
 use clap::Args;
 
@@ -30,49 +32,51 @@ pub fn run(args: &InspectArgs, global: &GlobalOpts) -> anyhow::Result<u8> {
     )
     .with_context(|| format!("inspect {}", args.model.display()))?;
     let info = &model.info;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(info)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(info)?)?;
         return Ok(super::EXIT_OK);
     }
-    println!("model:        {}", args.model.display());
-    println!("onnxruntime:  {}", model.library.display());
-    println!("inputs:");
-    for t in &info.inputs {
-        println!(
-            "  {:<10} {} {:?} {}",
-            t.name,
-            t.dtype,
-            t.shape,
-            t.symbols.join(",")
-        );
+    writeln!(out, "model:        {}", args.model.display())?;
+    writeln!(out, "onnxruntime:  {}", model.library.display())?;
+    for (title, specs) in [("inputs", &info.inputs), ("outputs", &info.outputs)] {
+        writeln!(out, "{title}:")?;
+        for t in specs {
+            writeln!(
+                out,
+                "  {:<10} {} {:?} {}",
+                t.name,
+                t.dtype,
+                t.shape,
+                t.symbols.join(",")
+            )?;
+        }
     }
-    println!("outputs:");
-    for t in &info.outputs {
-        println!(
-            "  {:<10} {} {:?} {}",
-            t.name,
-            t.dtype,
-            t.shape,
-            t.symbols.join(",")
-        );
-    }
-    println!(
+    writeln!(
+        out,
         "mode:         {}",
         if info.has_semantic {
             "two-branch (boundary + semantic)"
         } else {
             "single-branch (boundary only; needs --semantic-dir)"
         }
-    );
-    println!("classes ({}): {}", info.classes.len(), info.classes.join(", "));
-    println!("mean / std:   {:?} / {:?}", info.mean, info.std);
-    println!(
+    )?;
+    writeln!(
+        out,
+        "classes ({}): {}",
+        info.classes.len(),
+        info.classes.join(", ")
+    )?;
+    writeln!(out, "mean / std:   {:?} / {:?}", info.mean, info.std)?;
+    writeln!(
+        out,
         "size divisor: {}   training size: {}",
         info.size_divisor, info.input_size
-    );
-    println!("metadata:");
+    )?;
+    writeln!(out, "metadata:")?;
     for (k, v) in &info.metadata {
-        println!("  {k} = {v}");
+        writeln!(out, "  {k} = {v}")?;
     }
     Ok(super::EXIT_OK)
 }

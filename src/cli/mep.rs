@@ -326,6 +326,9 @@ fn write_outputs(
 /// One case through the three phases (load, MEP, write); errors carry the case name.
 type CaseResult<T> = Result<T, (String, anyhow::Error)>;
 
+/// A case after the MEP phase: its files, inputs, instances and timings.
+type Ran = (CaseFiles, Loaded, Vec<Instance>, Done);
+
 fn mep_phase(
     case: &CaseFiles,
     loaded: &Loaded,
@@ -374,7 +377,7 @@ fn process_all(
             })
             .collect();
         let start = Instant::now();
-        let ran: Vec<CaseResult<(CaseFiles, Loaded, Vec<Instance>, Done)>> = loaded
+        let ran: Vec<CaseResult<Ran>> = loaded
             .into_par_iter()
             .map_init(
                 || Mep::new(params.clone()),

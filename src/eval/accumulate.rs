@@ -143,9 +143,9 @@ pub fn accumulate(
                             }
                             best[j] = run;
                         }
-                        for ri in 0..rn {
+                        for (ri, &need) in tp_min.iter().enumerate() {
                             let cell = ((t * rn + ri) * an + a) * mn + m;
-                            let hit = match tp_min[ri] {
+                            let hit = match need {
                                 Some(0) if nd > 0 => Some((0usize, best.first().copied().unwrap_or(0.0))),
                                 Some(x) if x >= 1 && (x as usize) <= tp_pos.len() => {
                                     let j = x as usize - 1;

@@ -244,7 +244,12 @@ pub fn evaluate_image(
             .enumerate()
             .map(|(a, rng)| match_area(&g_list, &d_area, &ious, *rng, ctx, &mut flags, a, a_n))
             .collect();
-        out.push(CatEval { k, scores, flags, num_pos });
+        out.push(CatEval {
+            k,
+            scores,
+            flags,
+            num_pos,
+        });
     }
     Ok(out)
 }
@@ -319,7 +324,10 @@ pub(crate) fn det_box(e: &DetEntry, h: u32, w: u32, mode: ResultMode, path: &Pat
 /// `evaluateImg` for one area range: greedy matching per IoU threshold, ground truths ignored
 /// last, crowds matchable many times, then unmatched detections outside the range ignored.
 /// Writes flags `(d * a_n + a) * T + t` and returns the number of ground truths not ignored.
-#[allow(clippy::too_many_arguments, reason = "one call per area range over shared buffers")]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one call per area range over shared buffers"
+)]
 fn match_area(
     gts: &[Gt],
     d_area: &[f64],

@@ -377,7 +377,17 @@ pub fn evaluate(
 /// # Errors
 /// I/O, JSON and COCO errors naming the file at fault.
 pub fn evaluate_files(gt_path: &Path, results_path: &Path, params: Params) -> Result<EvalReport> {
-    let (gt, results) = rayon::join(|| CocoDataset::from_path(gt_path), || load_results(results_path));
+    let boxes_only = params.iou_type == IouType::Bbox;
+    let (gt, results) = rayon::join(
+        || {
+            if boxes_only {
+                CocoDataset::from_path_boxes_only(gt_path)
+            } else {
+                CocoDataset::from_path(gt_path)
+            }
+        },
+        || load_results(results_path),
+    );
     evaluate(gt?, results?, params, results_path)
 }
 

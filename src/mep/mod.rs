@@ -225,7 +225,7 @@ impl Mep {
     fn run_inner(
         &mut self,
         input: &MepInput<'_>,
-        mut maps: Option<&mut Option<StageMaps>>,
+        maps: Option<&mut Option<StageMaps>>,
     ) -> Result<Vec<Instance>> {
         self.times = StageTimes::default();
         let (h, w) = input.boundary.dim();
@@ -295,7 +295,7 @@ impl Mep {
                 &refine_params,
             )
         });
-        if let Some(slot) = maps.as_deref_mut() {
+        if let Some(slot) = maps {
             *slot = Some(StageMaps {
                 thin: thin.unwrap_or_default(),
                 dilated: self.bin_a.clone(),

@@ -14,7 +14,7 @@
 //!   can end up in the thinned map (`B(p) >= edge_threshold > 0`); all other pixels are decided
 //!   without them (see [`thin_nms`]);
 //! - the NMS comparison is done in `f64` as the SPEC requires.
-use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis, Zip};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis};
 use rayon::prelude::*;
 
 /// Triangle kernel of radius 4 (`[1,2,3,4,5,4,3,2,1]`), to be divided by 25.
@@ -88,21 +88,39 @@ pub fn smooth_triangle(boundary: ArrayView2<'_, f32>, mut out: ArrayViewMut2<'_,
     let cols: Vec<usize> = (-(TRI_R as isize)..(w + TRI_R) as isize)
         .map(|i| reflect101(i, w))
         .collect();
-    Zip::from(out.axis_iter_mut(Axis(0)))
-        .and(boundary.axis_iter(Axis(0)))
-        .par_for_each(|mut orow, brow| {
-            let padded: Vec<f64> = cols.iter().map(|&c| f64::from(brow[c])).collect();
-            // Tap-major so that it vectorises over x; per output the order is still k = 0..8.
-            let mut acc = vec![0.0f64; w];
-            for (k, &wk) in TRI.iter().enumerate() {
-                for (a, &v) in acc.iter_mut().zip(&padded[k..k + w]) {
-                    *a += wk * v;
+    out.axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .for_each_init(
+            || (vec![0.0f64; w + 2 * TRI_R], vec![0.0f64; w]),
+            |(padded, acc), (y, mut orow)| {
+                let brow = boundary.row(y);
+                match brow.as_slice() {
+                    Some(b) => {
+                        // Interior straight from the row (vectorised), borders through the reflection.
+                        for (d, &v) in padded[TRI_R..TRI_R + w].iter_mut().zip(b) {
+                            *d = f64::from(v);
+                        }
+                        for i in (0..TRI_R).chain(w + TRI_R..w + 2 * TRI_R) {
+                            padded[i] = f64::from(b[cols[i]]);
+                        }
+                    }
+                    None => {
+                        for (d, &c) in padded.iter_mut().zip(&cols) {
+                            *d = f64::from(brow[c]);
+                        }
+                    }
                 }
-            }
-            for (o, &a) in orow.iter_mut().zip(acc.iter()) {
-                *o = a / 25.0;
-            }
-        });
+                // Tap-major so that it vectorises over x; per output the order is still k = 0..8.
+                acc.fill(0.0);
+                for (k, &wk) in TRI.iter().enumerate() {
+                    for (a, &v) in acc.iter_mut().zip(&padded[k..k + w]) {
+                        *a += wk * v;
+                    }
+                }
+                store_div25(&mut orow, acc);
+            },
+        );
     // Pass 2, along y, in place on column strips.
     let rows: Vec<usize> = (-(TRI_R as isize)..(h + TRI_R) as isize)
         .map(|i| reflect101(i, h))
@@ -113,8 +131,10 @@ pub fn smooth_triangle(boundary: ArrayView2<'_, f32>, mut out: ArrayViewMut2<'_,
             let sw = strip.ncols();
             let mut padded = vec![0.0f64; (h + 2 * TRI_R) * sw];
             for (pr, &r) in padded.chunks_exact_mut(sw).zip(rows.iter()) {
-                for (d, &v) in pr.iter_mut().zip(strip.row(r).iter()) {
-                    *d = v;
+                let src = strip.row(r);
+                match src.as_slice() {
+                    Some(sl) => pr.copy_from_slice(sl),
+                    None => pr.iter_mut().zip(src.iter()).for_each(|(d, &v)| *d = v),
                 }
             }
             let mut acc = vec![0.0f64; sw];
@@ -126,11 +146,18 @@ pub fn smooth_triangle(boundary: ArrayView2<'_, f32>, mut out: ArrayViewMut2<'_,
                         *a += wk * v;
                     }
                 }
-                for (o, &a) in orow.iter_mut().zip(acc.iter()) {
-                    *o = a / 25.0;
-                }
+                store_div25(&mut orow, &acc);
             }
         });
+}
+
+/// `out[i] = acc[i] / 25` (through a slice when the row is contiguous, so that it vectorises).
+#[inline]
+fn store_div25(out: &mut ndarray::ArrayViewMut1<'_, f64>, acc: &[f64]) {
+    match out.as_slice_mut() {
+        Some(o) => o.iter_mut().zip(acc).for_each(|(o, &a)| *o = a / 25.0),
+        None => out.iter_mut().zip(acc).for_each(|(o, &a)| *o = a / 25.0),
+    }
 }
 
 /// numpy-`gradient` derivative of a sequence at `i` given an accessor (`n` = length).

@@ -7,6 +7,19 @@ use ndarray::{Array2, ArrayView2};
 use super::atomic::write_atomic;
 use crate::error::Result;
 
+/// Encodes `bytes` (native-endian samples) as a PNG, atomically.
+fn write_png(path: &Path, bytes: &[u8], w: usize, h: usize, color: image::ExtendedColorType) -> Result<()> {
+    let (w, h) = (
+        u32::try_from(w).unwrap_or(u32::MAX),
+        u32::try_from(h).unwrap_or(u32::MAX),
+    );
+    write_atomic(path, |out| {
+        image::codecs::png::PngEncoder::new(out)
+            .write_image(bytes, w, h, color)
+            .map_err(std::io::Error::other)
+    })
+}
+
 fn to_vec_row_major<T: Copy>(a: ArrayView2<'_, T>) -> Vec<T> {
     a.iter().copied().collect()
 }
@@ -19,11 +32,7 @@ pub fn write_label_png(path: &Path, labels: ArrayView2<'_, u16>) -> Result<()> {
     let (h, w) = labels.dim();
     let data = to_vec_row_major(labels);
     let bytes: Vec<u8> = data.iter().flat_map(|v| v.to_ne_bytes()).collect();
-    write_atomic(path, |out| {
-        image::codecs::png::PngEncoder::new(out)
-            .write_image(&bytes, w as u32, h as u32, image::ExtendedColorType::L16)
-            .map_err(std::io::Error::other)
-    })
+    write_png(path, &bytes, w, h, image::ExtendedColorType::L16)
 }
 
 /// Writes an 8-bit grayscale PNG.
@@ -33,11 +42,7 @@ pub fn write_label_png(path: &Path, labels: ArrayView2<'_, u16>) -> Result<()> {
 pub fn write_gray_png(path: &Path, map: ArrayView2<'_, u8>) -> Result<()> {
     let (h, w) = map.dim();
     let data = to_vec_row_major(map);
-    write_atomic(path, |out| {
-        image::codecs::png::PngEncoder::new(out)
-            .write_image(&data, w as u32, h as u32, image::ExtendedColorType::L8)
-            .map_err(std::io::Error::other)
-    })
+    write_png(path, &data, w, h, image::ExtendedColorType::L8)
 }
 
 /// Writes class ids as an 8-bit PNG (ids above 255 are clamped).
@@ -79,16 +84,13 @@ pub fn write_jpeg(path: &Path, img: &RgbImage) -> Result<()> {
 /// # Errors
 /// [`crate::Error::Io`] naming `path`.
 pub fn write_rgb_png(path: &Path, img: &RgbImage) -> Result<()> {
-    write_atomic(path, |out| {
-        image::codecs::png::PngEncoder::new(out)
-            .write_image(
-                img.as_raw(),
-                img.width(),
-                img.height(),
-                image::ExtendedColorType::Rgb8,
-            )
-            .map_err(std::io::Error::other)
-    })
+    write_png(
+        path,
+        img.as_raw(),
+        img.width() as usize,
+        img.height() as usize,
+        image::ExtendedColorType::Rgb8,
+    )
 }
 
 /// Reads a 16-bit (or 8-bit) label PNG back, e.g. to check outputs.
