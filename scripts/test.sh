@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine (CI runs exactly this through .ci/run):
-# formatting and lints, Rust unit/integration/doc tests, and the python-export tests.
+# formatting and lints, Rust unit/integration/doc tests, the python-export tests, and the Python
+# wheel of the runtime (PyO3) with its Ray pipeline test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -16,3 +17,5 @@ echo "==> cargo test"
 cargo test --locked
 echo "==> python-export tests"
 .venv/bin/python -m pytest python-export/tests -q -p no:cacheprovider
+echo "==> Python bindings (wheel, parity with the CLI, Ray pipeline)"
+BAISEG_RT_BIN="$PWD/target/debug/baiseg-rt" bash bindings/python/test.sh
