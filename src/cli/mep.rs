@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use baiseg_rt::instances::{Instance, paint_label_map};
 use baiseg_rt::mep::{self, Mep, MepInput, MepParams, Semantic, StageTimes, io};
+use baiseg_rt::output::overlay::{OverlayOptions, render_overlay};
+use baiseg_rt::output::{png, write_bytes_atomic};
 use clap::{Args, ValueEnum};
 use ndarray::{Array2, Array3};
 use rayon::prelude::*;
@@ -301,23 +303,29 @@ fn write_outputs(
     let hu = u32::try_from(h).context("image too large")?;
     let wu = u32::try_from(w).context("image too large")?;
     let labels = paint_label_map(instances, hu, wu);
-    io::write_png_u16(&case.out.join("labels.png"), labels.view())?;
+    png::write_label_png(&case.out.join("labels.png"), labels.view())?;
     let json = serde_json::to_vec_pretty(&coco_records(instances, case.image_id))?;
-    io::write_atomic(&case.out.join("instances.json"), &json)?;
+    write_bytes_atomic(&case.out.join("instances.json"), &json)?;
     if save.contains(&SaveKind::Overlay) {
-        let ov = io::overlay(loaded.image.view(), labels.view());
-        io::write_png_rgb(&case.out.join("overlay.png"), ov.view())?;
+        let (rgb, _) = loaded
+            .image
+            .as_standard_layout()
+            .into_owned()
+            .into_raw_vec_and_offset();
+        let image = image::RgbImage::from_raw(wu, hu, rgb).context("image buffer")?;
+        let picture = render_overlay(&image, instances, &[], &OverlayOptions::default());
+        png::write_rgb_png(&case.out.join("overlay.png"), &picture)?;
     }
     if save.contains(&SaveKind::Stages) {
         let (_, maps) = mep.run_with_stages(&loaded.input())?;
         let to255 = |a: &Array2<u8>| a.mapv(|v| if v != 0 { 255u8 } else { 0 });
-        io::write_png_u8(&case.out.join("thin.png"), to255(&maps.thin).view())?;
-        io::write_png_u8(&case.out.join("dilated.png"), to255(&maps.dilated).view())?;
-        io::write_png_u8(&case.out.join("seeds.png"), to255(&maps.seeds).view())?;
+        png::write_gray_png(&case.out.join("thin.png"), to255(&maps.thin).view())?;
+        png::write_gray_png(&case.out.join("dilated.png"), to255(&maps.dilated).view())?;
+        png::write_gray_png(&case.out.join("seeds.png"), to255(&maps.seeds).view())?;
         for (name, arr) in [("markers.npy", &maps.markers), ("watershed.npy", &maps.watershed)] {
             let mut buf = Vec::new();
             ndarray_npy::WriteNpyExt::write_npy(arr, &mut buf).with_context(|| name.to_string())?;
-            io::write_atomic(&case.out.join(name), &buf)?;
+            write_bytes_atomic(&case.out.join(name), &buf)?;
         }
     }
     Ok(())
@@ -531,7 +539,7 @@ pub fn run(args: &MepArgs, global: &GlobalOpts) -> anyhow::Result<u8> {
             "mep_wall_ms": ms(mep_wall),
             "wall_ms": ms(wall.elapsed()),
         });
-        io::write_atomic(path, &serde_json::to_vec_pretty(&report)?)?;
+        write_bytes_atomic(path, &serde_json::to_vec_pretty(&report)?)?;
     }
     if !global.quiet {
         let n: usize = done.iter().map(|d| d.instances).sum();

@@ -1,12 +1,11 @@
 //! File I/O for the MEP's inputs and outputs, shared by `baiseg-rt mep` and `infer`
 //! (`--semantic-dir`): images and label maps as PNG (the `image` crate), boundary and probability
 //! maps as `.npy` (`ndarray-npy`) or PNG. Every error names the file; nothing panics on bad input.
-//! Writes are atomic: the bytes go to `<name>.tmp`, which is then renamed.
-use std::io::Cursor;
-use std::path::{Path, PathBuf};
+//! Outputs are written with the atomic writers of [`crate::output`].
+use std::path::Path;
 
-use image::{DynamicImage, ImageBuffer, ImageFormat, Luma, Rgb};
-use ndarray::{Array2, Array3, ArrayView2, ArrayView3, Dimension};
+use image::DynamicImage;
+use ndarray::{Array2, Array3, Dimension};
 use ndarray_npy::{ReadNpyError, ReadNpyExt, ReadableElement};
 
 use crate::error::{Error, Result};
@@ -165,111 +164,6 @@ pub fn read_labels(path: &Path) -> Result<Array2<u16>> {
     }
 }
 
-/// Writes `bytes` to `path` atomically (`path` + `.tmp`, then rename).
-///
-/// # Errors
-/// [`Error::Io`] naming the file.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::io(path, e)
-    })
-}
-
-fn png_bytes<P: image::Pixel<Subpixel = S> + image::PixelWithColorType, S: image::Primitive>(
-    path: &Path,
-    img: &ImageBuffer<P, Vec<S>>,
-) -> Result<Vec<u8>>
-where
-    [S]: image::EncodableLayout,
-{
-    let mut buf = Cursor::new(Vec::new());
-    img.write_to(&mut buf, ImageFormat::Png)
-        .map_err(|e| Error::invalid(path.display(), format!("cannot encode PNG: {e}")))?;
-    Ok(buf.into_inner())
-}
-
-fn dims(path: &Path, h: usize, w: usize) -> Result<(u32, u32)> {
-    match (u32::try_from(w), u32::try_from(h)) {
-        (Ok(w), Ok(h)) => Ok((w, h)),
-        _ => Err(Error::invalid(path.display(), "image too large for PNG")),
-    }
-}
-
-/// Writes a 16-bit grey PNG (instance label map) atomically.
-///
-/// # Errors
-/// [`Error::Io`] or [`Error::Invalid`] naming the file.
-pub fn write_png_u16(path: &Path, map: ArrayView2<'_, u16>) -> Result<()> {
-    let (h, w) = map.dim();
-    let (wu, hu) = dims(path, h, w)?;
-    let img: ImageBuffer<Luma<u16>, Vec<u16>> = ImageBuffer::from_raw(wu, hu, map.iter().copied().collect())
-        .ok_or_else(|| Error::invalid(path.display(), "buffer size"))?;
-    write_atomic(path, &png_bytes(path, &img)?)
-}
-
-/// Writes an 8-bit grey PNG atomically.
-///
-/// # Errors
-/// [`Error::Io`] or [`Error::Invalid`] naming the file.
-pub fn write_png_u8(path: &Path, map: ArrayView2<'_, u8>) -> Result<()> {
-    let (h, w) = map.dim();
-    let (wu, hu) = dims(path, h, w)?;
-    let img: ImageBuffer<Luma<u8>, Vec<u8>> = ImageBuffer::from_raw(wu, hu, map.iter().copied().collect())
-        .ok_or_else(|| Error::invalid(path.display(), "buffer size"))?;
-    write_atomic(path, &png_bytes(path, &img)?)
-}
-
-/// Writes an RGB `[H, W, 3]` PNG atomically.
-///
-/// # Errors
-/// [`Error::Io`] or [`Error::Invalid`] naming the file.
-pub fn write_png_rgb(path: &Path, image: ArrayView3<'_, u8>) -> Result<()> {
-    let (h, w, _) = image.dim();
-    let (wu, hu) = dims(path, h, w)?;
-    let img: ImageBuffer<Rgb<u8>, Vec<u8>> =
-        ImageBuffer::from_raw(wu, hu, image.iter().copied().collect())
-            .ok_or_else(|| Error::invalid(path.display(), "image must be [H, W, 3]"))?;
-    write_atomic(path, &png_bytes(path, &img)?)
-}
-
-/// A fixed palette colour for instance `i` (golden-angle hues, fully saturated).
-#[must_use]
-pub fn palette(i: usize) -> [u8; 3] {
-    let hue = (i as f64 * 137.507_764) % 360.0;
-    let x = 1.0 - ((hue / 60.0) % 2.0 - 1.0).abs();
-    let (r, g, b) = match (hue / 60.0) as u32 {
-        0 => (1.0, x, 0.0),
-        1 => (x, 1.0, 0.0),
-        2 => (0.0, 1.0, x),
-        3 => (0.0, x, 1.0),
-        4 => (x, 0.0, 1.0),
-        _ => (1.0, 0.0, x),
-    };
-    [(r * 255.0) as u8, (g * 255.0) as u8, (b * 255.0) as u8]
-}
-
-/// The image with each labelled pixel (value `v > 0` of `labels`) blended 50/50 with colour
-/// [`palette`]`(v - 1)`.
-#[must_use]
-pub fn overlay(image: ArrayView3<'_, u8>, labels: ArrayView2<'_, u16>) -> Array3<u8> {
-    let mut out = image.to_owned();
-    for ((y, x), &v) in labels.indexed_iter() {
-        if v > 0 && y < out.dim().0 && x < out.dim().1 {
-            let c = palette(usize::from(v) - 1);
-            for (ch, &cv) in c.iter().enumerate() {
-                let p = &mut out[[y, x, ch]];
-                *p = ((u16::from(*p) + u16::from(cv)) / 2) as u8;
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,9 +173,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = dir.path().join("l.png");
         let map = ndarray::array![[0u16, 300], [65535, 7]];
-        write_png_u16(&p, map.view()).expect("write");
+        crate::output::png::write_label_png(&p, map.view()).expect("write");
         assert_eq!(read_labels(&p).expect("read"), map);
-        assert!(!dir.path().join("l.png.tmp").exists());
         // A grey PNG is not an RGB image.
         let e = read_rgb(&p).expect_err("grey").to_string();
         assert!(e.contains("l.png") && e.contains("channel"), "{e}");
