@@ -8,6 +8,6 @@ need_tools
 ensure_ort
 echo "==> building baiseg-rt (release)"
 cargo build --release --locked
-echo "==> baiseg-rt infer models/baiseg_small.onnx fixtures/samples"
-./target/release/baiseg-rt infer models/baiseg_small.onnx fixtures/samples --out out/demo --save overlay,labels "$@"
+echo "==> baiseg-rt infer models/baiseg_small.onnx fixtures/samples/images"
+./target/release/baiseg-rt infer models/baiseg_small.onnx fixtures/samples/images --out out/demo --save overlay,labels "$@"
 echo "==> results: out/demo/instances.json (COCO results), overlays in out/demo/overlays/"
