@@ -402,17 +402,22 @@ fn inspect_prints_the_contract() {
     assert_eq!(v["size_divisor"], 32);
 }
 
+/// `infer --coco` of the held-out sample scenes with the tiny model into `out`.
+fn infer_samples_with_coco(out: &Path) -> std::process::Output {
+    run(baiseg()
+        .args(["infer", "--coco"])
+        .arg(fixture("samples/annotations.json"))
+        .arg("--out")
+        .arg(out)
+        .arg(tiny_model())
+        .arg(fixture("samples/images")))
+}
+
 #[test]
 fn infer_with_coco_ids_feeds_eval() {
     let dir = TestDir::new();
     let gt = fixture("samples/annotations.json");
-    let out = run(baiseg()
-        .args(["infer", "--coco"])
-        .arg(&gt)
-        .arg("--out")
-        .arg(dir.join("out"))
-        .arg(tiny_model())
-        .arg(fixture("samples/images")));
+    let out = infer_samples_with_coco(&dir.join("out"));
     assert_code(&out, 0);
     assert!(!dir.join("out/images.json").exists(), "ids come from the GT file");
     let gt_json: Value = serde_json::from_slice(&std::fs::read(&gt).unwrap()).unwrap();
@@ -516,14 +521,7 @@ fn shards_then_merge_equal_one_run() {
 fn one_pass_eval_equals_infer_then_eval() {
     let dir = TestDir::new();
     let gt = fixture("samples/annotations.json");
-    let infer = run(baiseg()
-        .args(["infer", "--coco"])
-        .arg(&gt)
-        .arg("--out")
-        .arg(dir.join("out"))
-        .arg(tiny_model())
-        .arg(fixture("samples/images")));
-    assert_code(&infer, 0);
+    assert_code(&infer_samples_with_coco(&dir.join("out")), 0);
     let two_step = run(baiseg()
         .args(["eval", "--coco"])
         .arg(&gt)
