@@ -242,7 +242,7 @@ fn finish_image(
     let maps = match &shared.semantic_dir {
         Some(dir) => {
             let path = dir.join(format!("{}.png", item.stem()));
-            let labels = png::read_label_png(&path)?;
+            let labels = crate::mep::io::read_labels(&path)?;
             maps::from_outputs_with_labels(raw, slot, letterbox, labels)
                 .map_err(|e| Error::invalid(path.display(), e))?
         }

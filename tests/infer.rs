@@ -3,8 +3,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use baiseg_rt::instances::{CropMask, Instance, paint_label_map};
+use baiseg_rt::mep::io::read_labels;
 use baiseg_rt::output::ResultRecord;
-use baiseg_rt::output::png::read_label_png;
 use baiseg_rt::rle::Rle;
 use serde_json::Value;
 
@@ -99,7 +99,7 @@ fn infer_on_real_images_writes_consistent_outputs() {
             );
         }
         assert!(out_dir.join("overlays").join(format!("{stem}.jpg")).is_file());
-        let labels = read_label_png(&out_dir.join("labels").join(format!("{stem}.png"))).unwrap();
+        let labels = read_labels(&out_dir.join("labels").join(format!("{stem}.png"))).unwrap();
         match by_image.get(name) {
             Some(recs) => assert_eq!(
                 labels_from_records(recs),

@@ -1,7 +1,7 @@
 //! PNG/JPEG encoders for per-image maps: u16 instance labels, u8 class ids, u8 boundary.
 use std::path::Path;
 
-use image::{ImageBuffer, ImageEncoder, Luma, RgbImage};
+use image::{ImageEncoder, RgbImage};
 use ndarray::{Array2, ArrayView2};
 
 use super::atomic::write_atomic;
@@ -93,29 +93,6 @@ pub fn write_rgb_png(path: &Path, img: &RgbImage) -> Result<()> {
     )
 }
 
-/// Reads a 16-bit (or 8-bit) label PNG back, e.g. to check outputs.
-///
-/// # Errors
-/// [`crate::Error::Decode`] naming `path`.
-pub fn read_label_png(path: &Path) -> Result<Array2<u16>> {
-    let img = image::open(path).map_err(|e| crate::Error::decode(path, e))?;
-    let gray: ImageBuffer<Luma<u16>, Vec<u16>> = match img {
-        image::DynamicImage::ImageLuma16(g) => g,
-        image::DynamicImage::ImageLuma8(g) => ImageBuffer::from_fn(g.width(), g.height(), |x, y| {
-            Luma([u16::from(g.get_pixel(x, y).0[0])])
-        }),
-        other => {
-            return Err(crate::Error::decode(
-                path,
-                format!("expected a single-channel label PNG, found {:?}", other.color()),
-            ));
-        }
-    };
-    let (w, h) = gray.dimensions();
-    Array2::from_shape_vec((h as usize, w as usize), gray.into_raw())
-        .map_err(|e| crate::Error::decode(path, e))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,6 +104,6 @@ mod tests {
         let path = dir.path().join("l.png");
         let labels = array![[0u16, 1, 300], [65535, 2, 0]];
         write_label_png(&path, labels.view()).unwrap();
-        assert_eq!(read_label_png(&path).unwrap(), labels);
+        assert_eq!(crate::mep::io::read_labels(&path).unwrap(), labels);
     }
 }
