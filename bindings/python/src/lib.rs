@@ -23,9 +23,9 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use rayon::prelude::*;
 
-/// Converts a library error into the matching `baiseg_rt` exception (message = the CLI's).
-fn to_py_err(e: Error) -> PyErr {
-    let kind = match &e {
+/// The `baiseg_rt` exception class for a library error.
+fn exception_kind(e: &Error) -> &'static str {
+    match e {
         Error::Io { .. } => "BaisegIOError",
         Error::Decode { .. } => "DecodeError",
         Error::Invalid { .. } => "InvalidInputError",
@@ -33,18 +33,27 @@ fn to_py_err(e: Error) -> PyErr {
         Error::ModelContract { .. } => "ModelContractError",
         Error::Json { .. } | Error::Coco { .. } => "CocoError",
         Error::Interrupted => "BaisegError",
-    };
-    let msg = e.to_string();
+    }
+}
+
+/// Raises exception class `kind` of `baiseg_rt._errors` with `msg` (a `RuntimeError` if the
+/// class cannot be made).
+fn make_exception(kind: &str, msg: &str) -> PyErr {
     Python::attach(|py| {
-        let made = py
+        match py
             .import("baiseg_rt._errors")
             .and_then(|m| m.getattr(kind))
-            .and_then(|cls| cls.call1((msg.clone(),)));
-        match made {
+            .and_then(|cls| cls.call1((msg.to_owned(),)))
+        {
             Ok(obj) => PyErr::from_value(obj),
-            Err(_) => pyo3::exceptions::PyRuntimeError::new_err(msg),
+            Err(_) => pyo3::exceptions::PyRuntimeError::new_err(msg.to_owned()),
         }
     })
+}
+
+/// Converts a library error into the matching `baiseg_rt` exception (message = the CLI's).
+fn to_py_err(e: Error) -> PyErr {
+    make_exception(exception_kind(&e), &e.to_string())
 }
 
 fn invalid(what: &str, reason: impl std::fmt::Display) -> PyErr {
@@ -624,30 +633,12 @@ impl Evaluator {
 
 // Errors produced without the GIL are carried as (kind, message) strings and raised after.
 fn to_py_err_nogil(e: Error) -> String {
-    let kind = match &e {
-        Error::Io { .. } => "BaisegIOError",
-        Error::Decode { .. } => "DecodeError",
-        Error::Invalid { .. } => "InvalidInputError",
-        Error::Ort(_) => "OrtError",
-        Error::ModelContract { .. } => "ModelContractError",
-        Error::Json { .. } | Error::Coco { .. } => "CocoError",
-        Error::Interrupted => "BaisegError",
-    };
-    format!("{kind}\u{0}{e}")
+    format!("{}\u{0}{e}", exception_kind(&e))
 }
 
 fn reraise(s: String) -> PyErr {
     let (kind, msg) = s.split_once('\u{0}').unwrap_or(("InvalidInputError", s.as_str()));
-    Python::attach(|py| {
-        match py
-            .import("baiseg_rt._errors")
-            .and_then(|m| m.getattr(kind))
-            .and_then(|cls| cls.call1((msg.to_owned(),)))
-        {
-            Ok(obj) => PyErr::from_value(obj),
-            Err(_) => pyo3::exceptions::PyRuntimeError::new_err(msg.to_owned()),
-        }
-    })
+    make_exception(kind, msg)
 }
 
 /// The native module.
