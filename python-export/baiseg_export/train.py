@@ -288,7 +288,7 @@ def fit(mc: ModelConfig, tc: TrainConfig, data: str, out: str, fresh: bool = Fal
                 t = total_loss(outp, sem, bnd, tc, gen)
                 scaler.scale(t["loss"] / tc.accum).backward()
             lab = (bnd != IGNORE).sum()
-            sums += torch.tensor([float(t["loss"]), float(t["L_B"]), float(t["L_S"]), float(t["L_P"]),
+            sums += torch.tensor([float(t[k].detach()) for k in ("loss", "L_B", "L_S", "L_P")] + [
                                   float((bnd == 1).sum()), float(lab)], dtype=torch.float64)
         scaler.step(opt)
         scaler.update()
