@@ -217,6 +217,9 @@ def fit(mc: ModelConfig, tc: TrainConfig, data: str, out: str, fresh: bool = Fal
     val_ds = open_dataset(val_data, tc.seed + 1, tc.procedural_size, val_split) if val_data and val_every else None
     if val_ds is not None and getattr(val_ds, "infinite", False) and val_limit is None:
         val_limit = 16
+    if mc.ppc_dim == 1 and tc.w_ppc > 0 and main_proc:
+        print("note: ppc_dim 1 (the paper's Table 10 best row): an L2-normalised 1-d embedding is +-1, so L_P is "
+              "logged but gives no gradient; --model-set ppc_dim=32 makes the contrast loss train the IABD features")
     torch.manual_seed(tc.seed)
     model = BAISeg(mc, pretrained)
     pre_report = model.backbone.pretrained_report
