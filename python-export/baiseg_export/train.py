@@ -202,6 +202,8 @@ def fit(mc: ModelConfig, tc: TrainConfig, data: str, out: str, fresh: bool = Fal
         if dev.type == "cuda":
             torch.cuda.set_device(dev)
         dist.init_process_group("nccl" if dev.type == "cuda" else "gloo", timeout=datetime.timedelta(minutes=60))
+    if sync_bn and dev.type == "cpu" and distributed:
+        raise ValueError("--sync-bn needs GPU processes (torch's SyncBatchNorm does not run on CPU); drop it with gloo")
     if amp not in AMP_DTYPES:
         raise ValueError(f"--amp must be off, bf16 or fp16, not {amp!r}")
     amp_dtype = AMP_DTYPES[amp]

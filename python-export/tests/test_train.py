@@ -196,3 +196,14 @@ def test_pretrained_timm_without_cache_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr(hc, "HF_HUB_OFFLINE", True)
     with pytest.raises(PretrainedError, match=r"ImageNet weights of hrnet_w18_small .* not in the local cache"):
         BAISeg(model_config("tiny"), "timm")
+
+
+def test_tensorboard_events_when_installed(tmp_path):
+    pytest.importorskip("tensorboard")  # optional: `pip install baiseg-export[tensorboard]`
+    fit(model_config("tiny"), train_config("tiny", **{**TINY, "iters": 1}), "procedural", str(tmp_path),
+        progress=False, device="cpu")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    ev = EventAccumulator(str(tmp_path / "tb"))
+    ev.Reload()
+    assert {"loss", "L_B", "L_S", "L_P", "boundary_frac", "data_wait_share"} <= set(ev.Tags()["scalars"])
