@@ -97,16 +97,20 @@ def test_resume_with_workers_equals_uninterrupted(tmp_path):
 
 
 def test_ddp_two_gloo_processes_equal_one_process_same_global_batch(tmp_path):
-    """2 processes x batch 2 (DDP, gloo) vs 1 process x batch 2 x 2 accumulated micro-batches:
-    the same global batch of 4, the same samples, the same PPC draws -> the same parameters."""
+    """2 processes x batch 2 (DDP, gloo; interrupted and resumed) vs 1 process x batch 2 x 2
+    accumulated micro-batches: the same global batch of 4, the same samples, the same PPC draws
+    -> the same parameters."""
     common = ["--config", "tiny", "--data", "procedural", "--iters", "3", "--crop", "64", "--procedural-size", "64",
               "--batch", "2", "--log-every", "1", "--no-progress", "--device", "cpu", "--threads", "1",
               "--no-tensorboard"]
     env = {**__import__("os").environ, "PYTHONPATH": str(PKG_ROOT), "OMP_NUM_THREADS": "1"}
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                        "-m", "baiseg_export.train", *common, "--out", str(tmp_path / "ddp")],
-                       env=env, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    # interrupted after iteration 1, then resumed by the same command (both with 2 processes)
+    for extra in (["--stop-at", "1"], []):
+        r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                            "-m", "baiseg_export.train", *common, *extra, "--out", str(tmp_path / "ddp")],
+                           env=env, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "resuming" in r.stdout and r.stdout.count("resuming") == 1  # rank 0 only
     fit(model_config("tiny"), train_config("tiny", **{**TINY, "accum": 2}), "procedural", str(tmp_path / "one"),
         progress=False, device="cpu")
     sa, sb = _state(tmp_path / "ddp" / "last.pt"), _state(tmp_path / "one" / "last.pt")
