@@ -211,3 +211,19 @@ def test_tensorboard_events_when_installed(tmp_path):
     ev = EventAccumulator(str(tmp_path / "tb"))
     ev.Reload()
     assert {"loss", "L_B", "L_S", "L_P", "boundary_frac", "data_wait_share"} <= set(ev.Tags()["scalars"])
+
+
+def test_paper_presets_follow_the_paper():
+    from baiseg_export.train import _apply_model_overrides
+
+    for name, iters in (("paper", 60000), ("paper-coco", 480000)):
+        tc, mc = train_config(name), model_config(name)
+        assert (tc.crop, tc.batch, tc.lr, tc.iters, tc.temperature) == (416, 16, 5e-5, iters, 0.2)
+        assert (tc.w_ppc, tc.w_boundary, tc.w_semantic, tc.contours) == (0.3, 50.0, 1.0, "semantic")
+        assert (mc.backbone, mc.backbone_features, mc.num_cfm, mc.cfm_dim, mc.ppc_index, mc.ppc_dim) == \
+            ("hrnet_w48", "v1", 4, 128, 2, 1)
+    mc = model_config("paper")
+    _apply_model_overrides(mc, [("ppc_dim", "32"), ("backbone_features", "v2"), ("aspp_rates", "3,6,9")])
+    assert (mc.ppc_dim, mc.backbone_features, mc.aspp_rates) == (32, "v2", (3, 6, 9))
+    with pytest.raises(SystemExit, match="unknown or fixed field"):
+        _apply_model_overrides(mc, [("num_classes", "3")])
