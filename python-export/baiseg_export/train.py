@@ -431,10 +431,16 @@ def main(argv=None) -> None:
     _apply_model_overrides(mc, a.model_set)
     out = a.out or os.path.join("runs", a.config)
     t = time.time()
-    final = fit(mc, tc, a.data, out, a.fresh, a.pretrained, a.max_minutes, not a.no_progress, a.stop_at,
-                split=a.split, device=a.device, amp=a.amp, workers=a.workers, sync_bn=a.sync_bn,
-                val_data=a.val_data, val_every=a.val_every, val_split=a.val_split, val_limit=a.val_limit,
-                tensorboard=not a.no_tensorboard)
+    from .data.datasets import DatasetError
+    from .models.backbone import PretrainedError
+
+    try:
+        final = fit(mc, tc, a.data, out, a.fresh, a.pretrained, a.max_minutes, not a.no_progress, a.stop_at,
+                    split=a.split, device=a.device, amp=a.amp, workers=a.workers, sync_bn=a.sync_bn,
+                    val_data=a.val_data, val_every=a.val_every, val_split=a.val_split, val_limit=a.val_limit,
+                    tensorboard=not a.no_tensorboard)
+    except (DatasetError, PretrainedError) as e:
+        raise SystemExit(f"error: {e}") from None
     if _dist_env()[0] == 0:
         print(f"done in {time.time() - t:.0f}s; last loss terms {final}; checkpoint {os.path.join(out, 'last.pt')}")
 

@@ -142,3 +142,11 @@ def test_malformed_voc_and_sbd(tmp_path):
         open_dataset(str(tmp_path / "nothing"))
     with pytest.raises(DatasetError, match="annotation file missing"):
         open_dataset(f"coco:{tmp_path / 'x.json'}:{tmp_path}")
+
+
+def test_cli_reports_malformed_dataset(tmp_path):
+    from baiseg_export.train import main
+
+    (tmp_path / "images").mkdir()
+    with pytest.raises(SystemExit, match=r"error: .*classes\.txt missing"):
+        main(["--config", "tiny", "--data", f"folder:{tmp_path}", "--out", str(tmp_path / "o"), "--device", "cpu"])
