@@ -105,7 +105,8 @@ def test_ddp_two_gloo_processes_equal_one_process_same_global_batch(tmp_path):
               "--no-tensorboard"]
     env = {**__import__("os").environ, "PYTHONPATH": str(PKG_ROOT), "OMP_NUM_THREADS": "1"}
     # interrupted after iteration 1, then resumed by the same command (both with 2 processes)
-    for extra in (["--stop-at", "1"], []):
+    # the resumed run also validates at its end, sharded over the 2 ranks (gather_object on gloo)
+    for extra in (["--stop-at", "1"], ["--val-data", "procedural:5", "--val-every", "3", "--val-limit", "3"]):
         r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                             "-m", "baiseg_export.train", *common, *extra, "--out", str(tmp_path / "ddp")],
                            env=env, capture_output=True, text=True, timeout=300)
@@ -117,6 +118,10 @@ def test_ddp_two_gloo_processes_equal_one_process_same_global_batch(tmp_path):
     for k in _param_names():  # BN running statistics are per process under DDP (rank 0's are saved)
         torch.testing.assert_close(sa[k], sb[k], rtol=1e-5, atol=1e-6, msg=k)
     la = [json.loads(l) for l in (tmp_path / "ddp" / "log.jsonl").read_text().splitlines()]
+    val = [r for r in la if "mAP@0.5" in r]
+    assert len(val) == 1 and val[0]["it"] == 3 and val[0]["val_images"] == 3
+    assert (tmp_path / "ddp" / "best.pt").exists()
+    la = [r for r in la if "loss" in r]
     lb = [json.loads(l) for l in (tmp_path / "one" / "log.jsonl").read_text().splitlines()]
     assert [r["world_size"] for r in la] == [2, 2, 2] and la[0]["global_batch"] == 4
     for x, y in zip(la, lb):
