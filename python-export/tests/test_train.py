@@ -232,3 +232,21 @@ def test_paper_presets_follow_the_paper():
     assert (mc.ppc_dim, mc.backbone_features, mc.aspp_rates) == (32, "v2", (3, 6, 9))
     with pytest.raises(SystemExit, match="unknown or fixed field"):
         _apply_model_overrides(mc, [("num_classes", "3")])
+
+
+def test_pretrained_from_a_timm_classification_state_dict(tmp_path):
+    """What a user saves from ``timm.create_model('hrnet_w48', pretrained=True).state_dict()``:
+    the classification net's keys; its heads are the unexpected ones, nothing is missing."""
+    from timm.models import hrnet as timm_hrnet
+
+    from baiseg_export.models.backbone import _scaled_cfg
+
+    torch.manual_seed(5)
+    cls_net = timm_hrnet.HighResolutionNet(_scaled_cfg("hrnet_w18_small", 0.5))
+    torch.save(cls_net.state_dict(), tmp_path / "cls.pth")
+    m = BAISeg(model_config("tiny"), str(tmp_path / "cls.pth"))
+    rep = m.backbone.pretrained_report
+    assert rep["missing"] == [] and rep["loaded"] == rep["total"]
+    assert {k.split(".")[0] for k in rep["unexpected"]} == {"classifier", "downsamp_modules", "final_layer",
+                                                           "incre_modules"}
+    assert torch.equal(m.backbone.body.conv1.weight, cls_net.conv1.weight)
