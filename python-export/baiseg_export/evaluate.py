@@ -8,8 +8,12 @@ mean/std, padded bottom/right to the size divisor (with the mean colour, i.e. ze
 normalisation), run through the graph, cropped back, and handed to
 ``baiseg_export.reference.mep.mep`` (SPEC section 2 defaults) with the semantic probabilities.
 Predicted classes are mapped to the GT categories by name. ``--semantic-gt`` feeds the GT class
-maps (``DIR/semantic/*.png``) to the MEP instead of the model's semantic output (the paper's
-"Semantic_gd" setting), which isolates the boundary branch.
+maps to the MEP instead of the model's semantic output (the paper's "Semantic_gd" setting), which
+isolates the boundary branch: ``<semantic dir>/<image stem>.png`` (``DIR/semantic`` unless
+``--semantic-dir``; e.g. VOC's ``SegmentationClass`` or ``voc2coco --semantic-out``), read as
+class indices (palette PNGs keep their indices; 255 = void, never foreground). An image without
+its class map is an error, never a silent class-agnostic run. ``--images`` / ``--gt`` override
+``DIR/images`` and ``DIR/annotations.json`` (e.g. ``VOC2012/JPEGImages`` and voc2coco's gt.json).
 """
 
 from __future__ import annotations
@@ -62,8 +66,28 @@ class OnnxModel:
         return res
 
 
+def semantic_map_path(semantic_dir: str, file_name: str) -> str:
+    """``<semantic_dir>/<stem of file_name>.png`` (file_name may be ``x.jpg`` or ``sub/x.png``)."""
+    return os.path.join(semantic_dir, os.path.splitext(os.path.basename(file_name))[0] + ".png")
+
+
+def read_semantic_map(path: str, shape) -> np.ndarray:
+    from PIL import Image
+
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: GT class map missing (--semantic-gt needs one per image)")
+    lab = np.array(Image.open(path))
+    if lab.ndim != 2:
+        raise ValueError(f"{path}: GT class map must be single-channel, got shape {lab.shape}")
+    if lab.shape != tuple(shape):
+        raise ValueError(f"{path}: GT class map is {lab.shape[1]}x{lab.shape[0]}, image is {shape[1]}x{shape[0]}")
+    return lab
+
+
 def evaluate(model_path: str, data_dir: str, threads: int = 2, semantic_gt: bool = False,
-             limit: int | None = None, results_out: str | None = None, verbose: bool = True, **mep_params) -> dict:
+             limit: int | None = None, results_out: str | None = None, verbose: bool = True,
+             images_dir: str | None = None, gt_path: str | None = None, semantic_dir: str | None = None,
+             **mep_params) -> dict:
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
@@ -71,7 +95,9 @@ def evaluate(model_path: str, data_dir: str, threads: int = 2, semantic_gt: bool
 
     model = OnnxModel(model_path, threads)
     with contextlib.redirect_stdout(io.StringIO()):
-        gt = COCO(os.path.join(data_dir, "annotations.json"))
+        gt = COCO(gt_path or os.path.join(data_dir, "annotations.json"))
+    images_dir = images_dir or os.path.join(data_dir, "images")
+    semantic_dir = semantic_dir or os.path.join(data_dir, "semantic")
     name_to_cat = {c["name"]: c["id"] for c in gt.loadCats(gt.getCatIds())}
     cat_of_label = {}
     for i, n in enumerate(model.classes, start=1):
@@ -81,13 +107,16 @@ def evaluate(model_path: str, data_dir: str, threads: int = 2, semantic_gt: bool
     t_model = t_mep = 0.0
     for iid in img_ids:
         info = gt.imgs[iid]
-        bgr = cv2.imread(os.path.join(data_dir, "images", info["file_name"]), cv2.IMREAD_COLOR)
+        ipath = os.path.join(images_dir, info["file_name"])
+        bgr = cv2.imread(ipath, cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise FileNotFoundError(f"{ipath}: cannot read image")
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         t0 = time.perf_counter()
         out = model(rgb)
         t1 = time.perf_counter()
         if semantic_gt:
-            lab = cv2.imread(os.path.join(data_dir, "semantic", info["file_name"]), cv2.IMREAD_UNCHANGED)
+            lab = read_semantic_map(semantic_map_path(semantic_dir, info["file_name"]), rgb.shape[:2])
             insts = mep(rgb, out["boundary"], labels=lab, **mep_params)
         else:
             if "semantic" not in out:
@@ -129,9 +158,13 @@ def evaluate(model_path: str, data_dir: str, threads: int = 2, semantic_gt: bool
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", required=True)
-    ap.add_argument("--data", required=True, help="dir with images/ and annotations.json")
+    ap.add_argument("--data", default=".", help="dir with images/, annotations.json (and semantic/)")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--semantic-gt", action="store_true", help="use DIR/semantic/*.png instead of the model's semantic map")
+    ap.add_argument("--semantic-gt", action="store_true",
+                    help="use the GT class maps (<semantic dir>/<stem>.png) instead of the model's semantic map")
+    ap.add_argument("--semantic-dir", default=None, help="GT class maps (default DIR/semantic)")
+    ap.add_argument("--images", default=None, help="image directory (default DIR/images)")
+    ap.add_argument("--gt", default=None, help="COCO GT file (default DIR/annotations.json)")
     ap.add_argument("--limit", type=int, default=None, help="evaluate the first N images only")
     ap.add_argument("--json", default=None, help="write the summary here")
     ap.add_argument("--results", default=None, help="write the COCO results (detections) here")
@@ -143,7 +176,8 @@ def main(argv=None) -> None:
         params["edge_threshold"] = a.edge_threshold
     if a.seed_distance is not None:
         params["seed_distance"] = a.seed_distance
-    s = evaluate(a.model, a.data, a.threads, a.semantic_gt, a.limit, a.results, **params)
+    s = evaluate(a.model, a.data, a.threads, a.semantic_gt, a.limit, a.results, images_dir=a.images, gt_path=a.gt,
+                 semantic_dir=a.semantic_dir, **params)
     print(f"images {s['images']}  GT instances {s['instances_gt']}  predicted {s['instances_pred']}  "
           f"semantic={s['semantic']}")
     print(f"segm AP {s['segm_AP']:.4f}  AP50 {s['segm_AP50']:.4f}  AP75 {s['segm_AP75']:.4f}  "

@@ -89,3 +89,24 @@ def test_ppc_and_total_loss_run():
     assert torch.allclose(terms["loss"], expect)
     assert abs(float(terms["L_S"]) - math.log(3)) < 1e-5
     assert abs(float(terms["L_B"]) - math.log(2) * 2 * (16 / 256) * (240 / 256)) < 1e-5
+
+
+def test_ppc_dim_one_gives_no_gradient():
+    """The paper preset's PPC projection size 1 (Table 10): L2-normalised 1-d embeddings are +-1,
+    so L_P has no gradient (documented in the README); dim 32 does train."""
+    import torch
+
+    from baiseg_export.loss import ppc_loss
+    from baiseg_export.models.ppc import ProjectionHead
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 8, 8, 8, requires_grad=True)
+    target = torch.zeros(2, 32, 32, dtype=torch.long)
+    target[:, 10:12, :] = 1
+    for dim, has_grad in ((1, False), (32, True)):
+        x.grad = None
+        head = ProjectionHead(8, dim)
+        loss = ppc_loss(head(x), target, 0.2, 16, 64, torch.Generator().manual_seed(0))
+        loss.backward()
+        assert float(loss) > 0
+        assert (float(x.grad.abs().max()) > 1e-6) == has_grad

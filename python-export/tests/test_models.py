@@ -7,8 +7,11 @@ from baiseg_export.models import create_model, list_models
 from baiseg_export.models.iabd import CFM, DMA, FFM, IABD, MAU
 from baiseg_export.models.semantic import ASPP
 
-EXPECTED = {  # config -> (backbone channels = sum of the four HRNet branches, CFM dim, PPC dim)
-    "paper": (48 + 96 + 192 + 384, 128, 256),
+EXPECTED = {  # config -> (backbone channels, CFM dim, PPC dim)
+    # paper: Table 6's best row "HRNet-W48" = the stride-4 branch only (v1); PPC dim 1 (Table 10)
+    "paper": (48, 128, 1),
+    "paper-coco": (48, 128, 1),
+    # small / tiny: HRNetV2 = the sum of the four HRNet branches
     "small": (16 + 32 + 64 + 128, 32, 32),
     "tiny": (8 + 16 + 32 + 64, 16, 16),
 }

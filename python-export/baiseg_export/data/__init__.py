@@ -1,1 +1,1 @@
-"""Datasets: procedural touching-object scenes, VOC-style folders, COCO JSON."""
+"""Datasets (``--data``: procedural, VOC 2012, SBD, trainaug, COCO, folder), augmentation, voc2coco."""

@@ -19,7 +19,7 @@ class BAISeg(nn.Module):
     def __init__(self, cfg: ModelConfig, pretrained: str | None = None):
         super().__init__()
         self.cfg = cfg
-        self.backbone = HRNetV2Backbone(cfg.backbone, cfg.backbone_width, pretrained)
+        self.backbone = HRNetV2Backbone(cfg.backbone, cfg.backbone_width, pretrained, cfg.backbone_features)
         c = self.backbone.channels
         self.iabd = IABD(c, cfg.cfm_dim, cfg.num_cfm, cfg.mau_reduction)
         self.ppc = ProjectionHead(cfg.cfm_dim, cfg.ppc_dim)
