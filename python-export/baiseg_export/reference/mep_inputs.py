@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 from pathlib import Path
 
 import cv2
@@ -32,8 +33,13 @@ __all__ = [
     "synthetic",
 ]
 
-#: Where the real COCO-format fixtures live (read-only, see /work/shared/README.md).
-SHARED_COCO = Path("/work/shared/fixtures/coco")
+#: Where the real COCO-format fixtures live: the read-only ``shared/`` folder beside the repository
+#: (``BAISEG_SHARED`` overrides it).
+SHARED_COCO = (
+    Path(os.environ.get("BAISEG_SHARED", Path(__file__).resolve().parents[3].parent / "shared"))
+    / "fixtures"
+    / "coco"
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -341,7 +347,7 @@ def coco_case(
     licence = (root / "README.txt").read_text().split("License:")[1].split("\n")[0].strip()
     meta = {
         "origin": "coco",
-        "source": f"/work/shared/fixtures/coco/{dataset}",
+        "source": f"shared/fixtures/coco/{dataset}",
         "annotations": ann.name,
         "file_name": file_name,
         "image_id": int(img_info["id"]),
@@ -396,7 +402,7 @@ def stardist_case(
     labels = (ids > 0).astype(np.uint8)
     meta = {
         "origin": "stardist",
-        "source": "/work/shared/fixtures/coco/stardist_dsb2018_1 (images/img2d.png, instances.json)",
+        "source": "shared/fixtures/coco/stardist_dsb2018_1 (images/img2d.png, instances.json)",
         "crop_yxhw": list(crop) if crop is not None else None,
         "instances_in_crop": int(len(np.unique(ids)) - 1),
         "blur": blur,
