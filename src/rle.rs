@@ -260,7 +260,7 @@ impl Rle {
         // Work grows with the coordinates, not the image: a polygon reaching far outside the
         // image is first clipped to a frame around it (docs/reliability.md#polygon-clipping).
         // Polygons within the frame (every real one) are rasterised unchanged.
-        let pad = 2.0 * f64::from(height.max(width)) + 16.0;
+        let pad = 2.0 * f64::from(height.max(width)) + CLIP_MARGIN;
         let (xmax, ymax) = (f64::from(width) + pad, f64::from(height) + pad);
         let inside = xy
             .chunks_exact(2)
@@ -625,6 +625,10 @@ impl Rle {
             .fold(0u32, |s, &c| s.wrapping_add(c))
     }
 }
+
+/// Polygons reaching farther than `2 * max(h, w) + CLIP_MARGIN` pixels outside the image are
+/// clipped before rasterising (docs/reliability.md#polygon-clipping).
+const CLIP_MARGIN: f64 = 65536.0;
 
 /// Sutherland-Hodgman clipping of the polygon `[x0, y0, x1, y1, ...]` to the box
 /// `[x0, x1] x [y0, y1]`; points with NaN coordinates are dropped.
