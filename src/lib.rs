@@ -27,6 +27,8 @@ pub mod model;
 pub mod output;
 /// Wires the stages together for `infer`: decode -> batch -> ORT -> MEP -> sinks, streaming.
 pub mod pipeline;
+/// What produced an output folder (`run.json`): resume and merge checks.
+pub mod provenance;
 /// COCO run-length encoding, bit-compatible with pycocotools' `maskApi.c`.
 pub mod rle;
 /// Per-stage timing spans and the end-of-run summary table.

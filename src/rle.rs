@@ -257,6 +257,35 @@ impl Rle {
         reason = "C casts of maskApi.c, reproduced on purpose"
     )]
     pub fn from_polygon(xy: &[f64], height: u32, width: u32) -> Self {
+        // Work grows with the coordinates, not the image: a polygon reaching far outside the
+        // image is first clipped to a frame around it (docs/reliability.md#polygon-clipping).
+        // Polygons within the frame (every real one) are rasterised unchanged.
+        let pad = 2.0 * f64::from(height.max(width)) + CLIP_MARGIN;
+        let (xmax, ymax) = (f64::from(width) + pad, f64::from(height) + pad);
+        let inside = xy
+            .chunks_exact(2)
+            .all(|p| p[0] >= -pad && p[0] <= xmax && p[1] >= -pad && p[1] <= ymax);
+        if inside {
+            Self::from_polygon_unclipped(xy, height, width)
+        } else {
+            let clipped = clip_polygon(xy, -pad, -pad, xmax, ymax);
+            Self::from_polygon_unclipped(&clipped, height, width)
+        }
+    }
+
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "C casts of maskApi.c, reproduced on purpose"
+    )]
+    #[allow(
+        clippy::cast_sign_loss,
+        reason = "C casts of maskApi.c, reproduced on purpose"
+    )]
+    #[allow(
+        clippy::cast_possible_wrap,
+        reason = "C casts of maskApi.c, reproduced on purpose"
+    )]
+    fn from_polygon_unclipped(xy: &[f64], height: u32, width: u32) -> Self {
         const SCALE: f64 = 5.0;
         let k = xy.len() / 2;
         if k == 0 {
@@ -597,6 +626,53 @@ impl Rle {
     }
 }
 
+/// Polygons reaching farther than `2 * max(h, w) + CLIP_MARGIN` pixels outside the image are
+/// clipped before rasterising (docs/reliability.md#polygon-clipping).
+const CLIP_MARGIN: f64 = 65536.0;
+
+/// Sutherland-Hodgman clipping of the polygon `[x0, y0, x1, y1, ...]` to the box
+/// `[x0, x1] x [y0, y1]`; points with NaN coordinates are dropped.
+fn clip_polygon(xy: &[f64], x0: f64, y0: f64, x1: f64, y1: f64) -> Vec<f64> {
+    let mut pts: Vec<(f64, f64)> = xy
+        .chunks_exact(2)
+        .map(|p| (p[0], p[1]))
+        .filter(|p| !p.0.is_nan() && !p.1.is_nan())
+        .collect();
+    // (keep the side >= lim?, axis: 0 = x / 1 = y, lim) for the four edges.
+    let edges = [(true, 0, x0), (false, 0, x1), (true, 1, y0), (false, 1, y1)];
+    for (keep_above, axis, lim) in edges {
+        let inside = |v: f64| if keep_above { v >= lim } else { v <= lim };
+        if pts.is_empty() {
+            break;
+        }
+        let coord = |p: (f64, f64)| if axis == 0 { p.0 } else { p.1 };
+        let cut = |a: (f64, f64), b: (f64, f64)| {
+            let t = (lim - coord(a)) / (coord(b) - coord(a));
+            if axis == 0 {
+                (lim, a.1 + t * (b.1 - a.1))
+            } else {
+                (a.0 + t * (b.0 - a.0), lim)
+            }
+        };
+        let mut out = Vec::with_capacity(pts.len() + 4);
+        for i in 0..pts.len() {
+            let cur = pts[i];
+            let prev = pts[(i + pts.len() - 1) % pts.len()];
+            let (ci, pi) = (inside(coord(cur)), inside(coord(prev)));
+            if ci {
+                if !pi {
+                    out.push(cut(prev, cur));
+                }
+                out.push(cur);
+            } else if pi {
+                out.push(cut(prev, cur));
+            }
+        }
+        pts = out;
+    }
+    pts.into_iter().flat_map(|(x, y)| [x, y]).collect()
+}
+
 /// Box IoU exactly like `bbIou`: for a crowd ground truth the union is the detection's area.
 #[must_use]
 pub fn bbox_iou(dt: &Bbox, gt: &Bbox, crowd: bool) -> f64 {
@@ -728,5 +804,26 @@ mod tests {
                 .collect();
             proptest::prop_assert_eq!(Rle::from_polygon(&xy, h, w), Rle::from_polygon_reference(&xy, h, w));
         }
+    }
+
+    #[test]
+    fn huge_polygon_coordinates_are_clipped_to_the_image() {
+        // A triangle with a vertex at 1e9: without clipping the walk would take ~1e10 steps.
+        let tri = [1.0, 1.0, 1e9, 2.0, 1.0, 1e9];
+        let rle = Rle::from_polygon(&tri, 20, 30);
+        // Inside the image it is the region right of x = 1 and below y = 1 (the far vertices make
+        // the two long edges nearly axis-parallel there).
+        let m = rle.to_row_major();
+        assert_eq!(m[5 * 30 + 5], 1);
+        assert_eq!(m[0], 0);
+        // The same result as an explicit pre-clipped polygon, and unchanged for polygons that stay
+        // within the frame.
+        let small = [2.0, 3.0, 17.5, 4.0, 9.0, 15.0];
+        assert_eq!(
+            Rle::from_polygon(&small, 20, 30),
+            Rle::from_polygon_reference(&small, 20, 30)
+        );
+        let nan = [1.0, f64::NAN, 1e12, -1e12, 5.0, 5.0, -1e15, 3.0];
+        let _ = Rle::from_polygon(&nan, 20, 30);
     }
 }

@@ -3,5 +3,7 @@ mod util;
 
 mod cli;
 mod eval;
+mod fuzz;
 mod infer;
 mod mep;
+mod reliability;

@@ -23,7 +23,7 @@ use baiseg_rt::pipeline::{self, Event, InferConfig, InferSummary, SaveSet};
 Outputs (in --out): instances.json (COCO results, compressed RLE), images.json (ids used, when
 --coco is not given), records/<name>.json (per-image state for resuming), and what --save asks for.
 Exit status: 0 all images done, 2 some inputs skipped (listed in the summary), 1 fatal error,
-130 interrupted (re-run the same command to resume).")]
+64 usage error (bad flag or value), 130 interrupted (re-run the same command to resume).")]
 pub struct InferArgs {
     /// The BAISeg ONNX model (see models/README.md for the contract).
     #[arg(value_name = "MODEL.onnx")]
@@ -67,6 +67,15 @@ pub struct InferArgs {
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Largest image, in pixels (width x height), checked from the file header before decoding;
+    /// bigger images are skipped with the reason [default: a quarter of the physical memory / 80
+    /// bytes per pixel, clamped to 16..256 megapixels].
+    #[arg(long, value_name = "N")]
+    pub max_pixels: Option<u64>,
+    /// Accept JPEGs that end before their end-of-image marker (decoded with grey fill, with a
+    /// warning) instead of skipping them.
+    #[arg(long)]
+    pub allow_truncated: bool,
     #[command(flatten)]
     pub mep: MepFlags,
 }
@@ -88,6 +97,9 @@ fn parse_shard(s: &str) -> Result<(usize, usize), String> {
     }
     Ok((k, n))
 }
+
+/// Largest `--batch`.
+const MAX_BATCH: usize = 1024;
 
 static CANCEL: AtomicBool = AtomicBool::new(false);
 
@@ -121,8 +133,21 @@ fn progress_bar(global: &GlobalOpts) -> ProgressBar {
 
 /// Runs `infer`.
 pub fn run(args: &InferArgs, global: &GlobalOpts) -> anyhow::Result<u8> {
-    if args.batch == 0 {
-        anyhow::bail!("--batch must be at least 1");
+    if args.batch == 0 || args.batch > MAX_BATCH {
+        return Err(super::usage(format!(
+            "--batch {} is out of range 1..={MAX_BATCH}",
+            args.batch
+        )));
+    }
+    args.mep.validate().map_err(super::usage)?;
+    if args.max_pixels == Some(0) {
+        return Err(super::usage("--max-pixels must be at least 1"));
+    }
+    if args.out.exists() && !args.out.is_dir() {
+        return Err(super::usage(format!(
+            "--out {}: exists and is not a directory",
+            args.out.display()
+        )));
     }
     let cfg = InferConfig {
         model: args.model.clone(),
@@ -141,6 +166,10 @@ pub fn run(args: &InferArgs, global: &GlobalOpts) -> anyhow::Result<u8> {
         mep: args.mep.to_params(),
         threads: global.threads,
         shard: args.shard,
+        max_pixels: args
+            .max_pixels
+            .unwrap_or_else(baiseg_rt::input::default_max_pixels),
+        allow_truncated: args.allow_truncated,
     };
     install_ctrlc();
     let pb = progress_bar(global);
@@ -150,8 +179,16 @@ pub fn run(args: &InferArgs, global: &GlobalOpts) -> anyhow::Result<u8> {
             pb.set_message(format!("last: {instances} instances"));
             pb.inc(1);
         }
-        Event::ImageFailed { error, .. } => {
-            pb.suspend(|| tracing::warn!("skipped: {error}"));
+        Event::ImageFailed { name, error } => {
+            // Name the input, whatever file the error itself names (an output, a label PNG).
+            let text = error.to_string();
+            pb.suspend(|| {
+                if text.contains(name) {
+                    tracing::warn!("skipped: {text}");
+                } else {
+                    tracing::warn!("skipped {name}: {text}");
+                }
+            });
             pb.inc(1);
         }
     };
@@ -164,9 +201,9 @@ pub fn run(args: &InferArgs, global: &GlobalOpts) -> anyhow::Result<u8> {
                 "interrupted: finished images are saved in {}; re-run the same command to resume",
                 args.out.display()
             );
-            return Ok(130);
+            return Ok(super::EXIT_INTERRUPTED);
         }
-        Err(e) => return Err(e).with_context(|| format!("infer {}", args.model.display())),
+        Err(e) => return Err(e).context("infer"),
     };
     if args.json {
         writeln!(std::io::stdout().lock(), "{}", summary_json(&summary))?;
@@ -296,6 +333,8 @@ pub fn one_pass_eval(args: &super::eval::EvalArgs, global: &GlobalOpts) -> anyho
         mep: baiseg_rt::mep::MepParams::default(),
         threads: global.threads,
         shard: None,
+        max_pixels: baiseg_rt::input::default_max_pixels(),
+        allow_truncated: false,
     };
     install_ctrlc();
     let pb = progress_bar(global);
@@ -345,7 +384,7 @@ pub fn one_pass_eval(args: &super::eval::EvalArgs, global: &GlobalOpts) -> anyho
         Ok(s) => s,
         Err(baiseg_rt::Error::Interrupted) => {
             eprintln!("interrupted: nothing evaluated");
-            return Ok(130);
+            return Ok(super::EXIT_INTERRUPTED);
         }
         Err(e) => return Err(e).with_context(|| format!("eval --model {}", model.display())),
     };

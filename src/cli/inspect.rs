@@ -30,7 +30,7 @@ pub fn run(args: &InspectArgs, global: &GlobalOpts) -> anyhow::Result<u8> {
             trt_cache: None,
         },
     )
-    .with_context(|| format!("inspect {}", args.model.display()))?;
+    .context("inspect")?;
     let info = &model.info;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

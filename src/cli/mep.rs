@@ -102,6 +102,7 @@ impl MepFlags {
         if self.seed_distance.is_nan() {
             bail!("--seed-distance must be a number");
         }
+        self.to_params().check()?;
         Ok(())
     }
 }
@@ -467,7 +468,7 @@ fn list_cases(dir: &Path, out: &Path) -> anyhow::Result<Vec<Result<CaseFiles, (S
 /// Runs `mep`.
 pub fn run(args: &MepArgs, global: &GlobalOpts) -> anyhow::Result<u8> {
     super::init_threads(global);
-    args.flags.validate()?;
+    args.flags.validate().map_err(super::usage)?;
     let params = args.flags.to_params();
     let wall = Instant::now();
     let cases = if let Some(dir) = &args.cases {

@@ -18,10 +18,51 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_FATAL: u8 = 1;
 /// Exit code: done, but some inputs were skipped (see the summary).
 pub const EXIT_PARTIAL: u8 = 2;
+/// Exit code: the command line is wrong (unknown flag, bad value); nothing was done (EX_USAGE of
+/// sysexits.h; clap's own 2 would collide with [`EXIT_PARTIAL`]).
+pub const EXIT_USAGE: u8 = 64;
+/// Exit code: interrupted (Ctrl-C); re-run the same command to resume.
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// The exit codes, as printed at the end of `--help` and in the README.
+pub const EXIT_CODES_HELP: &str =
+    "Exit status: 0 everything done; 1 fatal error or nothing processed; 2 done, but some
+inputs were skipped (listed in the summary; --strict makes this 1); 64 usage error (bad flag or
+value, nothing done); 130 interrupted (re-run the same command to resume).";
+
+/// A command-line usage error found after parsing (a flag value out of range): exit code
+/// [`EXIT_USAGE`].
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// Marks an error as a usage error (exit code [`EXIT_USAGE`]).
+pub fn usage(e: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::Error::new(UsageError(e.to_string()))
+}
+
+/// Largest `--threads`: 8 per core (more only adds contention), at least 64.
+fn max_threads() -> usize {
+    (std::thread::available_parallelism().map_or(1, usize::from) * 8).max(64)
+}
 
 /// Boundary-assisted instance segmentation: ONNX inference, mask extraction and COCO evaluation.
 #[derive(Debug, Parser)]
-#[command(name = "baiseg-rt", version, about, long_about = None, propagate_version = true)]
+#[command(
+    name = "baiseg-rt",
+    version,
+    about,
+    long_about = None,
+    propagate_version = true,
+    after_help = EXIT_CODES_HELP
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalOpts,
@@ -62,8 +103,28 @@ pub enum Command {
 
 /// Parses the command line, runs, and maps the result to an exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(match e.kind() {
+                clap::error::ErrorKind::DisplayHelp
+                | clap::error::ErrorKind::DisplayVersion
+                | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => EXIT_OK,
+                _ => EXIT_USAGE,
+            });
+        }
+    };
     init_logging(&cli.global);
+    if let Some(n) = cli.global.threads
+        && (n == 0 || n > max_threads())
+    {
+        eprintln!(
+            "error: --threads {n} is out of range 1..={} (8 per core here)",
+            max_threads()
+        );
+        return ExitCode::from(EXIT_USAGE);
+    }
     init_threads(&cli.global);
     let result = match &cli.command {
         Command::Infer(args) => infer::run(args, &cli.global),
@@ -78,8 +139,12 @@ pub fn main() -> ExitCode {
             if is_broken_pipe(&err) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {err:#}");
-            ExitCode::from(EXIT_FATAL)
+            eprintln!("error: {}", error_text(&err));
+            if err.chain().any(|e| e.downcast_ref::<UsageError>().is_some()) {
+                ExitCode::from(EXIT_USAGE)
+            } else {
+                ExitCode::from(EXIT_FATAL)
+            }
         }
     }
 }
@@ -99,6 +164,20 @@ fn init_logging(global: &GlobalOpts) {
         .with_target(false)
         .without_time()
         .try_init();
+}
+
+/// The error and its causes, `: `-joined, leaving out a cause whose text the previous one already
+/// contains (library errors name their file, so context often repeats it: no "X: X").
+fn error_text(err: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if parts.last().is_some_and(|prev| prev.contains(&text)) {
+            continue;
+        }
+        parts.push(text);
+    }
+    parts.join(": ")
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {

@@ -66,18 +66,56 @@ impl InputItem {
     /// [`Error::Io`] or [`Error::Decode`] (for unreadable zip members), naming the input.
     pub fn read_bytes(&self) -> Result<Vec<u8>> {
         match &self.origin {
-            Origin::File(path) => fs::read(path).map_err(|e| Error::io(path, e)),
+            Origin::File(path) => {
+                let file = fs::File::open(path).map_err(|e| Error::io(path, e))?;
+                let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+                if !meta.is_file() {
+                    return Err(Error::decode(path, "not a regular file"));
+                }
+                if meta.len() > MAX_INPUT_BYTES {
+                    return Err(Error::decode(
+                        path,
+                        format!(
+                            "file is {} bytes, more than the {MAX_INPUT_BYTES}-byte limit for one input",
+                            meta.len()
+                        ),
+                    ));
+                }
+                let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+                file.take(MAX_INPUT_BYTES)
+                    .read_to_end(&mut bytes)
+                    .map_err(|e| Error::io(path, e))?;
+                Ok(bytes)
+            }
             Origin::Zip { archive, member } => {
                 let file = fs::File::open(archive).map_err(|e| Error::io(archive, e))?;
                 let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file))
                     .map_err(|e| Error::decode(archive, format!("not a zip archive: {e}")))?;
-                let mut entry = zip
+                let entry = zip
                     .by_name(member)
                     .map_err(|e| Error::decode(self.display_path(), e))?;
-                let mut bytes = Vec::with_capacity(usize::try_from(entry.size()).unwrap_or(0));
+                let declared = entry.size();
+                if declared > MAX_INPUT_BYTES {
+                    return Err(Error::decode(
+                        self.display_path(),
+                        format!(
+                            "archive member declares {declared} bytes, more than the {MAX_INPUT_BYTES}-byte limit"
+                        ),
+                    ));
+                }
+                // The declared size only sizes the buffer up to a small cap; the read itself is
+                // bounded, so a member whose data is larger than declared cannot grow without end.
+                let mut bytes = Vec::with_capacity(usize::try_from(declared.min(64 << 20)).unwrap_or(0));
                 entry
+                    .take(MAX_INPUT_BYTES + 1)
                     .read_to_end(&mut bytes)
                     .map_err(|e| Error::decode(self.display_path(), e))?;
+                if bytes.len() as u64 > MAX_INPUT_BYTES {
+                    return Err(Error::decode(
+                        self.display_path(),
+                        "archive member is larger than the limit for one input",
+                    ));
+                }
                 Ok(bytes)
             }
         }
@@ -97,98 +135,277 @@ fn is_zip(path: &Path) -> bool {
         .is_some_and(|e| e.eq_ignore_ascii_case("zip"))
 }
 
+/// Largest input file read into memory (bytes). Bigger files (or zip members declaring more) are
+/// skipped before anything is allocated; the pixel budget ([`super::budget`]) bounds the decoded
+/// size separately.
+pub const MAX_INPUT_BYTES: u64 = 1 << 30;
+
+/// What [`enumerate_inputs`] found: the images, and the inputs it skipped with the reason.
+#[derive(Debug, Clone, Default)]
+pub struct Enumerated {
+    /// The images, in enumeration order.
+    pub items: Vec<InputItem>,
+    /// Inputs that were not taken: `(path, reason)` (unreadable directories, corrupt archives,
+    /// unsafe archive member names, non-regular files, ...).
+    pub skipped: Vec<(String, String)>,
+}
+
 /// Enumerates the images of every input, in the order given, each directory and archive sorted.
 ///
 /// A file named explicitly is always an input (a non-image is reported when it fails to decode);
 /// inside directories and archives only files with an image extension are taken, hidden files
-/// (starting with `.`) are ignored. Names must be unique across all inputs.
+/// (starting with `.`) are ignored. Only regular files are taken, each real path once (symlinks
+/// are followed, but a file or directory reached twice is taken once, so symlink loops end). The
+/// directories in `exclude` (e.g. the run's own `--out`) are not entered. Names must be unique
+/// across all inputs.
+///
+/// Problems below the top level (an unreadable subdirectory, a corrupt archive, an archive member
+/// whose name would escape the output folder, a FIFO) skip that entry and are listed in
+/// [`Enumerated::skipped`]; see docs/reliability.md#inputs.
 ///
 /// # Errors
-/// [`Error::Io`] for a missing path or unreadable directory, [`Error::Decode`] for a bad archive,
-/// [`Error::Invalid`] for two inputs with the same name.
-pub fn enumerate_inputs(inputs: &[PathBuf]) -> Result<Vec<InputItem>> {
-    let mut items = Vec::new();
+/// [`Error::Io`] for a missing path given on the command line, [`Error::Invalid`] for two inputs
+/// with the same output name.
+pub fn enumerate_inputs(inputs: &[PathBuf], exclude: &[PathBuf]) -> Result<Enumerated> {
+    let exclude: Vec<PathBuf> = exclude.iter().filter_map(|p| fs::canonicalize(p).ok()).collect();
+    let mut out = Enumerated::default();
+    let mut seen_files = std::collections::HashSet::new();
     for input in inputs {
         let meta = fs::metadata(input).map_err(|e| Error::io(input, e))?;
         if meta.is_dir() {
             let mut files = Vec::new();
-            walk_dir(input, &mut files)?;
+            let mut seen_dirs = std::collections::HashSet::new();
+            let mut walk = Walk {
+                exclude: &exclude,
+                seen_dirs: &mut seen_dirs,
+                files: &mut files,
+                skipped: &mut out.skipped,
+            };
+            walk.dir(input);
             files.sort();
             for file in files {
+                if !take_once(&mut seen_files, &file) {
+                    continue;
+                }
                 let rel = file.strip_prefix(input).unwrap_or(&file);
                 let name = rel
                     .components()
                     .map(|c| c.as_os_str().to_string_lossy())
                     .collect::<Vec<_>>()
                     .join("/");
-                items.push(InputItem {
+                out.items.push(InputItem {
                     name,
                     origin: Origin::File(file),
                 });
             }
+        } else if !meta.is_file() {
+            out.skipped.push((
+                input.display().to_string(),
+                "not a regular file (FIFO, socket or device): skipped".into(),
+            ));
         } else if is_zip(input) {
-            items.extend(zip_members(input)?);
+            if !take_once(&mut seen_files, input) {
+                continue;
+            }
+            match zip_members(input, &mut out.skipped) {
+                Ok(items) => out.items.extend(items),
+                Err(e) => out.skipped.push((input.display().to_string(), e.to_string())),
+            }
         } else {
+            if !take_once(&mut seen_files, input) {
+                continue;
+            }
             let name = input
                 .file_name()
                 .map_or_else(|| input.to_string_lossy(), |n| n.to_string_lossy())
                 .into_owned();
-            items.push(InputItem {
+            out.items.push(InputItem {
                 name,
                 origin: Origin::File(input.clone()),
             });
         }
     }
-    let mut seen = std::collections::HashMap::new();
-    for item in &items {
-        if let Some(previous) = seen.insert(item.stem().to_owned(), item.display_path()) {
+    check_unique_names(&out.items)?;
+    Ok(out)
+}
+
+/// `true` the first time the real (canonical) path of `path` is seen.
+fn take_once(seen: &mut std::collections::HashSet<PathBuf>, path: &Path) -> bool {
+    seen.insert(fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()))
+}
+
+fn check_unique_names(items: &[InputItem]) -> Result<()> {
+    let mut seen: std::collections::HashMap<&str, &InputItem> = std::collections::HashMap::new();
+    for item in items {
+        if let Some(previous) = seen.insert(item.stem(), item) {
+            let advice = if previous.name != item.name && previous.stem() == item.stem() {
+                // Same folder, different extension: no choice of input folder separates them.
+                format!(
+                    "`{}` and `{}` differ only in their extension; rename one",
+                    previous.name, item.name
+                )
+            } else {
+                "names are relative to the folder or archive given; give inputs whose relative paths \
+                 differ (e.g. their common parent folder), or rename one"
+                    .to_owned()
+            };
             return Err(Error::invalid(
                 item.display_path().display(),
                 format!(
-                    "output name `{}` is also used by {}; pass the directory that contains both, or rename one",
+                    "would write the same outputs (`{}`) as {}; {advice}",
                     item.stem(),
-                    previous.display()
+                    previous.display_path().display()
                 ),
             ));
-        }
-    }
-    Ok(items)
-}
-
-fn walk_dir(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    let entries = fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io(dir, e))?;
-        let name = entry.file_name();
-        if name.to_string_lossy().starts_with('.') {
-            continue;
-        }
-        let path = entry.path();
-        let ty = entry.file_type().map_err(|e| Error::io(&path, e))?;
-        if ty.is_dir() || (ty.is_symlink() && path.is_dir()) {
-            walk_dir(&path, out)?;
-        } else if has_image_extension(&name.to_string_lossy()) {
-            out.push(path);
         }
     }
     Ok(())
 }
 
-fn zip_members(archive: &Path) -> Result<Vec<InputItem>> {
+struct Walk<'a> {
+    exclude: &'a [PathBuf],
+    seen_dirs: &'a mut std::collections::HashSet<PathBuf>,
+    files: &'a mut Vec<PathBuf>,
+    skipped: &'a mut Vec<(String, String)>,
+}
+
+impl Walk<'_> {
+    fn dir(&mut self, dir: &Path) {
+        let Ok(real) = fs::canonicalize(dir) else {
+            self.skipped
+                .push((dir.display().to_string(), "cannot resolve the directory".into()));
+            return;
+        };
+        if self.exclude.contains(&real) {
+            tracing::info!("not reading {}: it is this run's output folder", dir.display());
+            return;
+        }
+        if !self.seen_dirs.insert(real) {
+            return; // reached again through a symlink: taken once
+        }
+        let entries = match fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) => {
+                self.skipped
+                    .push((dir.display().to_string(), format!("cannot read directory: {e}")));
+                return;
+            }
+        };
+        for entry in entries {
+            let entry = match entry {
+                Ok(e) => e,
+                Err(e) => {
+                    self.skipped
+                        .push((dir.display().to_string(), format!("cannot read directory: {e}")));
+                    continue;
+                }
+            };
+            let name = entry.file_name();
+            if name.to_string_lossy().starts_with('.') {
+                continue;
+            }
+            let path = entry.path();
+            // Follows symlinks; a dangling link is reported.
+            let meta = match fs::metadata(&path) {
+                Ok(m) => m,
+                Err(e) => {
+                    if has_image_extension(&name.to_string_lossy()) {
+                        self.skipped.push((path.display().to_string(), e.to_string()));
+                    }
+                    continue;
+                }
+            };
+            if meta.is_dir() {
+                self.dir(&path);
+            } else if has_image_extension(&name.to_string_lossy()) {
+                if meta.is_file() {
+                    self.files.push(path);
+                } else {
+                    self.skipped.push((
+                        path.display().to_string(),
+                        "not a regular file (FIFO, socket or device): skipped".into(),
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// The archive member name `name` as a safe relative output name, or why it is refused: absolute
+/// paths, `..` components, backslashes, drive letters and NUL bytes would place outputs outside
+/// `--out` (docs/reliability.md#zip-member-names).
+///
+/// # Errors
+/// A message saying what is wrong with the name.
+pub fn safe_member_name(name: &str) -> std::result::Result<String, String> {
+    if name.contains('\0') {
+        return Err("member name holds a NUL byte".into());
+    }
+    if name.contains('\\') {
+        return Err("member name holds a backslash (not portable, could escape the output folder)".into());
+    }
+    if name.starts_with('/') {
+        return Err("absolute member name would write outside the output folder".into());
+    }
+    let first = name.split('/').next().unwrap_or("");
+    if first.len() >= 2 && first.as_bytes()[1] == b':' {
+        return Err("member name starts with a drive letter".into());
+    }
+    let mut parts = Vec::new();
+    for part in name.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => return Err("member name with `..` would write outside the output folder".into()),
+            p => parts.push(p),
+        }
+    }
+    if parts.is_empty() {
+        return Err("empty member name".into());
+    }
+    Ok(parts.join("/"))
+}
+
+fn zip_members(archive: &Path, skipped: &mut Vec<(String, String)>) -> Result<Vec<InputItem>> {
     let file = fs::File::open(archive).map_err(|e| Error::io(archive, e))?;
-    let zip = zip::ZipArchive::new(std::io::BufReader::new(file))
+    let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file))
         .map_err(|e| Error::decode(archive, format!("not a zip archive: {e}")))?;
-    let mut names: Vec<String> = zip
-        .file_names()
-        .filter(|n| !n.ends_with('/') && has_image_extension(n))
-        .filter(|n| !n.rsplit('/').next().unwrap_or(n).starts_with('.') && !n.starts_with("__MACOSX/"))
-        .map(str::to_owned)
-        .collect();
-    names.sort();
-    Ok(names
+    let mut members: Vec<(String, String)> = Vec::new();
+    for i in 0..zip.len() {
+        let Ok(entry) = zip.by_index_raw(i) else {
+            skipped.push((
+                format!("{}!#{i}", archive.display()),
+                "unreadable archive entry".into(),
+            ));
+            continue;
+        };
+        let raw = entry.name().to_owned();
+        if entry.is_dir() || raw.ends_with('/') || !has_image_extension(&raw) {
+            continue;
+        }
+        if raw.rsplit('/').next().unwrap_or(&raw).starts_with('.') || raw.starts_with("__MACOSX/") {
+            continue;
+        }
+        let display = format!("{}!{raw}", archive.display());
+        if entry.size() > MAX_INPUT_BYTES {
+            skipped.push((
+                display,
+                format!(
+                    "archive member declares {} bytes, more than the {MAX_INPUT_BYTES}-byte limit for one input",
+                    entry.size()
+                ),
+            ));
+            continue;
+        }
+        match safe_member_name(&raw) {
+            Ok(name) => members.push((name, raw)),
+            Err(reason) => skipped.push((display, format!("{reason}: skipped"))),
+        }
+    }
+    members.sort();
+    Ok(members
         .into_iter()
-        .map(|member| InputItem {
-            name: member.clone(),
+        .map(|(name, member)| InputItem {
+            name,
             origin: Origin::Zip {
                 archive: archive.to_path_buf(),
                 member,
@@ -224,14 +441,14 @@ mod tests {
             fs::create_dir_all(p.parent().unwrap()).unwrap();
             fs::write(&p, b"x").unwrap();
         }
-        let items = enumerate_inputs(&[dir.path().to_path_buf()]).unwrap();
+        let items = enumerate_inputs(&[dir.path().to_path_buf()], &[]).unwrap().items;
         let names: Vec<_> = items.iter().map(|i| i.name.as_str()).collect();
         assert_eq!(names, ["a.JPG", "b.png", "sub/c.tif"]);
     }
 
     #[test]
     fn missing_input_is_an_error_naming_it() {
-        let err = enumerate_inputs(&[PathBuf::from("/no/such/dir")]).unwrap_err();
+        let err = enumerate_inputs(&[PathBuf::from("/no/such/dir")], &[]).unwrap_err();
         assert!(err.to_string().contains("/no/such/dir"));
     }
 }

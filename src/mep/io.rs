@@ -25,12 +25,93 @@ fn npy_error(path: &Path, e: ReadNpyError, expect_dtype: &str, expect_shape: &st
     }
 }
 
+/// Reads the header of a `.npy` file and checks, before anything is allocated, that the data it
+/// declares (shape x item size) is actually in the file and within the pixel budget: a 100-byte
+/// file claiming a 10^12-element array is refused (docs/reliability.md#sizes).
+///
+/// # Errors
+/// [`Error::Decode`] naming `path` for a malformed header or a size the file does not hold.
+pub fn check_npy_header(path: &Path, bytes: &[u8], file_len: u64) -> Result<()> {
+    let bad = |why: &str| Error::decode(path, format!("not a valid .npy file: {why}"));
+    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
+        return Err(bad("no NUMPY magic"));
+    }
+    let (header_len, start) = match bytes[6] {
+        1 => (usize::from(u16::from_le_bytes([bytes[8], bytes[9]])), 10usize),
+        2 | 3 => {
+            if bytes.len() < 12 {
+                return Err(bad("short header"));
+            }
+            let n = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+            (usize::try_from(n).unwrap_or(usize::MAX), 12)
+        }
+        v => return Err(bad(&format!("unknown format version {v}"))),
+    };
+    let end = start
+        .checked_add(header_len)
+        .ok_or_else(|| bad("header length"))?;
+    let header = bytes
+        .get(start..end)
+        .ok_or_else(|| bad("header longer than the file"))?;
+    let header = String::from_utf8_lossy(header);
+    let descr = header
+        .split("'descr'")
+        .nth(1)
+        .and_then(|r| r.split('\'').nth(1))
+        .ok_or_else(|| bad("no descr"))?;
+    let item: u64 = descr
+        .trim_start_matches(['<', '>', '|', '='])
+        .get(1..)
+        .and_then(|n| n.parse().ok())
+        .filter(|&n| n > 0)
+        .ok_or_else(|| bad("unsupported descr"))?;
+    let shape = header
+        .split("'shape'")
+        .nth(1)
+        .and_then(|r| r.split_once('('))
+        .and_then(|(_, r)| r.split_once(')'))
+        .map(|(inner, _)| inner)
+        .ok_or_else(|| bad("no shape"))?;
+    let mut elements: u64 = 1;
+    for dim in shape.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        let d: u64 = dim.parse().map_err(|_| bad("shape is not a tuple of integers"))?;
+        elements = elements.checked_mul(d).ok_or_else(|| bad("shape overflows"))?;
+    }
+    let data = elements.checked_mul(item).ok_or_else(|| bad("size overflows"))?;
+    let available = file_len.saturating_sub(end as u64);
+    if data > available {
+        return Err(Error::decode(
+            path,
+            format!(
+                "header declares {elements} elements ({data} bytes) but the file holds {available} bytes of data"
+            ),
+        ));
+    }
+    let budget = crate::input::default_max_pixels().saturating_mul(64);
+    if elements > budget {
+        return Err(Error::decode(
+            path,
+            format!("array of {elements} elements is larger than the limit of {budget}"),
+        ));
+    }
+    Ok(())
+}
+
 fn read_npy<T: ReadableElement, D: Dimension>(
     path: &Path,
     dtype: &str,
     shape: &str,
 ) -> Result<ndarray::Array<T, D>> {
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    use std::io::{Read as _, Seek as _};
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    let mut head = Vec::with_capacity(4096);
+    (&mut file)
+        .take(1 << 20)
+        .read_to_end(&mut head)
+        .map_err(|e| Error::io(path, e))?;
+    check_npy_header(path, &head, len)?;
+    file.rewind().map_err(|e| Error::io(path, e))?;
     ndarray::Array::<T, D>::read_npy(std::io::BufReader::new(file))
         .map_err(|e| npy_error(path, e, dtype, shape))
 }
@@ -40,13 +121,50 @@ fn is_npy(path: &Path) -> bool {
 }
 
 fn decode(path: &Path) -> Result<DynamicImage> {
+    use image::ImageDecoder as _;
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    // Size from the header first, against the pixel budget (docs/reliability.md#sizes).
+    let reader = image::ImageReader::new(std::io::Cursor::new(&bytes))
+        .with_guessed_format()
+        .map_err(|e| Error::decode(path, e))?;
+    let decoder = reader.into_decoder().map_err(|e| Error::decode(path, e))?;
+    let (w, h) = decoder.dimensions();
+    crate::input::check_pixel_budget(
+        path,
+        u64::from(w),
+        u64::from(h),
+        crate::input::default_max_pixels(),
+    )?;
     image::load_from_memory(&bytes).map_err(|e| Error::decode(path, e))
 }
 
+/// The one rule for external class-id maps (`infer --semantic-dir`, `mep --labels`): 0 is
+/// background, 255 is ignore, `1..=K` are classes; with a known class count `K`, any other value is
+/// treated as background, with a warning naming the file and the values
+/// (docs/reliability.md#label-values). Returns the values that were cleared.
+pub fn apply_label_rule(labels: &mut Array2<u16>, classes: Option<usize>, path: &Path) -> Vec<u16> {
+    let Some(k) = classes else { return Vec::new() };
+    let mut bad = std::collections::BTreeSet::new();
+    for v in labels.iter_mut() {
+        if *v != 255 && usize::from(*v) > k {
+            bad.insert(*v);
+            *v = 0;
+        }
+    }
+    let bad: Vec<u16> = bad.into_iter().collect();
+    if !bad.is_empty() {
+        tracing::warn!(
+            "{}: label values {:?} are above the model's {k} classes: treated as background",
+            path.display(),
+            bad
+        );
+    }
+    bad
+}
+
 fn check_finite<'a>(path: &Path, mut values: impl Iterator<Item = &'a f32>) -> Result<()> {
-    if values.any(|v| v.is_nan()) {
-        return Err(Error::invalid(path.display(), "contains NaN"));
+    if values.any(|v| !v.is_finite()) {
+        return Err(Error::invalid(path.display(), "contains NaN or infinite values"));
     }
     Ok(())
 }
@@ -198,5 +316,33 @@ mod tests {
                 .to_string()
                 .contains("none.png")
         );
+    }
+
+    #[test]
+    fn npy_header_claiming_more_than_the_file_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let b = dir.path().join("huge.npy");
+        let header = "{'descr': '<f4', 'fortran_order': False, 'shape': (1000000, 1000000), }";
+        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+        let padded = format!("{header:<118}\n");
+        bytes.extend_from_slice(&(padded.len() as u16).to_le_bytes());
+        bytes.extend_from_slice(padded.as_bytes());
+        bytes.extend_from_slice(&[0u8; 16]);
+        std::fs::write(&b, &bytes).expect("write");
+        let e = read_boundary(&b).expect_err("huge").to_string();
+        assert!(e.contains("huge.npy") && e.contains("declares"), "{e}");
+        // A real file passes the check.
+        ndarray_npy::write_npy(&b, &ndarray::array![[0.5f32, 1.0]]).expect("npy");
+        assert_eq!(read_boundary(&b).expect("ok").dim(), (1, 2));
+    }
+
+    #[test]
+    fn labels_above_k_are_background_with_one_rule() {
+        let mut l = ndarray::array![[0u16, 1, 2, 3, 255, 9]];
+        let cleared = apply_label_rule(&mut l, Some(2), Path::new("l.png"));
+        assert_eq!(cleared, [3, 9]);
+        assert_eq!(l, ndarray::array![[0u16, 1, 2, 0, 255, 0]]);
+        let mut same = ndarray::array![[7u16]];
+        assert!(apply_label_rule(&mut same, None, Path::new("l.png")).is_empty());
     }
 }

@@ -80,6 +80,64 @@ impl Default for MepParams {
     }
 }
 
+/// Largest accepted values of the size-like MEP parameters: the work grows with them, and values
+/// far beyond these only burn time (docs/reliability.md#sizes).
+pub const MAX_NMS_RADIUS: usize = 64;
+/// See [`MAX_NMS_RADIUS`].
+pub const MAX_DILATE_ITERATIONS: usize = 256;
+/// See [`MAX_NMS_RADIUS`].
+pub const MAX_CLOSING_KERNEL: usize = 255;
+
+impl MepParams {
+    /// Checks every parameter: finite numbers, size-like parameters within their maxima.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming the parameter (as its command-line flag) and the accepted range.
+    pub fn check(&self) -> Result<()> {
+        let bad = |flag: &str, why: String| Err(Error::invalid(flag, why));
+        if self.nms_radius > MAX_NMS_RADIUS {
+            return bad(
+                "--nms-radius",
+                format!("{} is out of range 0..={MAX_NMS_RADIUS}", self.nms_radius),
+            );
+        }
+        if !self.nms_margin.is_finite() {
+            return bad(
+                "--nms-margin",
+                format!("must be a finite number, got {}", self.nms_margin),
+            );
+        }
+        if !self.edge_threshold.is_finite() {
+            return bad(
+                "--edge-threshold",
+                format!("must be a finite number, got {}", self.edge_threshold),
+            );
+        }
+        if self.dilate_iterations > MAX_DILATE_ITERATIONS {
+            return bad(
+                "--dilate-iterations",
+                format!(
+                    "{} is out of range 0..={MAX_DILATE_ITERATIONS}",
+                    self.dilate_iterations
+                ),
+            );
+        }
+        if !self.seed_distance.is_finite() {
+            return bad(
+                "--seed-distance",
+                format!("must be a finite number, got {}", self.seed_distance),
+            );
+        }
+        if self.closing_kernel > MAX_CLOSING_KERNEL {
+            return bad(
+                "--closing-kernel",
+                format!("{} is out of range 0..={MAX_CLOSING_KERNEL}", self.closing_kernel),
+            );
+        }
+        Ok(())
+    }
+}
+
 /// The semantic input of the MEP.
 #[derive(Debug, Clone, Copy)]
 pub enum Semantic<'a> {
@@ -347,13 +405,13 @@ fn validate(input: &MepInput<'_>, p: &MepParams) -> Result<()> {
             }
         }
     }
-    if input.boundary.iter().any(|v| v.is_nan()) {
-        return Err(Error::invalid("boundary", "contains NaN"));
+    if input.boundary.iter().any(|v| !v.is_finite()) {
+        return Err(Error::invalid("boundary", "contains NaN or infinite values"));
     }
     if p.nms_margin.is_nan() || p.edge_threshold.is_nan() || p.seed_distance.is_nan() {
         return Err(Error::invalid("MEP parameters", "NaN is not a valid value"));
     }
-    Ok(())
+    p.check()
 }
 
 /// Runs the MEP once with fresh buffers (convenience for one-off calls).

@@ -12,6 +12,9 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 
+/// Largest `baiseg.size_divisor` accepted (network strides are 32..128 in practice).
+pub const MAX_SIZE_DIVISOR: usize = 1024;
+
 /// Name of the image input.
 pub const INPUT_IMAGE: &str = "image";
 /// Name of the boundary output.
@@ -201,8 +204,11 @@ impl ModelInfo {
                 get("baiseg.size_divisor")
             ))
         })?;
-        if size_divisor == 0 {
-            return Err(contract("metadata `baiseg.size_divisor` must be >= 1".into()));
+        if size_divisor == 0 || size_divisor > MAX_SIZE_DIVISOR {
+            return Err(contract(format!(
+                "metadata `baiseg.size_divisor` = {size_divisor} is out of range (1..={MAX_SIZE_DIVISOR}): \
+                 every input would be padded to a multiple of it"
+            )));
         }
         if let Some(t) = semantic {
             let k1 = t.shape[1];
@@ -312,5 +318,25 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("5 channels"), "{err}");
+    }
+
+    #[test]
+    fn rejects_absurd_size_divisor() {
+        for bad in ["100000", "0", "-3", "1e9"] {
+            let mut md = metadata();
+            md.insert("baiseg.size_divisor".into(), bad.into());
+            let err = ModelInfo::check(
+                Path::new("m.onnx"),
+                vec![spec("image", &[-1, 3, -1, -1])],
+                vec![spec("boundary", &[-1, 1, -1, -1])],
+                md,
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                err.contains("m.onnx") && err.contains("size_divisor"),
+                "{bad}: {err}"
+            );
+        }
     }
 }

@@ -88,6 +88,64 @@ impl Model {
         } else {
             None
         };
+        check_probabilities(&self.path, OUTPUT_BOUNDARY, &boundary)?;
+        if let Some(sem) = &semantic {
+            check_probabilities(&self.path, OUTPUT_SEMANTIC, sem)?;
+        }
         Ok(RawOutputs { boundary, semantic })
+    }
+}
+
+/// Tolerance on the [0, 1] range of probability outputs (float rounding of sigmoid/softmax).
+const PROBABILITY_SLACK: f32 = 1e-3;
+
+/// The contract (SPEC section 1) wants probabilities: sigmoid/softmax applied in the graph. Raw
+/// logits would silently become scores far outside [0, 1]; they are refused, naming the range.
+///
+/// # Errors
+/// [`Error::ModelContract`] naming the output and the range found.
+pub fn check_probabilities(path: &std::path::Path, name: &str, values: &Array4<f32>) -> Result<()> {
+    let mut lo = f32::INFINITY;
+    let mut hi = f32::NEG_INFINITY;
+    let mut nan = false;
+    for &v in values {
+        nan |= v.is_nan();
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    if nan || lo < -PROBABILITY_SLACK || hi > 1.0 + PROBABILITY_SLACK {
+        return Err(Error::ModelContract {
+            path: path.to_path_buf(),
+            reason: format!(
+                "output `{name}` holds values in [{lo}, {hi}]{}, but the contract wants probabilities in [0, 1] \
+                 (apply sigmoid/softmax in the graph)",
+                if nan { " and NaN" } else { "" }
+            ),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logits_are_refused_as_a_contract_error() {
+        let ok = Array4::<f32>::from_elem((1, 1, 2, 2), 0.5);
+        assert!(check_probabilities(std::path::Path::new("m.onnx"), "boundary", &ok).is_ok());
+        let mut logits = ok.clone();
+        logits[[0, 0, 1, 1]] = 24.0;
+        logits[[0, 0, 0, 0]] = -2.4;
+        let e = check_probabilities(std::path::Path::new("m.onnx"), "boundary", &logits)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("m.onnx") && e.contains("[-2.4, 24]") && e.contains("[0, 1]"),
+            "{e}"
+        );
+        let mut nan = ok;
+        nan[[0, 0, 0, 1]] = f32::NAN;
+        assert!(check_probabilities(std::path::Path::new("m.onnx"), "semantic", &nan).is_err());
     }
 }

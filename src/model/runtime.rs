@@ -13,6 +13,50 @@ pub const INSTALL_HINT: &str = "install it from the repository with `bash script
 `python3 -m pip install --no-deps --target .ort onnxruntime==1.32.0`), or set ORT_DYLIB_PATH to a libonnxruntime.so \
 (>= 1.24), e.g. the one inside `pip install onnxruntime` (CPU) or `onnxruntime-gpu` (CUDA/TensorRT)";
 
+/// The `ort` crate version this build uses (Cargo.toml pins it).
+pub const ORT_CRATE: &str = "2.0.0-rc.15";
+
+/// Oldest ONNX Runtime release the `ort` crate's API level (`api-24`) works with.
+pub const MIN_ORT_VERSION: (u32, u32) = (1, 24);
+
+/// The version in a library file name such as `libonnxruntime.so.1.32.0` or
+/// `libonnxruntime.1.20.1.dylib` (following a symlink to its target's name), if any.
+#[must_use]
+pub fn library_version(lib: &Path) -> Option<(u32, u32, u32)> {
+    let mut names = vec![lib.to_path_buf()];
+    if let Ok(real) = std::fs::canonicalize(lib) {
+        names.push(real);
+    }
+    names.iter().find_map(|p| {
+        let name = p.file_name()?.to_str()?;
+        let digits: Vec<u32> = name
+            .split('.')
+            .skip_while(|part| part.parse::<u32>().is_err())
+            .map_while(|part| part.parse().ok())
+            .collect();
+        (digits.len() >= 2).then(|| (digits[0], digits[1], digits.get(2).copied().unwrap_or(0)))
+    })
+}
+
+/// Refuses a library whose file name says it is older than [`MIN_ORT_VERSION`], naming both
+/// versions (before loading it: an old library may crash the `ort` bindings).
+///
+/// # Errors
+/// The message.
+pub fn check_library_version(lib: &Path) -> std::result::Result<(), String> {
+    if let Some((major, minor, patch)) = library_version(lib)
+        && (major, minor) < MIN_ORT_VERSION
+    {
+        return Err(format!(
+            "{}: ONNX Runtime {major}.{minor}.{patch} is too old: this build uses `ort` {ORT_CRATE}, which needs ONNX Runtime >= {}.{}; {INSTALL_HINT}",
+            lib.display(),
+            MIN_ORT_VERSION.0,
+            MIN_ORT_VERSION.1
+        ));
+    }
+    Ok(())
+}
+
 static ENVIRONMENT: OnceLock<std::result::Result<(ort::environment::Environment, PathBuf), String>> =
     OnceLock::new();
 
@@ -101,6 +145,7 @@ pub fn environment() -> Result<(&'static ort::environment::Environment, &'static
             Error::Ort(msg) => msg,
             other => other.to_string(),
         })?;
+        check_library_version(&lib)?;
         let builder = std::panic::catch_unwind(|| ort::init_from(&lib))
             .map_err(|_| {
                 format!(
@@ -108,7 +153,14 @@ pub fn environment() -> Result<(&'static ort::environment::Environment, &'static
                     lib.display()
                 )
             })?
-            .map_err(|e| format!("{}: cannot load ONNX Runtime: {e}; {INSTALL_HINT}", lib.display()))?;
+            .map_err(|e| {
+                format!(
+                    "{}: cannot load ONNX Runtime: {e} (this build uses `ort` {ORT_CRATE}, which needs ONNX Runtime >= {}.{}); {INSTALL_HINT}",
+                    lib.display(),
+                    MIN_ORT_VERSION.0,
+                    MIN_ORT_VERSION.1
+                )
+            })?;
         let env = builder.with_name("baiseg-rt").build().map_err(|e| {
             format!(
                 "{}: cannot create the ONNX Runtime environment: {e}",
@@ -120,5 +172,28 @@ pub fn environment() -> Result<(&'static ort::environment::Environment, &'static
     match loaded {
         Ok((env, lib)) => Ok((env, lib.as_path())),
         Err(msg) => Err(Error::Ort(msg.clone())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn old_onnx_runtime_is_refused_naming_both_versions() {
+        assert_eq!(
+            library_version(Path::new("/x/libonnxruntime.so.1.32.0")),
+            Some((1, 32, 0))
+        );
+        assert_eq!(
+            library_version(Path::new("/x/libonnxruntime.1.20.1.dylib")),
+            Some((1, 20, 1))
+        );
+        assert!(check_library_version(Path::new("/x/libonnxruntime.so.1.32.0")).is_ok());
+        let e = check_library_version(Path::new("/x/libonnxruntime.so.1.16.3")).unwrap_err();
+        assert!(
+            e.contains("1.16.3") && e.contains(">= 1.24") && e.contains(ORT_CRATE),
+            "{e}"
+        );
     }
 }

@@ -279,6 +279,8 @@ pub struct CocoHeader {
     pub images: HashMap<String, i64>,
     /// `(id, name)` of every category.
     pub categories: Vec<(i64, String)>,
+    /// Last path components shared by several `file_name`s: matching by them is refused.
+    pub ambiguous_bases: std::collections::HashSet<String>,
 }
 
 #[derive(Deserialize)]
@@ -311,10 +313,24 @@ impl CocoHeader {
             source,
         })?;
         let mut images = HashMap::new();
+        let mut bases: HashMap<&str, usize> = HashMap::new();
         for img in &raw.images {
             images.insert(img.file_name.clone(), img.id);
             if let Some(base) = img.file_name.rsplit('/').next() {
-                images.entry(base.to_owned()).or_insert(img.id);
+                *bases.entry(base).or_default() += 1;
+            }
+        }
+        let mut ambiguous_bases = std::collections::HashSet::new();
+        for (base, count) in bases {
+            if count > 1 && !images.contains_key(base) {
+                ambiguous_bases.insert(base.to_owned());
+            } else if count == 1 {
+                images.entry(base.to_owned()).or_insert_with(|| {
+                    raw.images
+                        .iter()
+                        .find(|i| i.file_name.rsplit('/').next() == Some(base))
+                        .map_or(0, |i| i.id)
+                });
             }
         }
         if raw.categories.is_empty() {
@@ -326,16 +342,35 @@ impl CocoHeader {
         Ok(Self {
             images,
             categories: raw.categories.into_iter().map(|c| (c.id, c.name)).collect(),
+            ambiguous_bases,
         })
     }
 
-    /// The image id for an input (matched by its name, then by its file name).
+    /// The image id for an input: matched by its relative path `name` first, then by its file
+    /// name when exactly one `file_name` of the COCO file has it as last component.
     #[must_use]
     pub fn image_id(&self, name: &str, file_name: &str) -> Option<i64> {
+        self.match_image(name, file_name).ok()
+    }
+
+    /// As [`CocoHeader::image_id`], saying why there is no match.
+    ///
+    /// # Errors
+    /// A message: no `file_name` matches, or several do (only by their last component).
+    pub fn match_image(&self, name: &str, file_name: &str) -> std::result::Result<i64, String> {
+        if let Some(&id) = self.images.get(name) {
+            return Ok(id);
+        }
+        if self.ambiguous_bases.contains(file_name) {
+            return Err(format!(
+                "several images have a file_name ending in `{file_name}` and none is `{name}`: ambiguous, \
+                 give the inputs so that their relative paths equal the file_names"
+            ));
+        }
         self.images
-            .get(name)
-            .or_else(|| self.images.get(file_name))
+            .get(file_name)
             .copied()
+            .ok_or_else(|| format!("no image with file_name `{name}`"))
     }
 }
 

@@ -80,6 +80,119 @@ fn link_or_copy(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
+/// `path` made absolute and resolved as far as it exists (the rest appended), so that paths that do
+/// not exist yet compare with existing ones.
+fn resolve(path: &Path) -> PathBuf {
+    let abs = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().map_or_else(|_| path.to_path_buf(), |d| d.join(path))
+    };
+    let mut existing = abs.as_path();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(real) = fs::canonicalize(existing) {
+            let mut p = real;
+            for part in rest.iter().rev() {
+                p.push(part);
+            }
+            return p;
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_owned());
+                existing = parent;
+            }
+            _ => return abs,
+        }
+    }
+}
+
+/// Refuses an output folder that is one of the inputs, inside one, or contains one: writing it
+/// would replace or mix with the shards' own files.
+fn check_out_apart(inputs: &[PathBuf], out: &Path) -> Result<()> {
+    let o = resolve(out);
+    for dir in inputs {
+        let d = resolve(dir);
+        let why = if d == o {
+            "is the same folder as"
+        } else if o.starts_with(&d) {
+            "is inside"
+        } else if d.starts_with(&o) {
+            "contains"
+        } else {
+            continue;
+        };
+        return Err(Error::invalid(
+            out.display(),
+            format!(
+                "--out {why} the shard {}: merging there would overwrite or mix with the shard's files; choose another --out",
+                dir.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks that the inputs are the complete shard set of one run: each has a `run.json` with the
+/// same model, MEP parameters and input set, and their `k/n` cover `0..n` exactly once.
+fn check_shard_set(inputs: &[PathBuf]) -> Result<Option<crate::provenance::Provenance>> {
+    use crate::provenance::{Provenance, RUN_FILE};
+    let mut first: Option<(Provenance, &PathBuf)> = None;
+    let mut seen: BTreeMap<usize, &PathBuf> = BTreeMap::new();
+    let mut count = None;
+    for dir in inputs {
+        let Some(p) = Provenance::read(dir)? else {
+            return Err(Error::invalid(
+                dir.display(),
+                format!(
+                    "no {RUN_FILE}: not an `infer --shard` output of this version (cannot check model and shard)"
+                ),
+            ));
+        };
+        let [k, n] = p.shard.unwrap_or([0, 1]);
+        match &first {
+            Some((f, from)) => {
+                if let Some(diff) = f.shard_mismatch(&p) {
+                    return Err(Error::invalid(
+                        dir.display(),
+                        format!("not a shard of the same run as {}: {diff}", from.display()),
+                    ));
+                }
+            }
+            None => first = Some((p.clone(), dir)),
+        }
+        match count {
+            Some(c) if c != n => {
+                return Err(Error::invalid(
+                    dir.display(),
+                    format!("is shard {k}/{n} but the other shards are of {c}"),
+                ));
+            }
+            _ => count = Some(n),
+        }
+        if let Some(other) = seen.insert(k, dir) {
+            return Err(Error::invalid(
+                dir.display(),
+                format!("is shard {k}/{n}, as is {}", other.display()),
+            ));
+        }
+    }
+    if let Some(n) = count {
+        let missing: Vec<String> = (0..n)
+            .filter(|k| !seen.contains_key(k))
+            .map(|k| format!("{k}/{n}"))
+            .collect();
+        if !missing.is_empty() {
+            return Err(Error::invalid(
+                "merge",
+                format!("incomplete shard set: missing shard {}", missing.join(", ")),
+            ));
+        }
+    }
+    Ok(first.map(|(p, _)| p))
+}
+
 /// Merges shard output directories `inputs` into `out`.
 ///
 /// # Errors
@@ -87,6 +200,8 @@ fn link_or_copy(from: &Path, to: &Path) -> Result<()> {
 /// (an image or per-image file in two shards), disagree (one id with two file names, different
 /// categories), or a directory is not an `infer` output.
 pub fn merge_runs(inputs: &[PathBuf], out: &Path) -> Result<MergeSummary> {
+    check_out_apart(inputs, out)?;
+    let provenance = check_shard_set(inputs)?;
     let mut records: Vec<(usize, ResultRecord)> = Vec::new();
     let mut images: BTreeMap<i64, ImageEntry> = BTreeMap::new();
     let mut image_owner: HashMap<i64, usize> = HashMap::new();
@@ -210,6 +325,10 @@ pub fn merge_runs(inputs: &[PathBuf], out: &Path) -> Result<MergeSummary> {
             source,
         })?;
         super::write_bytes_atomic(&path, &bytes)?;
+    }
+    if let Some(mut p) = provenance {
+        p.shard = None;
+        p.write(out)?;
     }
     Ok(MergeSummary {
         shards: inputs.len(),

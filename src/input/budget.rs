@@ -1,0 +1,83 @@
+//! The pixel budget: the largest image `infer` takes, checked from the image header before any
+//! pixel is decoded (docs/reliability.md#pixel-budget).
+//!
+//! One function, [`check_pixel_budget`], decides; tiling (which processes large images in
+//! pieces) reuses it for the whole-image and per-tile checks.
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// Bytes of working memory `infer` needs per input pixel, a generous estimate: RGB (3), the f32
+/// input tensor (12), boundary + semantic outputs at full resolution (4 * (K + 2), K <= 8 assumed),
+/// the MEP's scratch (16) and outputs (~8).
+pub const BYTES_PER_PIXEL: u64 = 80;
+
+/// Largest default budget, whatever the memory: 256 megapixels.
+pub const MAX_DEFAULT_PIXELS: u64 = 256 << 20;
+
+/// Smallest default budget: 16 megapixels.
+pub const MIN_DEFAULT_PIXELS: u64 = 16 << 20;
+
+/// The default `--max-pixels`: a quarter of the physical memory divided by [`BYTES_PER_PIXEL`]
+/// (several images are in flight at once), clamped to 16..=256 megapixels. Physical memory is read
+/// from `/proc/meminfo`; where that is unavailable, 8 GiB is assumed.
+#[must_use]
+pub fn default_max_pixels() -> u64 {
+    let mem = total_memory_bytes().unwrap_or(8 << 30);
+    (mem / 4 / BYTES_PER_PIXEL).clamp(MIN_DEFAULT_PIXELS, MAX_DEFAULT_PIXELS)
+}
+
+fn total_memory_bytes() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
+}
+
+/// Checks an image of `width` x `height` against the budget of `max_pixels`.
+///
+/// # Errors
+/// [`Error::Decode`] naming `path`, the size and the budget, when the image has more pixels than
+/// `max_pixels` (or a zero side).
+pub fn check_pixel_budget(path: &Path, width: u64, height: u64, max_pixels: u64) -> Result<()> {
+    if width == 0 || height == 0 {
+        return Err(Error::decode(path, "image has a zero dimension"));
+    }
+    let pixels = width.saturating_mul(height);
+    if pixels > max_pixels {
+        return Err(Error::decode(
+            path,
+            format!(
+                "image is {width}x{height} = {pixels} pixels, more than the budget of {max_pixels} \
+                 (--max-pixels; raise it if the machine has the memory)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budget_refuses_oversized_and_zero_images() {
+        let p = Path::new("big.png");
+        assert!(check_pixel_budget(p, 100, 100, 10_000).is_ok());
+        let err = check_pixel_budget(p, 100_000, 100_000, 10_000)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("big.png") && err.contains("100000x100000") && err.contains("--max-pixels"),
+            "{err}"
+        );
+        assert!(check_pixel_budget(p, u64::MAX, u64::MAX, u64::MAX - 1).is_err());
+        assert!(check_pixel_budget(p, 0, 5, 10).is_err());
+    }
+
+    #[test]
+    fn default_budget_is_clamped() {
+        let d = default_max_pixels();
+        assert!((MIN_DEFAULT_PIXELS..=MAX_DEFAULT_PIXELS).contains(&d));
+    }
+}
