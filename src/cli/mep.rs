@@ -87,6 +87,9 @@ pub struct ImprovedFlags {
     /// Weight of the region's border strength in its score (0: the paper's score).
     #[arg(long, value_name = "W", default_value_t = ImprovedParams::default().border_score_weight)]
     pub improved_border_score: f64,
+    /// Size prior of the score: score * area / (area + A) (0: none).
+    #[arg(long, value_name = "A", default_value_t = ImprovedParams::default().area_score)]
+    pub improved_area_score: f64,
 }
 
 impl Default for ImprovedFlags {
@@ -100,6 +103,7 @@ impl Default for ImprovedFlags {
             improved_min_leftover: p.min_leftover,
             improved_closing: p.closing_kernel,
             improved_border_score: p.border_score_weight,
+            improved_area_score: p.area_score,
         }
     }
 }
@@ -116,6 +120,7 @@ impl ImprovedFlags {
             min_leftover: self.improved_min_leftover,
             closing_kernel: self.improved_closing,
             border_score_weight: self.improved_border_score,
+            area_score: self.improved_area_score,
         }
     }
 }
@@ -171,7 +176,10 @@ impl MepFlags {
         if self.seed_distance.is_nan() {
             bail!("--seed-distance must be a number");
         }
-        self.improved.to_params().validate().context("--improved-* flags")?;
+        self.improved
+            .to_params()
+            .validate()
+            .context("--improved-* flags")?;
         Ok(())
     }
 }

@@ -272,7 +272,8 @@ impl Mep {
         stage!(self, 0, "validate", validate(input, &p))?;
         if p.mode == MepMode::Improved {
             let want = maps.is_some();
-            let (instances, stage_maps) = improved::run(input, &p, &mut self.improved, &mut self.times, want)?;
+            let (instances, stage_maps) =
+                improved::run(input, &p, &mut self.improved, &mut self.times, want)?;
             if let Some(slot) = maps {
                 *slot = stage_maps;
             }

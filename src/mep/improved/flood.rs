@@ -99,7 +99,14 @@ pub fn flood_into(
     };
     if !markers.is_standard_layout() {
         let mut owned = markers.to_owned();
-        let k = flood_into(relief.view(), classes.view(), owned.view_mut(), n, min_leftover, q);
+        let k = flood_into(
+            relief.view(),
+            classes.view(),
+            owned.view_mut(),
+            n,
+            min_leftover,
+            q,
+        );
         markers.assign(&owned);
         return k;
     }
@@ -123,7 +130,10 @@ pub fn flood_into(
     // Seed pixels next to an unlabelled pixel, in raster order, at their own relief level.
     let open = |i: usize, m: &[i32]| {
         let (y, x) = (i / w, i % w);
-        (x > 0 && m[i - 1] == 0) || (x + 1 < w && m[i + 1] == 0) || (y > 0 && m[i - w] == 0) || (y + 1 < h && m[i + w] == 0)
+        (x > 0 && m[i - 1] == 0)
+            || (x + 1 < w && m[i + 1] == 0)
+            || (y > 0 && m[i - w] == 0)
+            || (y + 1 < h && m[i + w] == 0)
     };
     let mut active = NQ;
     for i in 0..m.len() {
@@ -233,7 +243,14 @@ pub fn flood(
     n: usize,
     min_leftover: u64,
 ) -> usize {
-    flood_into(relief, classes, markers.view_mut(), n, min_leftover, &mut FloodQueues::default())
+    flood_into(
+        relief,
+        classes,
+        markers.view_mut(),
+        n,
+        min_leftover,
+        &mut FloodQueues::default(),
+    )
 }
 
 #[cfg(test)]
@@ -341,14 +358,35 @@ mod tests {
     fn edge_cases() {
         let z = Array2::<u8>::zeros((0, 3));
         let mut m = Array2::<i32>::zeros((0, 3));
-        assert_eq!(flood(z.view(), Array2::<u16>::zeros((0, 3)).view(), &mut m, 0, 1), 0);
+        assert_eq!(
+            flood(z.view(), Array2::<u16>::zeros((0, 3)).view(), &mut m, 0, 1),
+            0
+        );
         // One pixel of class 1 without a seed: a leftover region.
         let mut m = ndarray::array![[0i32]];
-        assert_eq!(flood(ndarray::array![[9u8]].view(), ndarray::array![[1u16]].view(), &mut m, 0, 1), 1);
+        assert_eq!(
+            flood(
+                ndarray::array![[9u8]].view(),
+                ndarray::array![[1u16]].view(),
+                &mut m,
+                0,
+                1
+            ),
+            1
+        );
         assert_eq!(m[[0, 0]], 1);
         // All background: nothing.
         let mut m = Array2::<i32>::zeros((4, 4));
-        assert_eq!(flood(Array2::<u8>::zeros((4, 4)).view(), Array2::<u16>::zeros((4, 4)).view(), &mut m, 0, 1), 0);
+        assert_eq!(
+            flood(
+                Array2::<u8>::zeros((4, 4)).view(),
+                Array2::<u16>::zeros((4, 4)).view(),
+                &mut m,
+                0,
+                1
+            ),
+            0
+        );
         let q = ndarray::array![[f32::NAN, 2.0, -1.0, 0.5]];
         let mut out = Array2::<u8>::zeros((1, 4));
         quantize_into(q.view(), out.view_mut());
@@ -359,7 +397,10 @@ mod tests {
         (1usize..14, 1usize..14).prop_flat_map(|(h, w)| {
             (
                 prop::collection::vec(prop_oneof![Just(0u8), Just(255u8), 0u8..=255], h * w),
-                prop::collection::vec(prop_oneof![3 => Just(1u16), 1 => Just(0u16), 1 => Just(2u16)], h * w),
+                prop::collection::vec(
+                    prop_oneof![3 => Just(1u16), 1 => Just(0u16), 1 => Just(2u16)],
+                    h * w,
+                ),
                 prop::collection::vec(prop_oneof![8 => Just(0i32), 1 => 1i32..4], h * w),
             )
                 .prop_map(move |(r, c, m)| {

@@ -54,7 +54,14 @@ pub fn hysteresis_into(
 pub fn hysteresis(boundary: ArrayView2<'_, f32>, low: f32, high: f32) -> Array2<u8> {
     let mut labels = Array2::<i32>::zeros(boundary.dim());
     let mut out = Array2::<u8>::zeros(boundary.dim());
-    hysteresis_into(boundary, low, high, labels.view_mut(), &mut Vec::new(), out.view_mut());
+    hysteresis_into(
+        boundary,
+        low,
+        high,
+        labels.view_mut(),
+        &mut Vec::new(),
+        out.view_mut(),
+    );
     out
 }
 

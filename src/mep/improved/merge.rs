@@ -20,7 +20,11 @@ use rayon::prelude::*;
 type EdgeSum = (u64, u64);
 
 /// Collects the graph's edges: `(a, b)` with `a < b` -> (sum, count), same-class pairs only.
-fn edges(labels: ArrayView2<'_, i32>, relief: ArrayView2<'_, u8>, class_of: &[u16]) -> BTreeMap<(u32, u32), EdgeSum> {
+fn edges(
+    labels: ArrayView2<'_, i32>,
+    relief: ArrayView2<'_, u8>,
+    class_of: &[u16],
+) -> BTreeMap<(u32, u32), EdgeSum> {
     let (h, w) = labels.dim();
     let rows: Vec<Vec<(u64, u8)>> = (0..h)
         .into_par_iter()
@@ -200,7 +204,13 @@ pub fn border_strength(labels: ArrayView2<'_, i32>, relief: ArrayView2<'_, u8>, 
         }
     }
     sums.into_iter()
-        .map(|(s, c)| if c == 0 { 1.0 } else { s as f64 / (255.0 * c as f64) })
+        .map(|(s, c)| {
+            if c == 0 {
+                1.0
+            } else {
+                s as f64 / (255.0 * c as f64)
+            }
+        })
         .collect()
 }
 
@@ -209,7 +219,12 @@ pub(crate) mod reference {
     //! Slow reference: recompute every edge mean from the pixels after each merge.
     use ndarray::Array2;
 
-    pub(crate) fn merge(labels: &Array2<i32>, relief: &Array2<u8>, classes: &Array2<u16>, threshold: f64) -> Array2<i32> {
+    pub(crate) fn merge(
+        labels: &Array2<i32>,
+        relief: &Array2<u8>,
+        classes: &Array2<u16>,
+        threshold: f64,
+    ) -> Array2<i32> {
         let (h, w) = labels.dim();
         let mut l = labels.clone();
         let mut class_of = std::collections::HashMap::new();
@@ -270,13 +285,47 @@ mod tests {
     #[test]
     fn edge_cases() {
         let mut z = Array2::<i32>::zeros((0, 2));
-        assert_eq!(merge_regions(z.view_mut(), 0, Array2::<u8>::zeros((0, 2)).view(), Array2::<u16>::zeros((0, 2)).view(), 100.0), 0);
+        assert_eq!(
+            merge_regions(
+                z.view_mut(),
+                0,
+                Array2::<u8>::zeros((0, 2)).view(),
+                Array2::<u16>::zeros((0, 2)).view(),
+                100.0
+            ),
+            0
+        );
         let mut one = ndarray::array![[1i32]];
-        assert_eq!(merge_regions(one.view_mut(), 1, ndarray::array![[0u8]].view(), ndarray::array![[1u16]].view(), 100.0), 1);
+        assert_eq!(
+            merge_regions(
+                one.view_mut(),
+                1,
+                ndarray::array![[0u8]].view(),
+                ndarray::array![[1u16]].view(),
+                100.0
+            ),
+            1
+        );
         // Different classes never merge, however weak the edge.
         let mut l = ndarray::array![[1i32, 2]];
-        assert_eq!(merge_regions(l.view_mut(), 2, ndarray::array![[0u8, 0]].view(), ndarray::array![[1u16, 2]].view(), 255.0), 2);
-        assert_eq!(border_strength(ndarray::array![[1, 1], [1, 2]].view(), ndarray::array![[255u8, 0], [51, 0]].view(), 2), vec![1.0, 102.0 / 255.0, 0.0]);
+        assert_eq!(
+            merge_regions(
+                l.view_mut(),
+                2,
+                ndarray::array![[0u8, 0]].view(),
+                ndarray::array![[1u16, 2]].view(),
+                255.0
+            ),
+            2
+        );
+        assert_eq!(
+            border_strength(
+                ndarray::array![[1, 1], [1, 2]].view(),
+                ndarray::array![[255u8, 0], [51, 0]].view(),
+                2
+            ),
+            vec![1.0, 102.0 / 255.0, 0.0]
+        );
     }
 
     fn arb_case() -> impl Strategy<Value = (Array2<i32>, Array2<u8>, Array2<u16>)> {
@@ -291,7 +340,11 @@ mod tests {
                     let r = Array2::from_shape_vec((h, w), r).expect("shape");
                     let c0 = Array2::from_shape_vec((h, w), c).expect("shape");
                     // Class per label (a region has one class, as after the flooding).
-                    let c = Array2::from_shape_fn((h, w), |p| if l[p] > 0 { 1 + (l[p] % 2) as u16 } else { c0[p] });
+                    let c =
+                        Array2::from_shape_fn(
+                            (h, w),
+                            |p| if l[p] > 0 { 1 + (l[p] % 2) as u16 } else { c0[p] },
+                        );
                     (l, r, c)
                 })
         })

@@ -42,6 +42,8 @@ pub struct ImprovedParams {
     pub closing_kernel: usize,
     /// Weight of the border strength in the score: `score * ((1 - w) + w * border)`.
     pub border_score_weight: f64,
+    /// Size prior of the score: `score * area / (area + area_score)` (0: none).
+    pub area_score: f64,
 }
 
 impl Default for ImprovedParams {
@@ -54,6 +56,7 @@ impl Default for ImprovedParams {
             min_leftover: 4,
             closing_kernel: 0,
             border_score_weight: 0.5,
+            area_score: 100.0,
         }
     }
 }
@@ -69,14 +72,21 @@ impl ImprovedParams {
             ("edge_high", f64::from(self.edge_high)),
             ("merge_threshold", f64::from(self.merge_threshold)),
             ("border_score_weight", self.border_score_weight),
+            ("area_score", self.area_score),
         ];
         for (name, v) in finite {
             if !v.is_finite() {
-                return Err(Error::invalid("improved MEP parameters", format!("{name} must be finite, got {v}")));
+                return Err(Error::invalid(
+                    "improved MEP parameters",
+                    format!("{name} must be finite, got {v}"),
+                ));
             }
         }
         if self.seed_levels.iter().any(|t| !t.is_finite()) {
-            return Err(Error::invalid("improved MEP parameters", "seed_levels must be finite"));
+            return Err(Error::invalid(
+                "improved MEP parameters",
+                "seed_levels must be finite",
+            ));
         }
         Ok(())
     }
@@ -146,7 +156,12 @@ pub(crate) fn run(
         Ok::<(), Error>(())
     })?;
     let n = timed(times, 3, "mep::seeds", || {
-        seeds::nested_seeds_into(ws.barrier.view(), &ip.seed_levels, ws.markers.view_mut(), &mut ws.seeds)
+        seeds::nested_seeds_into(
+            ws.barrier.view(),
+            &ip.seed_levels,
+            ws.markers.view_mut(),
+            &mut ws.seeds,
+        )
     });
     let seed_markers = want_maps.then(|| ws.markers.clone());
     let n = timed(times, 5, "mep::flood", || {
@@ -162,7 +177,13 @@ pub(crate) fn run(
     let flooded = want_maps.then(|| ws.markers.clone());
     let instances = timed(times, 6, "mep::merge_refine", || {
         let threshold = f64::from(ip.merge_threshold) * 255.0;
-        let n = merge::merge_regions(ws.markers.view_mut(), n, ws.relief.view(), ws.classes.view(), threshold);
+        let n = merge::merge_regions(
+            ws.markers.view_mut(),
+            n,
+            ws.relief.view(),
+            ws.classes.view(),
+            threshold,
+        );
         let border = merge::border_strength(ws.markers.view(), ws.relief.view(), n);
         let rp = refine::RefineParams {
             closing_kernel: ip.closing_kernel,
@@ -171,11 +192,16 @@ pub(crate) fn run(
         let mut out = refine::refine(ws.markers.view(), n, &input.semantic, ws.classes.view(), &rp);
         // refine keeps label order and drops empty regions: match instances to labels by a pixel.
         let wb = ip.border_score_weight.clamp(0.0, 1.0);
-        if wb > 0.0 {
-            for inst in &mut out {
+        let a0 = ip.area_score.max(0.0);
+        for inst in &mut out {
+            if wb > 0.0 {
                 let k = label_of(&inst.mask, ws.markers.view());
                 let b = k.map_or(1.0, |k| border[k]);
                 inst.score *= (1.0 - wb) + wb * b;
+            }
+            if a0 > 0.0 {
+                let a = inst.mask.area() as f64;
+                inst.score *= a / (a + a0);
             }
         }
         out
@@ -183,7 +209,10 @@ pub(crate) fn run(
     let maps = want_maps.then(|| StageMaps {
         thin: ws.edges.clone(),
         dilated: ws.barrier.clone(),
-        seeds: seed_markers.as_ref().map(|m| m.mapv(|v| u8::from(v > 0))).unwrap_or_default(),
+        seeds: seed_markers
+            .as_ref()
+            .map(|m| m.mapv(|v| u8::from(v > 0)))
+            .unwrap_or_default(),
         markers: seed_markers.unwrap_or_default(),
         watershed: flooded.unwrap_or_default(),
     });

@@ -90,7 +90,9 @@ pub fn nested_seeds_into(
         sc.bin = Array2::zeros((h, w));
         sc.col = Array2::zeros((h, w));
     }
-    Zip::from(&mut sc.bin).and(&barrier).par_for_each(|o, &b| *o = u8::from(b == 0));
+    Zip::from(&mut sc.bin)
+        .and(&barrier)
+        .par_for_each(|o, &b| *o = u8::from(b == 0));
     let mut n = label::label_8_into(sc.bin.view(), markers.view_mut(), &mut sc.parent);
     let mut levels: Vec<f64> = levels.iter().copied().filter(|t| !t.is_nan()).collect();
     levels.sort_by(f64::total_cmp);
@@ -201,7 +203,12 @@ pub(crate) mod reference {
             let mut b = edges[[y, x]] != 0 || c == 0;
             for (dy, dx) in [(0i64, -1i64), (0, 1), (-1, 0), (1, 0)] {
                 let (ny, nx) = (y as i64 + dy, x as i64 + dx);
-                if ny >= 0 && nx >= 0 && ny < h as i64 && nx < w as i64 && classes[[ny as usize, nx as usize]] != c {
+                if ny >= 0
+                    && nx >= 0
+                    && ny < h as i64
+                    && nx < w as i64
+                    && classes[[ny as usize, nx as usize]] != c
+                {
                     b = true;
                 }
             }
@@ -282,7 +289,10 @@ mod tests {
     fn barrier_marks_classes_and_background() {
         let edges = ndarray::array![[0u8, 0, 0, 1]];
         let classes = ndarray::array![[0u16, 2, 2, 2]];
-        assert_eq!(barrier(edges.view(), classes.view()), ndarray::array![[1u8, 1, 0, 1]]);
+        assert_eq!(
+            barrier(edges.view(), classes.view()),
+            ndarray::array![[1u8, 1, 0, 1]]
+        );
     }
 
     fn arb_binary() -> impl Strategy<Value = Array2<u8>> {
