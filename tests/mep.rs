@@ -6,6 +6,7 @@ use baiseg_rt::mep::{MepInput, Semantic, io};
 use ndarray::{Array2, Array3};
 
 mod cli;
+mod improved;
 mod parity;
 mod snapshots;
 

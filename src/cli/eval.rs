@@ -49,6 +49,9 @@ pub struct EvalArgs {
     /// Images for one-pass evaluation (with --model).
     #[arg(long, value_name = "DIR")]
     pub images: Option<PathBuf>,
+    /// MEP of the one-pass evaluation (with --model): paper (default) or improved.
+    #[arg(long, value_name = "MODE", default_value_t = baiseg_rt::mep::MepMode::Paper)]
+    pub mep: baiseg_rt::mep::MepMode,
     /// What is compared.
     #[arg(long, value_enum, default_value = "segm")]
     pub iou_type: IouTypeArg,

@@ -330,7 +330,10 @@ pub fn one_pass_eval(args: &super::eval::EvalArgs, global: &GlobalOpts) -> anyho
         batch: 1,
         save: SaveSet::default(),
         force: true,
-        mep: baiseg_rt::mep::MepParams::default(),
+        mep: baiseg_rt::mep::MepParams {
+            mode: args.mep,
+            ..baiseg_rt::mep::MepParams::default()
+        },
         threads: global.threads,
         shard: None,
         max_pixels: baiseg_rt::input::default_max_pixels(),

@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use baiseg_rt::instances::{Instance, paint_label_map};
-use baiseg_rt::mep::{self, Mep, MepInput, MepParams, Semantic, StageTimes, io};
+use baiseg_rt::mep::improved::ImprovedParams;
+use baiseg_rt::mep::{self, Mep, MepInput, MepMode, MepParams, Semantic, StageTimes, io};
 use baiseg_rt::output::overlay::{OverlayOptions, render_overlay};
 use baiseg_rt::output::{png, write_bytes_atomic};
 use clap::{Args, ValueEnum};
@@ -53,6 +54,75 @@ pub struct MepFlags {
     /// Instances with fewer pixels are dropped.
     #[arg(long, value_name = "PIXELS", default_value_t = 0)]
     pub min_area: u64,
+    /// Which MEP: paper (SPEC section 2, exact) or improved (docs/mep-improved.md; the flags
+    /// above except --min-area apply to paper only, the --improved-* flags to improved only).
+    #[arg(long = "mep", value_name = "MODE", default_value_t = MepMode::Paper)]
+    pub mode: MepMode,
+    #[command(flatten)]
+    pub improved: ImprovedFlags,
+}
+
+/// Parameters of `--mep improved` (docs/mep-improved.md#parameters).
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Improved MEP options")]
+pub struct ImprovedFlags {
+    /// Hysteresis low threshold on the boundary map.
+    #[arg(long, value_name = "T", default_value_t = ImprovedParams::default().edge_low)]
+    pub improved_edge_low: f32,
+    /// Hysteresis high threshold on the boundary map.
+    #[arg(long, value_name = "T", default_value_t = ImprovedParams::default().edge_high)]
+    pub improved_edge_high: f32,
+    /// Distance levels (px) of the nested seeds, comma-separated.
+    #[arg(long, value_name = "PX,...", value_delimiter = ',', default_values_t = ImprovedParams::default().seed_levels)]
+    pub improved_seed_levels: Vec<f64>,
+    /// Same-class neighbours whose common border has a mean boundary below this are merged.
+    #[arg(long, value_name = "T", default_value_t = ImprovedParams::default().merge_threshold)]
+    pub improved_merge: f32,
+    /// Unreached foreground components under this many pixels get no instance.
+    #[arg(long, value_name = "PIXELS", default_value_t = ImprovedParams::default().min_leftover)]
+    pub improved_min_leftover: u64,
+    /// Elliptical closing kernel of the refinement (0: none).
+    #[arg(long, value_name = "K", default_value_t = ImprovedParams::default().closing_kernel)]
+    pub improved_closing: usize,
+    /// Weight of the region's border strength in its score (0: the paper's score).
+    #[arg(long, value_name = "W", default_value_t = ImprovedParams::default().border_score_weight)]
+    pub improved_border_score: f64,
+    /// Size prior of the score: score * area / (area + A) (0: none).
+    #[arg(long, value_name = "A", default_value_t = ImprovedParams::default().area_score)]
+    pub improved_area_score: f64,
+}
+
+impl Default for ImprovedFlags {
+    fn default() -> Self {
+        let p = ImprovedParams::default();
+        Self {
+            improved_edge_low: p.edge_low,
+            improved_edge_high: p.edge_high,
+            improved_seed_levels: p.seed_levels,
+            improved_merge: p.merge_threshold,
+            improved_min_leftover: p.min_leftover,
+            improved_closing: p.closing_kernel,
+            improved_border_score: p.border_score_weight,
+            improved_area_score: p.area_score,
+        }
+    }
+}
+
+impl ImprovedFlags {
+    /// The library parameters.
+    #[must_use]
+    pub fn to_params(&self) -> ImprovedParams {
+        ImprovedParams {
+            edge_low: self.improved_edge_low,
+            edge_high: self.improved_edge_high,
+            seed_levels: self.improved_seed_levels.clone(),
+            merge_threshold: self.improved_merge,
+            min_leftover: self.improved_min_leftover,
+            closing_kernel: self.improved_closing,
+            border_score_weight: self.improved_border_score,
+            area_score: self.improved_area_score,
+        }
+    }
 }
 
 impl Default for MepFlags {
@@ -66,6 +136,8 @@ impl Default for MepFlags {
             seed_distance: p.seed_distance,
             closing_kernel: p.closing_kernel,
             min_area: p.min_area,
+            mode: p.mode,
+            improved: ImprovedFlags::default(),
         }
     }
 }
@@ -82,6 +154,8 @@ impl MepFlags {
             seed_distance: self.seed_distance,
             closing_kernel: self.closing_kernel,
             min_area: self.min_area,
+            mode: self.mode,
+            improved: self.improved.to_params(),
         }
     }
 
@@ -103,6 +177,10 @@ impl MepFlags {
             bail!("--seed-distance must be a number");
         }
         self.to_params().check()?;
+        self.improved
+            .to_params()
+            .validate()
+            .context("--improved-* flags")?;
         Ok(())
     }
 }
@@ -527,7 +605,7 @@ pub fn run(args: &MepArgs, global: &GlobalOpts) -> anyhow::Result<u8> {
                 "nms_radius": params.nms_radius, "nms_margin": params.nms_margin,
                 "edge_threshold": params.edge_threshold, "dilate_iterations": params.dilate_iterations,
                 "seed_distance": params.seed_distance, "closing_kernel": params.closing_kernel,
-                "min_area": params.min_area,
+                "min_area": params.min_area, "mep": params.mode.to_string(),
             },
             "stages": mep::STAGES,
             "images": done.iter().map(|d| json!({

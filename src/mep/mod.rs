@@ -41,6 +41,7 @@ use crate::instances::Instance;
 
 pub mod dilate;
 pub mod distance;
+pub mod improved;
 pub mod io;
 pub mod label;
 pub mod nms;
@@ -64,6 +65,41 @@ pub struct MepParams {
     pub closing_kernel: usize,
     /// Instances with fewer pixels are dropped.
     pub min_area: u64,
+    /// Which MEP runs: the paper's (default, exact) or the project's improved one.
+    pub mode: MepMode,
+    /// Parameters of the improved MEP (unused in paper mode).
+    pub improved: improved::ImprovedParams,
+}
+
+/// Which Mask Extraction Pipeline runs (`--mep paper|improved`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum MepMode {
+    /// SPEC section 2, exactly.
+    #[default]
+    Paper,
+    /// The project's own MEP for real boundary maps ([`improved`], `docs/mep-improved.md`).
+    Improved,
+}
+
+impl std::str::FromStr for MepMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "paper" => Ok(Self::Paper),
+            "improved" => Ok(Self::Improved),
+            other => Err(format!("unknown MEP `{other}` (expected paper or improved)")),
+        }
+    }
+}
+
+impl std::fmt::Display for MepMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Paper => "paper",
+            Self::Improved => "improved",
+        })
+    }
 }
 
 impl Default for MepParams {
@@ -76,6 +112,8 @@ impl Default for MepParams {
             seed_distance: 3.0,
             closing_kernel: 5,
             min_area: 0,
+            mode: MepMode::Paper,
+            improved: improved::ImprovedParams::default(),
         }
     }
 }
@@ -215,6 +253,7 @@ pub struct Mep {
     parent: Vec<u32>,
     queues: watershed::WatershedScratch,
     times: StageTimes,
+    improved: improved::Workspace,
 }
 
 /// Times a stage: a process-wide [`crate::timing`] span plus the runner's own record.
@@ -289,6 +328,15 @@ impl Mep {
         let (h, w) = input.boundary.dim();
         let p = self.params.clone();
         stage!(self, 0, "validate", validate(input, &p))?;
+        if p.mode == MepMode::Improved {
+            let want = maps.is_some();
+            let (instances, stage_maps) =
+                improved::run(input, &p, &mut self.improved, &mut self.times, want)?;
+            if let Some(slot) = maps {
+                *slot = stage_maps;
+            }
+            return Ok(instances);
+        }
         self.resize(h, w);
         let nms_params = nms::NmsParams {
             radius: p.nms_radius,

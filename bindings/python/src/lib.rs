@@ -12,7 +12,7 @@ use baiseg_rt::eval::{self, CocoDataset, IouType, Params, Protocol};
 use baiseg_rt::input::decode::decode_image as rs_decode_image;
 use baiseg_rt::input::preprocess::{make_batch, padded_shape};
 use baiseg_rt::instances::{Instance as RsInstance, paint_label_map};
-use baiseg_rt::mep::{MepInput, MepParams, Semantic, extract};
+use baiseg_rt::mep::{MepInput, MepMode, MepParams, Semantic, extract};
 use baiseg_rt::model::{Device, Model as RsModel, SessionOptions};
 use baiseg_rt::output::coco_json::{CategoryMap, CocoHeader};
 use baiseg_rt::rle::{Rle, bbox_iou as rs_bbox_iou, rle_iou as rs_rle_iou};
@@ -60,10 +60,12 @@ fn invalid(what: &str, reason: impl std::fmt::Display) -> PyErr {
     to_py_err(Error::invalid(what, reason))
 }
 
-type MepTuple = (usize, f64, f32, usize, f64, usize, u64);
+/// The paper's parameters and the MEP mode name (`"paper"` or `"improved"`).
+type MepTuple = (usize, f64, f32, usize, f64, usize, u64, String);
 
-fn mep_params(t: MepTuple) -> MepParams {
-    MepParams {
+fn mep_params(t: MepTuple) -> PyResult<MepParams> {
+    let mode: MepMode = t.7.parse().map_err(|e: String| invalid("mep", e))?;
+    Ok(MepParams {
         nms_radius: t.0,
         nms_margin: t.1,
         edge_threshold: t.2,
@@ -71,7 +73,9 @@ fn mep_params(t: MepTuple) -> MepParams {
         seed_distance: t.4,
         closing_kernel: t.5,
         min_area: t.6,
-    }
+        mode,
+        ..MepParams::default()
+    })
 }
 
 /// One instance: a binary mask with its class and score.
@@ -322,7 +326,7 @@ impl Model {
             .iter()
             .map(|a| to_rgb(a.as_array()))
             .collect::<PyResult<_>>()?;
-        let params = mep_params(params);
+        let params = mep_params(params)?;
         let out = py
             .detach(|| self.run(&imgs, batch_size, &params))
             .map_err(to_py_err)?;
@@ -389,7 +393,7 @@ fn mep(
         boundary: boundary.as_array(),
         semantic: sem,
     };
-    let params = mep_params(params);
+    let params = mep_params(params)?;
     let out = py.detach(|| extract(&input, &params)).map_err(to_py_err)?;
     Ok(wrap(out))
 }

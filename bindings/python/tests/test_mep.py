@@ -41,3 +41,18 @@ def test_mep_params_and_errors():
         baiseg_rt.mep(image, b)
     with pytest.raises(baiseg_rt.InvalidInputError):
         baiseg_rt.mep(image, b[:10], semantic=p)
+
+
+def test_mep_improved_mode():
+    """`mep="improved"` runs the improved MEP (its snapshot in tests/snapshots/), paper stays default."""
+    d = FIX / "mep" / "coco_193245_labels"
+    image = np.asarray(Image.open(d / "image.png").convert("RGB"))
+    b = np.load(d / "boundary.npy")
+    lab = np.asarray(Image.open(d / "labels.png"))
+    paper = baiseg_rt.mep(image, b, labels=lab)
+    assert [i.rle["counts"] for i in paper] == [i.rle["counts"] for i in baiseg_rt.mep(image, b, labels=lab, mep="paper")]
+    improved = baiseg_rt.mep(image, b, labels=lab, mep="improved")
+    snap = (FIX.parent / "tests" / "snapshots" / "mep_improved_coco_193245_labels.snap").read_text()
+    assert f'"instances": {len(improved)},' in snap
+    with pytest.raises(baiseg_rt.InvalidInputError, match="mep"):
+        baiseg_rt.mep(image, b, labels=lab, mep="fancy")

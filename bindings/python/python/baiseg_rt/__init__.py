@@ -65,7 +65,12 @@ MEP_DEFAULTS: Dict[str, Any] = {
     "seed_distance": 3.0,
     "closing_kernel": 5,
     "min_area": 0,
+    # "paper" (SPEC section 2, exact) or "improved" (docs/mep-improved.md).
+    "mep": "paper",
 }
+
+#: The values of the ``mep`` parameter.
+MEP_MODES = ("paper", "improved")
 
 
 def _mep_tuple(params: Dict[str, Any]) -> tuple:
@@ -79,6 +84,8 @@ def _mep_tuple(params: Dict[str, Any]) -> tuple:
     for k in ints:
         if int(p[k]) < 0:
             raise InvalidInputError(f"{k}: must be >= 0, got {p[k]}")
+    if p["mep"] not in MEP_MODES:
+        raise InvalidInputError(f"mep: expected one of {', '.join(MEP_MODES)}, got {p['mep']!r}")
     return (
         int(p["nms_radius"]),
         float(p["nms_margin"]),
@@ -87,6 +94,7 @@ def _mep_tuple(params: Dict[str, Any]) -> tuple:
         float(p["seed_distance"]),
         int(p["closing_kernel"]),
         int(p["min_area"]),
+        str(p["mep"]),
     )
 
 
@@ -111,9 +119,18 @@ class Model:
         path: the ``.onnx`` file.
         device: ``"cpu"``, ``"cuda[:N]"``, ``"tensorrt[:N]"`` or ``"auto"`` (as ``--device``).
         threads: ONNX Runtime intra-op threads (default: all cores).
+        mep: the default MEP of ``infer``: ``"paper"`` (exact) or ``"improved"``.
     """
 
-    def __init__(self, path: "os.PathLike[str] | str", device: str = "cpu", threads: Optional[int] = None):
+    def __init__(
+        self,
+        path: "os.PathLike[str] | str",
+        device: str = "cpu",
+        threads: Optional[int] = None,
+        mep: str = "paper",
+    ):
+        _mep_tuple({"mep": mep})
+        self._mep = mep
         self._m = _native.Model(os.fspath(path), device, threads)
         self._info = json.loads(self._m.info_json)
 
@@ -142,7 +159,7 @@ class Model:
         arrays = [_rgb(im) for im in images]
         if batch_size < 1:
             raise InvalidInputError("batch_size: must be at least 1")
-        return self._m.infer(arrays, int(batch_size), _mep_tuple(params))
+        return self._m.infer(arrays, int(batch_size), _mep_tuple({"mep": self._mep, **params}))
 
     def times(self) -> Dict[str, float]:
         """Seconds spent in ``infer`` since loading: preprocess, ort, mep, total, and images."""
@@ -175,7 +192,8 @@ def mep(
         boundary: boundary probability ``[H, W]`` (cast to float32).
         semantic: class probabilities ``[K+1, H, W]`` (channel 0 = background), or
         labels: class ids ``[H, W]`` (0 = background, 255 = ignore); give exactly one.
-        params: MEP parameters by name (``MEP_DEFAULTS``).
+        params: MEP parameters by name (``MEP_DEFAULTS``); ``mep="improved"`` runs the
+            project's improved MEP instead of the paper's.
     """
     img = np.ascontiguousarray(_rgb(image))
     b = np.ascontiguousarray(boundary, dtype=np.float32)

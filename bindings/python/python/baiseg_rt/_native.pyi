@@ -7,7 +7,7 @@ import numpy.typing as npt
 
 __version__: str
 
-_MepTuple = Tuple[int, float, float, int, float, int, int]
+_MepTuple = Tuple[int, float, float, int, float, int, int, str]
 _RleTuple = Tuple[int, int, str]
 
 class Instance:
