@@ -140,8 +140,7 @@ struct Scratch {
     hrun: Vec<u64>,
     dil: Vec<u64>,
     ero: Vec<u64>,
-    colmask: Vec<u64>,
-    fin: Vec<u64>,
+    mask: Vec<u8>,
     hist: Vec<u32>,
     touched: Vec<u16>,
 }
@@ -378,10 +377,12 @@ fn refine_one(
         let ry = (y as isize - ry0) as usize;
         let lrow = row_slice(labels, y);
         let words = &mut sc.src[ry * nw..(ry + 1) * nw];
-        // Column x0 + i is bit i + 2m of the region row (branch-free).
+        // Column x0 + i is bit i + 2m of the region row.
         for (i, &v) in lrow[x0..=x1].iter().enumerate() {
-            let rx = i + 2 * m;
-            words[rx / 64] |= u64::from(v == k) << (rx % 64);
+            if v == k {
+                let rx = i + 2 * m;
+                words[rx / 64] |= 1 << (rx % 64);
+            }
         }
     }
     let result: &[u64] = if identity {
@@ -395,82 +396,43 @@ fn refine_one(
     let vx0 = (rx0 + m as isize).max(0) as usize;
     let vy1 = ((ry0 + (rh - m) as isize) as usize).min(h); // exclusive
     let vx1 = ((rx0 + (rw - m) as isize) as usize).min(w);
-    let vh = vy1 - vy0;
+    let (vh, vw) = (vy1 - vy0, vx1 - vx0);
+    sc.mask.clear();
+    sc.mask.resize(vh * vw, 0);
     if sc.hist.is_empty() {
         sc.hist.resize(usize::from(u16::MAX) + 1, 0);
     }
-    // Bits of the valid columns, per word.
-    let (blo, bhi) = ((vx0 as isize - rx0) as usize, (vx1 as isize - rx0) as usize);
-    sc.colmask.clear();
-    sc.colmask.extend((0..nw).map(|wi| {
-        let (a, b) = ((wi * 64).max(blo), ((wi + 1) * 64).min(bhi));
-        if a >= b {
-            0
-        } else {
-            let n = b - a;
-            let ones = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
-            ones << (a - wi * 64)
-        }
-    }));
-    // Word by word: the closed mask AND the semantic filter, the class histogram (one popcount
-    // per word when the word's classes are uniform, which is the usual case), area and box.
-    sc.fin.clear();
-    sc.fin.resize(vh * nw, 0);
     let (mut my0, mut mx0, mut my1, mut mx1) = (usize::MAX, usize::MAX, 0, 0);
     let mut area = 0u64;
-    let mut c_prev = 0u16;
     for y in vy0..vy1 {
         let ry = (y as isize - ry0) as usize;
         let words = &result[ry * nw..(ry + 1) * nw];
         let crow = row_slice(classes, y);
-        let fin_row = &mut sc.fin[(y - vy0) * nw..(y - vy0 + 1) * nw];
-        for (wi, (&word, f)) in words.iter().zip(fin_row.iter_mut()).enumerate() {
-            let bits = word & sc.colmask[wi];
-            if bits == 0 {
-                continue;
-            }
-            let (j0, j1) = (bits.trailing_zeros() as usize, 63 - bits.leading_zeros() as usize);
-            // Column of bit j is x_base + j; the set bits lie in the valid columns.
-            let x_base = rx0 + (wi * 64) as isize;
-            let xs = (x_base + j0 as isize) as usize;
-            let span = &crow[xs..=(x_base + j1 as isize) as usize];
-            let (mut nz, mut eq) = (0u64, 0u64);
-            for (j, &c) in span.iter().enumerate() {
-                nz |= u64::from(c != 0) << j;
-                eq |= u64::from(c == c_prev) << j;
-            }
-            let fin = bits & (nz << j0);
-            if fin == 0 {
-                continue;
-            }
-            *f = fin;
-            let cnt = fin.count_ones();
-            area += u64::from(cnt);
-            if fin & !(eq << j0) == 0 {
-                // c_prev != 0 here: the set bits have a nonzero class equal to c_prev.
-                let ci = usize::from(c_prev);
-                if sc.hist[ci] == 0 {
-                    sc.touched.push(c_prev);
+        for (wi, &word) in words.iter().enumerate() {
+            let mut bits = word;
+            while bits != 0 {
+                let rx = wi * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let x = rx0 + rx as isize;
+                if x < vx0 as isize || x >= vx1 as isize {
+                    continue;
                 }
-                sc.hist[ci] += cnt;
-            } else {
-                let mut b = fin;
-                while b != 0 {
-                    let j = b.trailing_zeros() as usize;
-                    b &= b - 1;
-                    let c = crow[(x_base + j as isize) as usize];
-                    let ci = usize::from(c);
-                    if sc.hist[ci] == 0 {
-                        sc.touched.push(c);
-                    }
-                    sc.hist[ci] += 1;
-                    c_prev = c;
+                let x = x as usize;
+                let c = crow[x];
+                if c == 0 {
+                    continue;
                 }
+                if sc.hist[usize::from(c)] == 0 {
+                    sc.touched.push(c);
+                }
+                sc.hist[usize::from(c)] += 1;
+                sc.mask[(y - vy0) * vw + (x - vx0)] = 1;
+                area += 1;
+                my0 = my0.min(y);
+                my1 = my1.max(y);
+                mx0 = mx0.min(x);
+                mx1 = mx1.max(x);
             }
-            my0 = my0.min(y);
-            my1 = y;
-            mx0 = mx0.min((x_base + fin.trailing_zeros() as isize) as usize);
-            mx1 = mx1.max((x_base + (63 - fin.leading_zeros()) as isize) as usize);
         }
     }
     // Majority class, ties to the smaller id; then reset the histogram.
@@ -491,24 +453,15 @@ fn refine_one(
     }
     let (cw, ch) = (mx1 - mx0 + 1, my1 - my0 + 1);
     let mut data = vec![0u8; cw * ch];
-    // Score: the probabilities summed in row-major order of the mask's pixels.
     let mut psum = 0.0f64;
     for y in my0..=my1 {
-        let fin_row = &sc.fin[(y - vy0) * nw..(y - vy0 + 1) * nw];
-        let drow = &mut data[(y - my0) * cw..(y - my0 + 1) * cw];
-        let prow = probs.map(|p| p.slice_move(ndarray::s![usize::from(class), y, ..]));
-        let prow_slice = prow.as_ref().and_then(|p| p.as_slice());
-        for (wi, &fin) in fin_row.iter().enumerate() {
-            let mut b = fin;
-            let x_base = rx0 + (wi * 64) as isize;
-            while b != 0 {
-                let x = (x_base + b.trailing_zeros() as isize) as usize;
-                b &= b - 1;
-                drow[x - mx0] = 1;
-                match (prow_slice, &prow) {
-                    (Some(ps), _) => psum += f64::from(ps[x]),
-                    (None, Some(p)) => psum += f64::from(p[x]),
-                    (None, None) => {}
+        let src = &sc.mask[(y - vy0) * vw + (mx0 - vx0)..(y - vy0) * vw + (mx1 - vx0) + 1];
+        data[(y - my0) * cw..(y - my0 + 1) * cw].copy_from_slice(src);
+        if let Some(p) = probs {
+            let prow = p.slice(ndarray::s![usize::from(class), y, mx0..=mx1]);
+            for (&bit, &v) in src.iter().zip(prow.iter()) {
+                if bit != 0 {
+                    psum += f64::from(v);
                 }
             }
         }
