@@ -58,13 +58,18 @@ pub(crate) fn reflect101(i: isize, n: usize) -> usize {
     }
 }
 
-/// Width of the column strips of the vertical smoothing pass.
-const STRIP: usize = 64;
+/// Rows of output per parallel band of the fused smoothing (each band recomputes the 8 x-smoothed
+/// rows around it).
+const BAND: usize = 64;
 
 /// Smooths `boundary` with the separable triangle kernel of radius 4 (`[1,2,3,4,5,4,3,2,1]/25`),
-/// reflect-101 borders, in `f64`, into `out` (same shape): first along x (rows in parallel), then
-/// along y (in place, column strips in parallel). Each output is the integer-weighted sum
-/// accumulated left to right, divided by 25 once, exactly as the Python reference.
+/// reflect-101 borders, in `f64`, into `out` (same shape): first along x, then along y. Each output
+/// is the integer-weighted sum accumulated tap by tap (k = 0..8), divided by 25 once, exactly as
+/// the Python reference; the vectorisation is across pixels, never across taps.
+///
+/// The two passes are fused (`docs/mep-performance.md#smoothing`): bands of output rows run in
+/// parallel, each keeping the last 9 x-smoothed rows in a ring, so the x-smoothed map is never
+/// stored. The kernels are compiled for AVX2 as well and picked at run time.
 ///
 /// ```
 /// use ndarray::{array, Array2};
@@ -84,79 +89,178 @@ pub fn smooth_triangle(boundary: ArrayView2<'_, f32>, mut out: ArrayViewMut2<'_,
     if h == 0 || w == 0 {
         return;
     }
-    // Pass 1, along x: padded source row, then the 9-tap sum per output.
     let cols: Vec<usize> = (-(TRI_R as isize)..(w + TRI_R) as isize)
         .map(|i| reflect101(i, w))
         .collect();
-    out.axis_iter_mut(Axis(0))
-        .into_par_iter()
-        .enumerate()
-        .for_each_init(
-            || (vec![0.0f64; w + 2 * TRI_R], vec![0.0f64; w]),
-            |(padded, acc), (y, mut orow)| {
-                let brow = boundary.row(y);
-                match brow.as_slice() {
-                    Some(b) => {
-                        // Interior straight from the row (vectorised), borders through the reflection.
-                        for (d, &v) in padded[TRI_R..TRI_R + w].iter_mut().zip(b) {
-                            *d = f64::from(v);
-                        }
-                        for i in (0..TRI_R).chain(w + TRI_R..w + 2 * TRI_R) {
-                            padded[i] = f64::from(b[cols[i]]);
-                        }
-                    }
-                    None => {
-                        for (d, &c) in padded.iter_mut().zip(&cols) {
-                            *d = f64::from(brow[c]);
-                        }
-                    }
-                }
-                // Tap-major so that it vectorises over x; per output the order is still k = 0..8.
-                acc.fill(0.0);
-                for (k, &wk) in TRI.iter().enumerate() {
-                    for (a, &v) in acc.iter_mut().zip(&padded[k..k + w]) {
-                        *a += wk * v;
-                    }
-                }
-                store_div25(&mut orow, acc);
-            },
-        );
-    // Pass 2, along y, in place on column strips.
     let rows: Vec<usize> = (-(TRI_R as isize)..(h + TRI_R) as isize)
         .map(|i| reflect101(i, h))
         .collect();
-    out.axis_chunks_iter_mut(Axis(1), STRIP)
+    let kern = simd::Kernels::detect();
+    out.axis_chunks_iter_mut(Axis(0), BAND)
         .into_par_iter()
-        .for_each(|mut strip| {
-            let sw = strip.ncols();
-            let mut padded = vec![0.0f64; (h + 2 * TRI_R) * sw];
-            for (pr, &r) in padded.chunks_exact_mut(sw).zip(rows.iter()) {
-                let src = strip.row(r);
-                match src.as_slice() {
-                    Some(sl) => pr.copy_from_slice(sl),
-                    None => pr.iter_mut().zip(src.iter()).for_each(|(d, &v)| *d = v),
-                }
-            }
-            let mut acc = vec![0.0f64; sw];
-            for (y, mut orow) in strip.axis_iter_mut(Axis(0)).enumerate() {
-                acc.fill(0.0);
-                for (k, &wk) in TRI.iter().enumerate() {
-                    let src = &padded[(y + k) * sw..(y + k + 1) * sw];
-                    for (a, &v) in acc.iter_mut().zip(src) {
-                        *a += wk * v;
+        .enumerate()
+        .for_each_init(
+            || (vec![0.0f64; w + 2 * TRI_R], vec![0.0f64; 9 * w], vec![0.0f64; w]),
+            |(padded, ring, orow_buf), (band, mut oband)| {
+                let y0 = band * BAND;
+                // x-smoothed source rows are computed in increasing order into ring slot r % 9.
+                let mut next_src = y0.saturating_sub(TRI_R);
+                for (dy, mut orow) in oband.axis_iter_mut(Axis(0)).enumerate() {
+                    let y = y0 + dy;
+                    let last = (y + TRI_R).min(h - 1);
+                    while next_src <= last {
+                        let brow = boundary.row(next_src);
+                        match brow.as_slice() {
+                            Some(b) => {
+                                for (d, &v) in padded[TRI_R..TRI_R + w].iter_mut().zip(b) {
+                                    *d = f64::from(v);
+                                }
+                                for i in (0..TRI_R).chain(w + TRI_R..w + 2 * TRI_R) {
+                                    padded[i] = f64::from(b[cols[i]]);
+                                }
+                            }
+                            None => {
+                                for (d, &c) in padded.iter_mut().zip(&cols) {
+                                    *d = f64::from(brow[c]);
+                                }
+                            }
+                        }
+                        let slot = next_src % 9;
+                        kern.horizontal(padded, &mut ring[slot * w..(slot + 1) * w]);
+                        next_src += 1;
+                    }
+                    let src: [&[f64]; 9] = std::array::from_fn(|k| {
+                        let r = rows[y + k] % 9;
+                        &ring[r * w..(r + 1) * w]
+                    });
+                    match orow.as_slice_mut() {
+                        Some(o) => kern.vertical(&src, o),
+                        None => {
+                            kern.vertical(&src, orow_buf);
+                            orow.iter_mut().zip(orow_buf.iter()).for_each(|(o, &v)| *o = v);
+                        }
                     }
                 }
-                store_div25(&mut orow, &acc);
-            }
-        });
+            },
+        );
 }
 
-/// `out[i] = acc[i] / 25` (through a slice when the row is contiguous, so that it vectorises).
-#[inline]
-fn store_div25(out: &mut ndarray::ArrayViewMut1<'_, f64>, acc: &[f64]) {
-    match out.as_slice_mut() {
-        Some(o) => o.iter_mut().zip(acc).for_each(|(o, &a)| *o = a / 25.0),
-        None => out.iter_mut().zip(acc).for_each(|(o, &a)| *o = a / 25.0),
+/// The smoothing kernels, portable and (on x86-64) compiled for AVX2 too, chosen at run time.
+mod simd {
+    use super::TRI;
+
+    /// Lanes per block: enough independent sums to fill the vector units.
+    const L: usize = 8;
+
+    /// `out[x] = (sum_k TRI[k] * p[x + k]) / 25`, tap order k = 0..8 per output.
+    #[inline(always)]
+    fn horizontal_body(p: &[f64], out: &mut [f64]) {
+        let w = out.len();
+        assert!(p.len() >= w + 8);
+        let mut x = 0;
+        while x + L <= w {
+            let mut a = [0.0f64; L];
+            for (k, &wk) in TRI.iter().enumerate() {
+                for (a, &v) in a.iter_mut().zip(&p[x + k..x + k + L]) {
+                    *a += wk * v;
+                }
+            }
+            for (o, &a) in out[x..x + L].iter_mut().zip(&a) {
+                *o = a / 25.0;
+            }
+            x += L;
+        }
+        for xx in x..w {
+            let mut a = 0.0f64;
+            for (k, &wk) in TRI.iter().enumerate() {
+                a += wk * p[xx + k];
+            }
+            out[xx] = a / 25.0;
+        }
+    }
+
+    /// `out[x] = (sum_k TRI[k] * src[k][x]) / 25`, tap order k = 0..8 per output.
+    #[inline(always)]
+    fn vertical_body(src: &[&[f64]; 9], out: &mut [f64]) {
+        let w = out.len();
+        for s in src {
+            assert!(s.len() >= w);
+        }
+        let mut x = 0;
+        while x + L <= w {
+            let mut a = [0.0f64; L];
+            for (k, &wk) in TRI.iter().enumerate() {
+                for (a, &v) in a.iter_mut().zip(&src[k][x..x + L]) {
+                    *a += wk * v;
+                }
+            }
+            for (o, &a) in out[x..x + L].iter_mut().zip(&a) {
+                *o = a / 25.0;
+            }
+            x += L;
+        }
+        for xx in x..w {
+            let mut a = 0.0f64;
+            for (k, &wk) in TRI.iter().enumerate() {
+                a += wk * src[k][xx];
+            }
+            out[xx] = a / 25.0;
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn horizontal_avx2(p: &[f64], out: &mut [f64]) {
+        horizontal_body(p, out);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn vertical_avx2(src: &[&[f64]; 9], out: &mut [f64]) {
+        vertical_body(src, out);
+    }
+
+    /// The kernels chosen for this CPU. Rust never contracts `a + b * c` into an FMA, so every
+    /// variant rounds exactly as the portable code.
+    #[derive(Debug, Clone, Copy)]
+    pub(super) struct Kernels {
+        #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+        avx2: bool,
+    }
+
+    impl Kernels {
+        pub(super) fn detect() -> Self {
+            #[cfg(target_arch = "x86_64")]
+            {
+                Self {
+                    avx2: std::arch::is_x86_feature_detected!("avx2"),
+                }
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            {
+                Self { avx2: false }
+            }
+        }
+
+        #[inline]
+        pub(super) fn horizontal(self, p: &[f64], out: &mut [f64]) {
+            #[cfg(target_arch = "x86_64")]
+            if self.avx2 {
+                // SAFETY: AVX2 support was detected at run time.
+                return unsafe { horizontal_avx2(p, out) };
+            }
+            horizontal_body(p, out);
+        }
+
+        #[inline]
+        pub(super) fn vertical(self, src: &[&[f64]; 9], out: &mut [f64]) {
+            #[cfg(target_arch = "x86_64")]
+            if self.avx2 {
+                // SAFETY: AVX2 support was detected at run time.
+                return unsafe { vertical_avx2(src, out) };
+            }
+            vertical_body(src, out);
+        }
     }
 }
 
@@ -266,6 +370,49 @@ fn suppressed(
     })
 }
 
+/// Whether pixel `(y, x)` is kept by the NMS whatever its orientation: every bilinear sample at
+/// distance `<= r` is a convex combination of pixels of the `(2r+1)^2` box around it (a pixel
+/// beyond the box only ever gets the weight 0), so it cannot exceed the box's maximum by more than
+/// a few ulps; when `margin * B(p)` clears that maximum by a relative 1e-12 (far more than the
+/// rounding of the 4-term bilinear sum), no sample is strictly greater and the orientation is not
+/// needed (`docs/mep-performance.md#nms-early-out`).
+#[inline(always)]
+fn surely_kept(
+    (h, w): (usize, usize),
+    y: usize,
+    x: usize,
+    r: usize,
+    limit: f64,
+    at: impl Fn(usize, usize) -> f64,
+) -> bool {
+    let (ya, yb) = (y.saturating_sub(r), (y + r).min(h - 1));
+    let (xa, xb) = (x.saturating_sub(r), (x + r).min(w - 1));
+    let (mut mx, mut mabs) = (f64::NEG_INFINITY, 0.0f64);
+    for yy in ya..=yb {
+        for xx in xa..=xb {
+            let v = at(yy, xx);
+            mx = mx.max(v);
+            mabs = mabs.max(v.abs());
+        }
+    }
+    limit > mx + mabs * 1e-12 + 1e-300
+}
+
+/// The NMS decision for a pixel with `B(p) >= threshold > 0`.
+#[inline(always)]
+fn kept(
+    hw: (usize, usize),
+    y: usize,
+    x: usize,
+    params: &NmsParams,
+    at_s: impl Fn(usize, usize) -> f64 + Copy,
+    at_b: impl Fn(usize, usize) -> f64 + Copy,
+) -> bool {
+    let (h, w) = hw;
+    surely_kept(hw, y, x, params.radius, params.margin * at_b(y, x), at_b)
+        || !suppressed(hw, y, x, orientation_at(h, w, y, x, at_s), params, at_b)
+}
+
 /// Thins `boundary` by edge NMS and thresholds it: returns the binary map (0/1)
 /// `NMS(B) >= threshold` (SPEC section 2.1).
 ///
@@ -333,20 +480,14 @@ pub fn thin_nms_into(
                     let at_s = |yy: usize, xx: usize| ss[yy * w + xx];
                     let at_b = |yy: usize, xx: usize| f64::from(bs[yy * w + xx]);
                     for (x, (o, &v)) in orow.iter_mut().zip(brow.iter()).enumerate() {
-                        *o = u8::from(
-                            v >= t
-                                && !suppressed((h, w), y, x, orientation_at(h, w, y, x, at_s), params, at_b),
-                        );
+                        *o = u8::from(v >= t && kept((h, w), y, x, params, at_s, at_b));
                     }
                 }
                 _ => {
                     let at_s = |yy: usize, xx: usize| s[[yy, xx]];
                     let at_b = |yy: usize, xx: usize| f64::from(boundary[[yy, xx]]);
                     for (x, (o, &v)) in orow.iter_mut().zip(brow.iter()).enumerate() {
-                        *o = u8::from(
-                            v >= t
-                                && !suppressed((h, w), y, x, orientation_at(h, w, y, x, at_s), params, at_b),
-                        );
+                        *o = u8::from(v >= t && kept((h, w), y, x, params, at_s, at_b));
                     }
                 }
             }
