@@ -27,8 +27,12 @@ pub mod model;
 pub mod output;
 /// Wires the stages together for `infer`: decode -> batch -> ORT -> MEP -> sinks, streaming.
 pub mod pipeline;
+/// Masks as COCO polygons: crack contours, every part, holes bridged (`docs/outputs.md`).
+pub mod polygon;
 /// COCO run-length encoding, bit-compatible with pycocotools' `maskApi.c`.
 pub mod rle;
+/// Tiled inference: the tile plan, tile batches, and stitching tile maps at the seams.
+pub mod tile;
 /// Per-stage timing spans and the end-of-run summary table.
 pub mod timing;
 

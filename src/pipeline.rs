@@ -39,6 +39,8 @@ pub struct SaveSet {
     pub boundary: bool,
     /// `overlays/<name>.jpg`: the image with coloured masks.
     pub overlay: bool,
+    /// `cvat/annotations/instances_default.json` (COCO 1.0 for CVAT) and `labelme/<name>.json`.
+    pub polygons: bool,
 }
 
 impl std::str::FromStr for SaveSet {
@@ -52,18 +54,20 @@ impl std::str::FromStr for SaveSet {
                 "semantic" => set.semantic = true,
                 "boundary" => set.boundary = true,
                 "overlay" | "overlays" => set.overlay = true,
+                "polygons" | "polygon" => set.polygons = true,
                 "all" => {
                     set = Self {
                         labels: true,
                         semantic: true,
                         boundary: true,
                         overlay: true,
+                        polygons: true,
                     }
                 }
                 "none" => {}
                 other => {
                     return Err(format!(
-                        "unknown output `{other}` (expected labels, semantic, boundary, overlay, all, none)"
+                        "unknown output `{other}` (expected labels, semantic, boundary, overlay, polygons, all, none)"
                     ));
                 }
             }
@@ -100,6 +104,10 @@ pub struct InferConfig {
     /// Process only shard `k` of `n` (`(k, n)`, `0 <= k < n`): the inputs whose position in the
     /// enumeration is `k` modulo `n`. Image ids stay those of the whole input set.
     pub shard: Option<(usize, usize)>,
+    /// `--tile SIZE --tile-overlap PX`: images larger than one tile run tile by tile.
+    pub tile: Option<crate::tile::TileOptions>,
+    /// How `instances.json` stores masks.
+    pub mask_format: crate::output::polygons::MaskFormat,
 }
 
 /// What happened, reported while the run goes on (for progress bars).
@@ -230,15 +238,33 @@ fn run_mep(params: &MepParams, maps: &Maps, image: &RgbImage) -> Result<Vec<Inst
     })
 }
 
-/// Postprocesses one image of a batch: maps, MEP, outputs, record.
+/// Where an image's network outputs come from.
+enum Outputs<'a> {
+    /// One slot of a batch's outputs, with the letterbox that places the image in it.
+    Batch(&'a RawOutputs, usize, &'a crate::input::Letterbox),
+    /// Maps stitched from tiles (`--tile`, `src/tile.rs`).
+    Tiled(crate::tile::Stitched),
+}
+
+/// Postprocesses one image: maps, MEP, outputs, record.
 fn finish_image(
     shared: &Shared,
     item: &InputItem,
     image: &RgbImage,
-    raw: &RawOutputs,
-    slot: usize,
-    letterbox: &crate::input::Letterbox,
+    outputs: Outputs<'_>,
 ) -> Result<(ImageRecords, Vec<Instance>)> {
+    let (raw, slot, letterbox) = match outputs {
+        Outputs::Batch(raw, slot, letterbox) => (raw, slot, letterbox),
+        Outputs::Tiled(stitched) => {
+            let labels = match &shared.semantic_dir {
+                Some(dir) => Some(crate::mep::io::read_labels(
+                    &dir.join(format!("{}.png", item.stem())),
+                )?),
+                None => None,
+            };
+            return finish_maps(shared, item, image, &stitched.into_maps(labels)?);
+        }
+    };
     let maps = match &shared.semantic_dir {
         Some(dir) => {
             let path = dir.join(format!("{}.png", item.stem()));
@@ -248,7 +274,17 @@ fn finish_image(
         }
         None => maps::from_outputs(raw, slot, letterbox)?,
     };
-    let instances = run_mep(&shared.mep, &maps, image)?;
+    finish_maps(shared, item, image, &maps)
+}
+
+/// MEP, outputs and record of one image, from its maps.
+fn finish_maps(
+    shared: &Shared,
+    item: &InputItem,
+    image: &RgbImage,
+    maps: &Maps,
+) -> Result<(ImageRecords, Vec<Instance>)> {
+    let instances = run_mep(&shared.mep, maps, image)?;
     let (w, h) = image.dimensions();
     let record = ImageRecords::new(&item.name, h, w, &instances);
     if shared.write_outputs {
@@ -397,6 +433,13 @@ pub fn run_infer(
     let size_divisor = model.info.size_divisor;
     let norm = model.info.normalization();
     let max_inflight = threads * 2 + batch_size;
+    if let Some(t) = &cfg.tile {
+        t.validate(size_divisor)?;
+    }
+    let needs_tiles = |img: &RgbImage| {
+        cfg.tile
+            .is_some_and(|t| t.needs_tiling(img.height() as usize, img.width() as usize, size_divisor))
+    };
 
     let start = Instant::now();
     let mut ort_time = Duration::ZERO;
@@ -484,6 +527,33 @@ pub fn run_infer(
                              failed: &mut Vec<(String, String)>,
                              handle: &mut OutcomeHandler<'_>|
          -> Result<()> {
+            if let [(_, img)] = group.as_slice()
+                && needs_tiles(img)
+                && let Some(opts) = cfg.tile
+            {
+                // `--tile`: the image runs tile by tile; its stitched maps go to the MEP whole.
+                let Some((index, image)) = group.into_iter().next() else {
+                    return Ok(());
+                };
+                let (stitched, ort) = crate::tile::infer_tiled(&mut model, &image, &opts, batch_size)?;
+                ort_time += ort;
+                while *outstanding >= max_inflight {
+                    match out_rx.recv() {
+                        Ok(o) => {
+                            *outstanding -= 1;
+                            handle(o, failed);
+                        }
+                        Err(_) => break,
+                    }
+                }
+                let (shared, items, tx) = (Arc::clone(&shared), Arc::clone(&items), out_tx.clone());
+                *outstanding += 1;
+                pool.spawn(move || {
+                    let result = finish_image(&shared, &items[index], &image, Outputs::Tiled(stitched));
+                    let _ = tx.send(Outcome { index, result });
+                });
+                return Ok(());
+            }
             let images: Vec<&RgbImage> = group.iter().map(|(_, img)| img).collect();
             let batch = {
                 let _span = timing::span("input::preprocess");
@@ -509,7 +579,12 @@ pub fn run_infer(
                 let tx = out_tx.clone();
                 *outstanding += 1;
                 pool.spawn(move || {
-                    let result = finish_image(&shared, &items[index], &image, &raw, slot, &letterbox);
+                    let result = finish_image(
+                        &shared,
+                        &items[index],
+                        &image,
+                        Outputs::Batch(&raw, slot, &letterbox),
+                    );
                     let _ = tx.send(Outcome { index, result });
                 });
             }
@@ -538,6 +613,13 @@ pub fn run_infer(
                     continue;
                 }
             };
+            if needs_tiles(&image) {
+                if let Err(e) = run_group(vec![(index, image)], &mut outstanding, &mut failed, &mut handle) {
+                    fatal = Some(e);
+                    break;
+                }
+                continue;
+            }
             let key = if batch_size == 1 {
                 (0, 0)
             } else {
@@ -621,7 +703,22 @@ pub fn run_infer(
         records.sort_by_key(|r| r.image_id);
         image_entries.sort_by_key(|(id, _)| *id);
         let path = cfg.out_dir.join("instances.json");
-        coco_json::write_results_json(&path, &records)?;
+        match cfg.mask_format {
+            crate::output::polygons::MaskFormat::Rle => coco_json::write_results_json(&path, &records)?,
+            crate::output::polygons::MaskFormat::Polygon => {
+                crate::output::polygons::write_polygon_results_json(&path, &records)?;
+            }
+        }
+        if cfg.save.polygons {
+            let _span = timing::span("output::polygons");
+            crate::output::polygons::write_run(
+                &cfg.out_dir,
+                &items,
+                &image_entries,
+                &categories,
+                &shared.classes,
+            )?;
+        }
         if header.is_none() {
             let refs: Vec<(i64, &ImageRecords)> = image_entries.iter().map(|(id, r)| (*id, r)).collect();
             coco_json::write_images_json(&cfg.out_dir.join("images.json"), &refs, &categories)?;

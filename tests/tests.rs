@@ -5,3 +5,5 @@ mod cli;
 mod eval;
 mod infer;
 mod mep;
+mod polygons;
+mod tile;
