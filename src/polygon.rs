@@ -24,10 +24,13 @@ struct Ring {
     area2: i64,
 }
 
+/// Start vertex of every eastward edge -> (ring, index of that vertex in the ring).
+type EastEdges = HashMap<(i64, i64), (usize, usize)>;
+
 /// Traces every contour of a row-major `width x height` mask (nonzero = foreground).
 /// Foreground is 8-connected (at a pixel corner touched by two diagonal foreground pixels the
 /// contour turns left and joins them), background 4-connected.
-fn trace_rings(data: &[u8], width: usize, height: usize) -> (Vec<Ring>, HashMap<(i64, i64), (usize, usize)>) {
+fn trace_rings(data: &[u8], width: usize, height: usize) -> (Vec<Ring>, EastEdges) {
     let (w, h) = (width as i64, height as i64);
     let fg = |x: i64, y: i64| x >= 0 && y >= 0 && x < w && y < h && data[(y * w + x) as usize] != 0;
     // Outgoing edges of vertex (x, y): a = NW, b = NE, c = SW, d = SE pixel.
@@ -38,8 +41,7 @@ fn trace_rings(data: &[u8], width: usize, height: usize) -> (Vec<Ring>, HashMap<
     let stride = (w + 1) as usize;
     let mut used = vec![0u8; stride * (height + 1)];
     let mut rings = Vec::new();
-    // Start vertex of every eastward edge -> (ring, index of that vertex in the ring).
-    let mut east: HashMap<(i64, i64), (usize, usize)> = HashMap::new();
+    let mut east = EastEdges::new();
     for y in 0..=h {
         for x in 0..=w {
             let out = outgoing(x, y);

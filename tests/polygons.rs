@@ -29,7 +29,11 @@ fn polygons(v: &Value) -> Vec<Vec<f64>> {
                 .iter()
                 .map(|x| x.as_f64().expect("number"))
                 .collect();
-            assert!(p.len() >= 8 && p.len() % 2 == 0, "polygon of {} values", p.len());
+            assert!(
+                p.len() >= 8 && p.len().is_multiple_of(2),
+                "polygon of {} values",
+                p.len()
+            );
             p
         })
         .collect()

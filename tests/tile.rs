@@ -46,9 +46,9 @@ fn greedy_pairs(a: &[&ResultRecord], b: &[&ResultRecord]) -> Vec<(f64, usize, us
         .collect()
 }
 
-/// The SPEC's agreement rule for one image: after [`greedy_pairs`], every matched pair has IoU
-/// >= 0.99 and equal classes, and the unmatched instances of both sides cover < 0.1% of the
-/// image. Returns (matched, worst IoU, unmatched share) or the reason it fails.
+/// The SPEC's agreement rule for one image: after [`greedy_pairs`], every matched pair has an
+/// IoU of at least 0.99 and equal classes, and the unmatched instances of both sides cover less
+/// than 0.1% of the image. Returns (matched, worst IoU, unmatched share) or the reason it fails.
 fn agree(a: &[&ResultRecord], b: &[&ResultRecord], pixels: f64) -> Result<(usize, f64, f64), String> {
     let pairs = greedy_pairs(a, b);
     let mut worst: f64 = 1.0;
