@@ -29,8 +29,12 @@ pub mod output;
 pub mod pipeline;
 /// What produced an output folder (`run.json`): resume and merge checks.
 pub mod provenance;
+/// Masks as COCO polygons: crack contours, every part, holes bridged (`docs/outputs.md`).
+pub mod polygon;
 /// COCO run-length encoding, bit-compatible with pycocotools' `maskApi.c`.
 pub mod rle;
+/// Tiled inference: the tile plan, tile batches, and stitching tile maps at the seams.
+pub mod tile;
 /// Per-stage timing spans and the end-of-run summary table.
 pub mod timing;
 

@@ -90,8 +90,13 @@ pub fn argmax_classes(p: ArrayView3<'_, f32>) -> Array2<u16> {
 
 /// Linear interpolation taps for one axis, cv2 `INTER_LINEAR` convention.
 fn taps(src: usize, dst: usize, keep: usize) -> Vec<(usize, usize, f32)> {
+    taps_range(src, dst, 0..keep)
+}
+
+/// [`taps`] for the destination pixels `range` only.
+fn taps_range(src: usize, dst: usize, range: std::ops::Range<usize>) -> Vec<(usize, usize, f32)> {
     let scale = src as f64 / dst as f64;
-    (0..keep)
+    range
         .map(|d| {
             let f = (d as f64 + 0.5) * scale - 0.5;
             let mut i = f.floor();
@@ -125,8 +130,32 @@ pub fn resize_crop(
     if sh == dst_h && sw == dst_w {
         return src.slice(s![..keep_h, ..keep_w]).to_owned();
     }
-    let ty = taps(sh, dst_h, keep_h);
-    let tx = taps(sw, dst_w, keep_w);
+    interpolate(src, &taps(sh, dst_h, keep_h), &taps(sw, dst_w, keep_w))
+}
+
+/// Resizes a map to `[dst_h, dst_w]` (cv2 `INTER_LINEAR`) and returns only the window
+/// `rows x cols` of the result (tiled inference keeps each tile's centre, `src/tile.rs`).
+#[must_use]
+pub fn resize_window(
+    src: ArrayView2<'_, f32>,
+    dst_h: usize,
+    dst_w: usize,
+    rows: std::ops::Range<usize>,
+    cols: std::ops::Range<usize>,
+) -> Array2<f32> {
+    let (sh, sw) = src.dim();
+    if sh == dst_h && sw == dst_w {
+        return src.slice(s![rows, cols]).to_owned();
+    }
+    interpolate(src, &taps_range(sh, dst_h, rows), &taps_range(sw, dst_w, cols))
+}
+
+fn interpolate(
+    src: ArrayView2<'_, f32>,
+    ty: &[(usize, usize, f32)],
+    tx: &[(usize, usize, f32)],
+) -> Array2<f32> {
+    let (keep_h, keep_w) = (ty.len(), tx.len());
     let mut out = Array2::<f32>::zeros((keep_h, keep_w));
     let mut row0 = vec![0f32; keep_w];
     let mut row1 = vec![0f32; keep_w];

@@ -38,6 +38,8 @@ pub struct SaveSet {
     pub boundary: bool,
     /// `overlays/<name>.jpg`: the image with coloured masks.
     pub overlay: bool,
+    /// `cvat/annotations/instances_default.json` (COCO 1.0 for CVAT) and `labelme/<name>.json`.
+    pub polygons: bool,
 }
 
 impl std::str::FromStr for SaveSet {
@@ -51,18 +53,20 @@ impl std::str::FromStr for SaveSet {
                 "semantic" => set.semantic = true,
                 "boundary" => set.boundary = true,
                 "overlay" | "overlays" => set.overlay = true,
+                "polygons" | "polygon" => set.polygons = true,
                 "all" => {
                     set = Self {
                         labels: true,
                         semantic: true,
                         boundary: true,
                         overlay: true,
+                        polygons: true,
                     }
                 }
                 "none" => {}
                 other => {
                     return Err(format!(
-                        "unknown output `{other}` (expected labels, semantic, boundary, overlay, all, none)"
+                        "unknown output `{other}` (expected labels, semantic, boundary, overlay, polygons, all, none)"
                     ));
                 }
             }
@@ -104,6 +108,10 @@ pub struct InferConfig {
     pub max_pixels: u64,
     /// Accept truncated JPEGs (with a warning) instead of skipping them.
     pub allow_truncated: bool,
+    /// `--tile SIZE --tile-overlap PX`: images larger than one tile run tile by tile.
+    pub tile: Option<crate::tile::TileOptions>,
+    /// How `instances.json` stores masks.
+    pub mask_format: crate::output::polygons::MaskFormat,
 }
 
 /// What happened, reported while the run goes on (for progress bars).
@@ -330,14 +338,39 @@ where
     Ok(())
 }
 
-/// Postprocesses one image of a batch: maps, MEP, outputs, record.
+/// Where an image's network outputs come from.
+enum Outputs<'a> {
+    /// One slot of a batch's outputs, with the letterbox that places the image in it.
+    Batch(&'a RawOutputs, usize, &'a crate::input::Letterbox),
+    /// Maps stitched from tiles (`--tile`, `src/tile.rs`).
+    Tiled(crate::tile::Stitched),
+}
+
+/// [`finish_image`] on a worker thread: a panic in one image's job would abort the whole process
+/// (rayon), so it becomes that image's error instead.
+fn finish_guarded(
+    shared: &Shared,
+    item: &InputItem,
+    image: &RgbImage,
+    outputs: Outputs<'_>,
+) -> Result<(ImageRecords, Vec<Instance>)> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        finish_image(shared, item, image, outputs)
+    }))
+    .unwrap_or_else(|_| {
+        Err(Error::invalid(
+            item.display_path().display(),
+            "internal error (panic) while processing this image; please report it",
+        ))
+    })
+}
+
+/// Postprocesses one image: maps, MEP, outputs, record.
 fn finish_image(
     shared: &Shared,
     item: &InputItem,
     image: &RgbImage,
-    raw: &RawOutputs,
-    slot: usize,
-    letterbox: &crate::input::Letterbox,
+    outputs: Outputs<'_>,
 ) -> Result<(ImageRecords, Vec<Instance>)> {
     if crate::input::source::safe_member_name(item.stem()).as_deref() != Ok(item.stem()) {
         return Err(Error::invalid(
@@ -345,6 +378,21 @@ fn finish_image(
             "its name would place outputs outside --out",
         ));
     }
+    let (raw, slot, letterbox) = match outputs {
+        Outputs::Batch(raw, slot, letterbox) => (raw, slot, letterbox),
+        Outputs::Tiled(stitched) => {
+            let labels = match &shared.semantic_dir {
+                Some(dir) => {
+                    let path = dir.join(format!("{}.png", item.stem()));
+                    let mut labels = crate::mep::io::read_labels(&path)?;
+                    crate::mep::io::apply_label_rule(&mut labels, Some(shared.classes.len()), &path);
+                    Some(labels)
+                }
+                None => None,
+            };
+            return finish_maps(shared, item, image, &stitched.into_maps(labels)?);
+        }
+    };
     let maps = match &shared.semantic_dir {
         Some(dir) => {
             let path = dir.join(format!("{}.png", item.stem()));
@@ -355,7 +403,17 @@ fn finish_image(
         }
         None => maps::from_outputs(raw, slot, letterbox)?,
     };
-    let instances = run_mep(&shared.meps, &shared.mep, &maps, image)?;
+    finish_maps(shared, item, image, &maps)
+}
+
+/// MEP, outputs and record of one image, from its maps.
+fn finish_maps(
+    shared: &Shared,
+    item: &InputItem,
+    image: &RgbImage,
+    maps: &Maps,
+) -> Result<(ImageRecords, Vec<Instance>)> {
+    let instances = run_mep(&shared.meps, &shared.mep, maps, image)?;
     let (w, h) = image.dimensions();
     let record = ImageRecords::new(&item.name, h, w, &instances);
     if shared.write_outputs {
@@ -553,6 +611,25 @@ pub fn run_infer(
     let size_divisor = model.info.size_divisor;
     let norm = model.info.normalization();
     let max_inflight = threads * 2 + batch_size;
+    if let Some(t) = &cfg.tile {
+        t.validate(size_divisor)?;
+        // With tiles, the pixel budget bounds one forward pass (docs/tiling.md#budget).
+        let pass = t.pass_pixels(batch_size, size_divisor);
+        if pass > cfg.max_pixels {
+            return Err(Error::invalid(
+                "--tile",
+                format!(
+                    "one forward pass of {batch_size} tile(s) is {pass} pixels, more than the pixel \
+                     budget of {} (--max-pixels): use smaller tiles, a smaller --batch or a larger budget",
+                    cfg.max_pixels
+                ),
+            ));
+        }
+    }
+    let needs_tiles = |img: &RgbImage| {
+        cfg.tile
+            .is_some_and(|t| t.needs_tiling(img.height() as usize, img.width() as usize, size_divisor))
+    };
 
     let start = Instant::now();
     let mut ort_time = Duration::ZERO;
@@ -606,7 +683,13 @@ pub fn run_infer(
         let todo_ref = &todo;
         let pool_ref = &pool;
         let decode_opts = DecodeOptions {
-            max_pixels: cfg.max_pixels,
+            // Untiled, the budget bounds the whole image; tiled, it bounds one pass (checked
+            // above) and the image is bounded by the memory its full-frame maps need.
+            max_pixels: if cfg.tile.is_some() {
+                crate::input::max_tiled_pixels().max(cfg.max_pixels)
+            } else {
+                cfg.max_pixels
+            },
             allow_truncated: cfg.allow_truncated,
         };
         scope.spawn(move || {
@@ -644,6 +727,42 @@ pub fn run_infer(
                              failed: &mut Vec<(String, String)>,
                              handle: &mut OutcomeHandler<'_>|
          -> Result<Option<Group>> {
+            if let [(_, img)] = group.as_slice()
+                && needs_tiles(img)
+                && let Some(opts) = cfg.tile
+            {
+                // `--tile`: the image runs tile by tile; its stitched maps go to the MEP whole.
+                let Some((index, image)) = group.into_iter().next() else {
+                    return Ok(None);
+                };
+                let (stitched, ort) = match crate::tile::infer_tiled(&mut model, &image, &opts, batch_size) {
+                    Ok(done) => done,
+                    // As for a one-image batch: an ONNX Runtime failure skips this image only.
+                    Err(Error::Ort(reason)) => {
+                        let path = items[index].display_path().display().to_string();
+                        handle(Outcome { index, result: Err(Error::Ort(format!("{path}: {reason}"))) }, failed);
+                        return Ok(None);
+                    }
+                    Err(e) => return Err(e),
+                };
+                ort_time += ort;
+                while *outstanding >= max_inflight {
+                    match out_rx.recv() {
+                        Ok(o) => {
+                            *outstanding -= 1;
+                            handle(o, failed);
+                        }
+                        Err(_) => break,
+                    }
+                }
+                let (shared, items, tx) = (Arc::clone(&shared), Arc::clone(&items), out_tx.clone());
+                *outstanding += 1;
+                pool.spawn(move || {
+                    let result = finish_guarded(&shared, &items[index], &image, Outputs::Tiled(stitched));
+                    let _ = tx.send(Outcome { index, result });
+                });
+                return Ok(None);
+            }
             let images: Vec<&RgbImage> = group.iter().map(|(_, img)| img).collect();
             let batch = {
                 let _span = timing::span("input::preprocess");
@@ -698,17 +817,12 @@ pub fn run_infer(
                 let tx = out_tx.clone();
                 *outstanding += 1;
                 pool.spawn(move || {
-                    // A panic in one image's job would abort the whole process (rayon): it becomes
-                    // that image's error instead.
-                    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        finish_image(&shared, &items[index], &image, &raw, slot, &letterbox)
-                    }))
-                    .unwrap_or_else(|_| {
-                        Err(Error::invalid(
-                            items[index].display_path().display(),
-                            "internal error (panic) while processing this image; please report it",
-                        ))
-                    });
+                    let result = finish_guarded(
+                        &shared,
+                        &items[index],
+                        &image,
+                        Outputs::Batch(&raw, slot, &letterbox),
+                    );
                     let _ = tx.send(Outcome { index, result });
                 });
             }
@@ -737,6 +851,13 @@ pub fn run_infer(
                     continue;
                 }
             };
+            if needs_tiles(&image) {
+                if let Err(e) = run_group(vec![(index, image)], &mut outstanding, &mut failed, &mut handle) {
+                    fatal = Some(e);
+                    break;
+                }
+                continue;
+            }
             let key = if batch_size == 1 {
                 (0, 0)
             } else {
@@ -824,7 +945,22 @@ pub fn run_infer(
         records.sort_by_key(|r| r.image_id);
         image_entries.sort_by_key(|(id, _)| *id);
         let path = cfg.out_dir.join("instances.json");
-        coco_json::write_results_json(&path, &records)?;
+        match cfg.mask_format {
+            crate::output::polygons::MaskFormat::Rle => coco_json::write_results_json(&path, &records)?,
+            crate::output::polygons::MaskFormat::Polygon => {
+                crate::output::polygons::write_polygon_results_json(&path, &records)?;
+            }
+        }
+        if cfg.save.polygons {
+            let _span = timing::span("output::polygons");
+            crate::output::polygons::write_run(
+                &cfg.out_dir,
+                &items,
+                &image_entries,
+                &categories,
+                &shared.classes,
+            )?;
+        }
         if header.is_none() {
             let refs: Vec<(i64, &ImageRecords)> = image_entries.iter().map(|(id, r)| (*id, r)).collect();
             coco_json::write_images_json(&cfg.out_dir.join("images.json"), &refs, &categories)?;

@@ -7,3 +7,5 @@ mod fuzz;
 mod infer;
 mod mep;
 mod reliability;
+mod polygons;
+mod tile;

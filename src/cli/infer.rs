@@ -51,7 +51,8 @@ pub struct InferArgs {
     /// Images per ONNX Runtime call (images are grouped by padded size).
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub batch: usize,
-    /// Extra per-image outputs, comma-separated: labels, semantic, boundary, overlay, all.
+    /// Extra outputs, comma-separated: labels, semantic, boundary, overlay, polygons (CVAT COCO 1.0
+    /// and labelme JSON), all.
     #[arg(long, default_value = "none", value_name = "LIST")]
     pub save: SaveSet,
     /// Recompute images that an earlier run already finished.
@@ -76,6 +77,18 @@ pub struct InferArgs {
     /// warning) instead of skipping them.
     #[arg(long)]
     pub allow_truncated: bool,
+    /// Run images larger than SIZE x SIZE tile by tile (SIZE rounded up to the model's size
+    /// divisor; --batch tiles per forward pass); seams are cut in the middle of the overlap and
+    /// the MEP runs on the stitched maps (docs/tiling.md).
+    #[arg(long, value_name = "SIZE")]
+    pub tile: Option<usize>,
+    /// Minimum overlap of neighbouring tiles in pixels (with --tile).
+    #[arg(long, value_name = "PX", default_value_t = 128, requires = "tile")]
+    pub tile_overlap: usize,
+    /// Mask encoding in instances.json: rle (compressed RLE) or polygon (COCO polygons, every
+    /// part of a mask, holes bridged; docs/outputs.md).
+    #[arg(long, value_name = "FORMAT", default_value = "rle")]
+    pub mask_format: baiseg_rt::output::polygons::MaskFormat,
     #[command(flatten)]
     pub mep: MepFlags,
 }
@@ -170,6 +183,11 @@ pub fn run(args: &InferArgs, global: &GlobalOpts) -> anyhow::Result<u8> {
             .max_pixels
             .unwrap_or_else(baiseg_rt::input::default_max_pixels),
         allow_truncated: args.allow_truncated,
+        tile: args.tile.map(|size| baiseg_rt::tile::TileOptions {
+            size,
+            overlap: args.tile_overlap,
+        }),
+        mask_format: args.mask_format,
     };
     install_ctrlc();
     let pb = progress_bar(global);
@@ -338,6 +356,8 @@ pub fn one_pass_eval(args: &super::eval::EvalArgs, global: &GlobalOpts) -> anyho
         shard: None,
         max_pixels: baiseg_rt::input::default_max_pixels(),
         allow_truncated: false,
+        tile: None,
+        mask_format: baiseg_rt::output::polygons::MaskFormat::Rle,
     };
     install_ctrlc();
     let pb = progress_bar(global);

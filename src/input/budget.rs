@@ -27,6 +27,21 @@ pub fn default_max_pixels() -> u64 {
     (mem / 4 / BYTES_PER_PIXEL).clamp(MIN_DEFAULT_PIXELS, MAX_DEFAULT_PIXELS)
 }
 
+/// Bytes per pixel of an image that runs tile by tile (`--tile`): the network only ever sees one
+/// tile batch, but the stitched full-frame maps (boundary + class probabilities, ~20 B/px for three
+/// classes) and the MEP's scratch (16 B/px) grow with the image; measured 41.8 B/px on the
+/// demonstration model (README, "Large images"), rounded up.
+pub const TILED_BYTES_PER_PIXEL: u64 = 48;
+
+/// The largest image that runs tile by tile: half the physical memory divided by
+/// [`TILED_BYTES_PER_PIXEL`], at least 16 megapixels. With `--tile`, `--max-pixels` bounds one
+/// forward pass (tile side squared times the batch) and this bounds the whole image.
+#[must_use]
+pub fn max_tiled_pixels() -> u64 {
+    let mem = total_memory_bytes().unwrap_or(8 << 30);
+    (mem / 2 / TILED_BYTES_PER_PIXEL).max(MIN_DEFAULT_PIXELS)
+}
+
 fn total_memory_bytes() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
     let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;

@@ -7,7 +7,7 @@ pub mod decode;
 pub mod preprocess;
 pub mod source;
 
-pub use budget::{check_pixel_budget, default_max_pixels};
+pub use budget::{check_pixel_budget, default_max_pixels, max_tiled_pixels};
 pub use decode::{DecodeOptions, decode_image, decode_image_with};
 pub use preprocess::{Batch, Letterbox, Normalization};
 pub use source::{Enumerated, InputItem, Origin, enumerate_inputs};

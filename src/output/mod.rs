@@ -6,6 +6,7 @@ mod font;
 pub mod merge;
 pub mod overlay;
 pub mod png;
+pub mod polygons;
 
 pub use atomic::{write_atomic, write_bytes_atomic};
 pub use coco_json::{CategoryMap, ImageRecords, ResultRecord};

@@ -16,6 +16,7 @@ use baiseg_rt::mep::{MepInput, MepMode, MepParams, Semantic, extract};
 use baiseg_rt::model::{Device, Model as RsModel, SessionOptions};
 use baiseg_rt::output::coco_json::{CategoryMap, CocoHeader};
 use baiseg_rt::rle::{Rle, bbox_iou as rs_bbox_iou, rle_iou as rs_rle_iou};
+use baiseg_rt::tile::TileOptions;
 use image::RgbImage;
 use ndarray::{Array2, Array3, ArrayView3, ShapeBuilder};
 use numpy::{IntoPyArray, PyArray2, PyArray3, PyReadonlyArray2, PyReadonlyArray3, PyUntypedArrayMethods};
@@ -127,6 +128,13 @@ impl Instance {
         Ok(d)
     }
 
+    /// COCO polygons `[[x0, y0, x1, y1, ...], ...]`: one per part, holes bridged
+    /// (`docs/outputs.md#polygons`); they rasterise back to exactly the mask.
+    #[getter]
+    fn polygons(&self, py: Python<'_>) -> Vec<Vec<f64>> {
+        py.detach(|| baiseg_rt::polygon::crop_polygons(&self.inner.mask))
+    }
+
     /// The mask over the whole image, numpy bool `[H, W]`.
     fn mask<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray2<bool>> {
         let m = &self.inner.mask;
@@ -211,6 +219,7 @@ impl Model {
         images: &[RgbImage],
         batch_size: usize,
         params: &MepParams,
+        tile: Option<TileOptions>,
     ) -> baiseg_rt::Result<Vec<Vec<RsInstance>>> {
         let t_start = Instant::now();
         let mut guard = self
@@ -220,17 +229,37 @@ impl Model {
         let loaded = &mut *guard;
         let norm = loaded.model.info.normalization();
         let sd = loaded.model.info.size_divisor;
+        let mut out: Vec<Vec<RsInstance>> = vec![Vec::new(); images.len()];
+        let (mut t_pre, mut t_ort, mut t_mep) = (0.0, 0.0, 0.0);
+        // Images larger than one tile run tile by tile, as `infer --tile` (src/tile.rs).
+        let tiled = |img: &RgbImage| {
+            tile.is_some_and(|t| t.needs_tiling(img.height() as usize, img.width() as usize, sd))
+        };
+        if let Some(t) = &tile {
+            t.validate(sd)?;
+        }
+        for (i, img) in images.iter().enumerate().filter(|(_, img)| tiled(img)) {
+            let Some(opts) = tile else { break };
+            let t0 = Instant::now();
+            let (stitched, ort) = baiseg_rt::tile::infer_tiled(&mut loaded.model, img, &opts, batch_size)?;
+            let t1 = Instant::now();
+            let maps = stitched.into_maps(None)?;
+            let view = ArrayView3::from_shape((img.height() as usize, img.width() as usize, 3), img.as_raw())
+                .map_err(|e| Error::invalid("image", e))?;
+            out[i] = extract(&maps.mep_input(view)?, params)?;
+            t_ort += ort.as_secs_f64();
+            t_pre += (t1 - t0).as_secs_f64() - ort.as_secs_f64();
+            t_mep += t1.elapsed().as_secs_f64();
+        }
         // Group by padded shape (as `infer --batch N` does), keeping input order inside a group.
         let mut groups: Vec<((usize, usize), Vec<usize>)> = Vec::new();
-        for (i, img) in images.iter().enumerate() {
+        for (i, img) in images.iter().enumerate().filter(|(_, img)| !tiled(img)) {
             let key = padded_shape(img.height() as usize, img.width() as usize, sd);
             match groups.iter_mut().find(|(k, _)| *k == key) {
                 Some((_, g)) => g.push(i),
                 None => groups.push((key, vec![i])),
             }
         }
-        let mut out: Vec<Vec<RsInstance>> = vec![Vec::new(); images.len()];
-        let (mut t_pre, mut t_ort, mut t_mep) = (0.0, 0.0, 0.0);
         for (_, group) in &groups {
             for chunk in group.chunks(batch_size.max(1)) {
                 let t0 = Instant::now();
@@ -313,14 +342,16 @@ impl Model {
         self.info_json.clone()
     }
 
-    /// Runs preprocessing, ONNX Runtime and the MEP on RGB uint8 arrays `[H, W, 3]`.
-    #[pyo3(signature = (images, batch_size, params))]
+    /// Runs preprocessing, ONNX Runtime and the MEP on RGB uint8 arrays `[H, W, 3]`; with `tile`
+    /// `(size, overlap)`, images larger than one tile run tile by tile (`infer --tile`).
+    #[pyo3(signature = (images, batch_size, params, tile = None))]
     fn infer(
         &self,
         py: Python<'_>,
         images: Vec<PyReadonlyArray3<'_, u8>>,
         batch_size: usize,
         params: MepTuple,
+        tile: Option<(usize, usize)>,
     ) -> PyResult<Vec<Vec<Instance>>> {
         let imgs: Vec<RgbImage> = images
             .iter()
@@ -328,7 +359,14 @@ impl Model {
             .collect::<PyResult<_>>()?;
         let params = mep_params(params)?;
         let out = py
-            .detach(|| self.run(&imgs, batch_size, &params))
+            .detach(|| {
+                self.run(
+                    &imgs,
+                    batch_size,
+                    &params,
+                    tile.map(|(size, overlap)| TileOptions { size, overlap }),
+                )
+            })
             .map_err(to_py_err)?;
         Ok(out.into_iter().map(wrap).collect())
     }

@@ -91,3 +91,29 @@ def test_bad_arguments(model):
         model.infer([np.zeros((8, 8, 5), np.uint8)])
     with pytest.raises(baiseg_rt.DecodeError, match="cannot decode"):
         baiseg_rt.decode_image(b"not an image", "x.png")
+
+
+def test_tiled_infer_equals_untiled_for_a_position_independent_model():
+    # fixtures/models/sobel.onnx is convolutions only: tiles must reproduce the untiled result.
+    sobel = baiseg_rt.Model(FIX / "models" / "sobel.onnx", threads=1)
+    image = np.asarray(Image.open(sorted(SAMPLES.glob("*.png"))[0]).convert("RGB"))
+    whole = sobel.infer([image])[0]
+    tiled = sobel.infer([image], batch_size=4, tile=128, tile_overlap=32)[0]
+    assert len(whole) > 20
+    assert [(i.category, i.score, i.rle["counts"]) for i in tiled] == [
+        (i.category, i.score, i.rle["counts"]) for i in whole
+    ]
+    with pytest.raises(baiseg_rt.InvalidInputError):
+        sobel.infer([image], tile=64, tile_overlap=64)
+
+
+def test_polygons_rasterise_to_the_mask(model):
+    from pycocotools import mask as mask_utils
+
+    image = np.asarray(Image.open(sorted(SAMPLES.glob("*.png"))[0]).convert("RGB"))
+    insts = model.infer([image])[0]
+    assert insts
+    for inst in insts:
+        h, w = inst.size
+        merged = mask_utils.merge(mask_utils.frPyObjects(inst.polygons, h, w))
+        np.testing.assert_array_equal(mask_utils.decode(merged).astype(bool), inst.mask())

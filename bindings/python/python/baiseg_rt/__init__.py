@@ -145,21 +145,31 @@ class Model:
         return self._info
 
     def infer(
-        self, images: Sequence[Any], batch_size: int = 1, **params: Any
+        self,
+        images: Sequence[Any],
+        batch_size: int = 1,
+        tile: Optional[int] = None,
+        tile_overlap: int = 128,
+        **params: Any,
     ) -> List[List[Instance]]:
         """Segments RGB images (``uint8`` arrays ``[H, W, 3]``; grayscale/RGBA are converted).
 
         Images are grouped by padded size and sent ``batch_size`` at a time to ONNX Runtime
         (``batch_size=1`` is the CLI's default and gives identical results). ``params`` are MEP
         parameters (see ``MEP_DEFAULTS``). Returns one list of instances per image, in MEP order.
-        The GIL is released while the native code runs.
+        With ``tile`` (as ``infer --tile SIZE --tile-overlap PX``), images larger than one tile
+        run tile by tile, ``batch_size`` tiles per ONNX Runtime call, and the MEP runs on the
+        stitched maps. The GIL is released while the native code runs.
         """
         if isinstance(images, np.ndarray) and images.ndim == 3:
             raise InvalidInputError("images: expected a batch (list or [N, H, W, 3] array), got one image")
         arrays = [_rgb(im) for im in images]
         if batch_size < 1:
             raise InvalidInputError("batch_size: must be at least 1")
-        return self._m.infer(arrays, int(batch_size), _mep_tuple({"mep": self._mep, **params}))
+        if tile is not None and (tile < 1 or tile_overlap < 0):
+            raise InvalidInputError("tile: must be at least 1, with tile_overlap >= 0")
+        tiling = None if tile is None else (int(tile), int(tile_overlap))
+        return self._m.infer(arrays, int(batch_size), _mep_tuple({"mep": self._mep, **params}), tiling)
 
     def times(self) -> Dict[str, float]:
         """Seconds spent in ``infer`` since loading: preprocess, ort, mep, total, and images."""

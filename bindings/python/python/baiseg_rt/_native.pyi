@@ -31,6 +31,9 @@ class Instance:
     @property
     def rle(self) -> Dict[str, object]:
         """pycocotools compressed RLE ``{"size": [h, w], "counts": str}``."""
+    @property
+    def polygons(self) -> List[List[float]]:
+        """COCO polygons, one per part, holes bridged; they rasterise back to the mask."""
     def mask(self) -> npt.NDArray[np.bool_]:
         """The mask over the whole image, ``bool`` ``[H, W]``."""
 
@@ -41,7 +44,11 @@ class Model:
     @property
     def info_json(self) -> str: ...
     def infer(
-        self, images: List[npt.NDArray[np.uint8]], batch_size: int, params: _MepTuple
+        self,
+        images: List[npt.NDArray[np.uint8]],
+        batch_size: int,
+        params: _MepTuple,
+        tile: Optional[Tuple[int, int]] = None,
     ) -> List[List[Instance]]: ...
     def times(self) -> Tuple[float, float, float, float, int]: ...
     def category_ids(self, coco: Optional[str] = None) -> List[Optional[int]]: ...

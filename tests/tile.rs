@@ -1,0 +1,187 @@
+//! `infer --tile`: tiled and untiled runs agree (SPEC section 2, end) with the tiny model.
+use std::path::Path;
+
+use baiseg_rt::output::ResultRecord;
+use baiseg_rt::rle::{Rle, rle_iou};
+
+use crate::util::{TestDir, assert_code, baiseg, fixture, run, text, tiny_model};
+
+fn records(path: &Path) -> Vec<ResultRecord> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn rle(r: &ResultRecord) -> Rle {
+    let [h, w] = r.segmentation.size;
+    Rle::from_compressed_string(&r.segmentation.counts, h, w).expect("valid RLE")
+}
+
+/// Greedy one-to-one matching by descending IoU, pairs with IoU >= 0.5 only: `(iou, i, j)`.
+fn greedy_pairs(a: &[&ResultRecord], b: &[&ResultRecord]) -> Vec<(f64, usize, usize)> {
+    let (ra, rb): (Vec<Rle>, Vec<Rle>) = (
+        a.iter().map(|r| rle(r)).collect(),
+        b.iter().map(|r| rle(r)).collect(),
+    );
+    let mut pairs: Vec<(f64, usize, usize)> = Vec::new();
+    for (i, x) in ra.iter().enumerate() {
+        for (j, y) in rb.iter().enumerate() {
+            let iou = rle_iou(x, y, false);
+            if iou >= 0.5 {
+                pairs.push((iou, i, j));
+            }
+        }
+    }
+    pairs.sort_by(|p, q| q.0.total_cmp(&p.0));
+    let (mut used_a, mut used_b) = (vec![false; ra.len()], vec![false; rb.len()]);
+    pairs
+        .into_iter()
+        .filter(|&(_, i, j)| {
+            let fresh = !used_a[i] && !used_b[j];
+            if fresh {
+                used_a[i] = true;
+                used_b[j] = true;
+            }
+            fresh
+        })
+        .collect()
+}
+
+/// The SPEC's agreement rule for one image: after [`greedy_pairs`], every matched pair has an
+/// IoU of at least 0.99 and equal classes, and the unmatched instances of both sides cover less
+/// than 0.1% of the image. Returns (matched, worst IoU, unmatched share) or the reason it fails.
+fn agree(a: &[&ResultRecord], b: &[&ResultRecord], pixels: f64) -> Result<(usize, f64, f64), String> {
+    let pairs = greedy_pairs(a, b);
+    let mut worst: f64 = 1.0;
+    for &(iou, i, j) in &pairs {
+        worst = worst.min(iou);
+        if iou < 0.99 || a[i].category_id != b[j].category_id {
+            return Err(format!(
+                "pair {i}/{j}: IoU {iou}, classes {} / {}",
+                a[i].category_id, b[j].category_id
+            ));
+        }
+    }
+    let unmatched: Vec<Rle> = (0..a.len())
+        .filter(|&i| !pairs.iter().any(|p| p.1 == i))
+        .map(|i| rle(a[i]))
+        .chain(
+            (0..b.len())
+                .filter(|&j| !pairs.iter().any(|p| p.2 == j))
+                .map(|j| rle(b[j])),
+        )
+        .collect();
+    let share = if unmatched.is_empty() {
+        0.0
+    } else {
+        Rle::merge(&unmatched, false).area() as f64 / pixels
+    };
+    if share >= 0.001 {
+        return Err(format!(
+            "unmatched instances cover {:.4}% of the image",
+            share * 100.0
+        ));
+    }
+    Ok((pairs.len(), worst, share))
+}
+
+fn infer(dir: &TestDir, name: &str, model: &Path, inputs: &[&str], extra: &[&str]) -> Vec<ResultRecord> {
+    let out_dir = dir.join(name);
+    let mut cmd = baiseg();
+    cmd.args(["infer", "--quiet", "--out"])
+        .arg(&out_dir)
+        .args(extra)
+        .arg(model);
+    for i in inputs {
+        cmd.arg(fixture(i));
+    }
+    let out = run(&mut cmd);
+    assert_code(&out, 0);
+    records(&out_dir.join("instances.json"))
+}
+
+/// `fixtures/models/sobel.onnx` is convolutions only (a 5 x 5 neighbourhood per output pixel), so
+/// its maps do not depend on where a tile starts: tiled runs must give the untiled result exactly,
+/// on a procedural scene and on a COCO photo, with instances crossing the seams.
+#[test]
+fn tiled_runs_of_a_position_independent_model_equal_untiled_runs() {
+    let dir = TestDir::new();
+    let model = fixture("models/sobel.onnx");
+    let inputs = ["samples/images/000000.png", "images/000000074646.jpg"];
+    let whole = infer(&dir, "whole", &model, &inputs, &[]);
+    // 128 px tiles (16 and 20 per image), 32 px overlap, 4 tiles per forward pass.
+    let tiled = infer(
+        &dir,
+        "tiled",
+        &model,
+        &inputs,
+        &["--tile", "128", "--tile-overlap", "32", "--batch", "4"],
+    );
+    assert!(whole.len() >= 20, "too few instances: {}", whole.len());
+    let seams = [128 - 16, 2 * 96 + 16]; // some seam positions of the plan (stride 96, cut mid-overlap)
+    let crossing = whole
+        .iter()
+        .filter(|r| {
+            seams
+                .iter()
+                .any(|&s| r.bbox[0] < s as f64 && r.bbox[0] + r.bbox[2] > s as f64)
+        })
+        .count();
+    assert!(crossing >= 5, "only {crossing} instances cross a seam");
+    for (image_id, pixels) in [(1, 384.0 * 384.0), (2, 480.0 * 640.0)] {
+        let a: Vec<&ResultRecord> = whole.iter().filter(|r| r.image_id == image_id).collect();
+        let b: Vec<&ResultRecord> = tiled.iter().filter(|r| r.image_id == image_id).collect();
+        let (matched, worst, _) = agree(&a, &b, pixels).unwrap_or_else(|e| panic!("image {image_id}: {e}"));
+        assert_eq!((matched, worst), (a.len(), 1.0));
+    }
+    assert_eq!(tiled, whole, "identical records");
+}
+
+/// The tiny test model is *not* position-independent: its attention blocks and ASPP pool over
+/// the whole input (17 ReduceMean, 16 ReduceMax), so a tile sees other global statistics than
+/// the whole image. Tiling still covers every pixel once; only a tile as large as the image gives
+/// the untiled result exactly (nothing is tiled then).
+#[test]
+fn tiny_model_tiles_cover_the_image_and_a_whole_image_tile_is_untiled() {
+    let dir = TestDir::new();
+    let model = tiny_model();
+    let inputs = ["samples/images/000000.png"];
+    let whole = infer(&dir, "whole", &model, &inputs, &[]);
+    let one = infer(&dir, "one", &model, &inputs, &["--tile", "384"]);
+    assert_eq!(one, whole);
+    let tiled = infer(
+        &dir,
+        "tiled",
+        &model,
+        &inputs,
+        &["--tile", "256", "--tile-overlap", "128"],
+    );
+    let a: Vec<&ResultRecord> = whole.iter().collect();
+    let b: Vec<&ResultRecord> = tiled.iter().collect();
+    // Not the SPEC's agreement (boundaries move by a few pixels), but the same scene.
+    let matched = greedy_pairs(&a, &b).len();
+    eprintln!(
+        "tiny model, tiled vs untiled: {} / {} instances, {matched} matched (IoU >= 0.5); SPEC rule: {:?}",
+        a.len(),
+        b.len(),
+        agree(&a, &b, 384.0 * 384.0)
+    );
+    assert!(matched * 4 >= a.len() * 3, "{matched} of {} matched", a.len());
+}
+
+#[test]
+fn tile_options_are_checked() {
+    let dir = TestDir::new();
+    let out = run(baiseg()
+        .args(["infer", "--tile", "64", "--tile-overlap", "64", "--out"])
+        .arg(dir.join("o"))
+        .arg(tiny_model())
+        .arg(fixture("samples/images/000000.png")));
+    assert_code(&out, 1);
+    assert!(text(&out).contains("--tile-overlap"), "{}", text(&out));
+    let out = run(baiseg()
+        .args(["infer", "--tile-overlap", "64", "--out"])
+        .arg(dir.join("o"))
+        .arg(tiny_model())
+        .arg(fixture("samples/images/000000.png")));
+    assert!(!out.status.success(), "--tile-overlap needs --tile");
+}
