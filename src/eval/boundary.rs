@@ -136,8 +136,15 @@ pub fn boundary(rle: &Rle, d: u32) -> Rle {
     };
     for x in 0..cw {
         enc.push(0, y0 as u64);
-        for &v in &bnd[x * ch..(x + 1) * ch] {
-            enc.push(v, 1);
+        let col = &bnd[x * ch..(x + 1) * ch];
+        let mut y = 0;
+        while y < ch {
+            let v = col[y];
+            let start = y;
+            while y < ch && col[y] == v {
+                y += 1;
+            }
+            enc.push(v, (y - start) as u64);
         }
         enc.push(0, (h - y1) as u64);
     }

@@ -376,9 +376,9 @@ impl Raster {
         }
         let a = a.min(1.0);
         let p = self.img.get_pixel_mut(x as u32, y as u32);
-        for i in 0..3 {
-            let v = f32::from(p.0[i]) * (1.0 - a) + f32::from(c[i]) * a;
-            p.0[i] = v.round().clamp(0.0, 255.0) as u8;
+        for (ch, &target) in p.0.iter_mut().zip(&c) {
+            let v = f32::from(*ch) * (1.0 - a) + f32::from(target) * a;
+            *ch = v.round().clamp(0.0, 255.0) as u8;
         }
     }
 

@@ -63,8 +63,8 @@ pub fn confusion(
             let dc = img.det_cls[d];
             let pick = |same_only: bool, taken: &[bool]| {
                 let mut best: Option<(usize, f64)> = None;
-                for g in 0..gn {
-                    if taken[g] || (same_only && img.gt_cls[g] != dc) {
+                for (g, &t) in taken.iter().enumerate() {
+                    if t || (same_only && img.gt_cls[g] != dc) {
                         continue;
                     }
                     let v = img.iou(d, g);

@@ -218,5 +218,5 @@ pub fn write_report(
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
-    serde_json::to_string_pretty(v).map_err(|e| crate::Error::invalid("report", &e.to_string()))
+    serde_json::to_string_pretty(v).map_err(|e| crate::Error::invalid("report", e.to_string()))
 }

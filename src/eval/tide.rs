@@ -248,12 +248,8 @@ pub fn tide(images: &[ImageGeom], num_classes: usize, p: &TideParams) -> TideRep
         let mut taken = vec![false; gn];
         for d in 0..dn {
             let mut best = (0usize, f64::NEG_INFINITY);
-            for g in 0..gn {
-                let v = if same(d, g) && !taken[g] {
-                    img.iou(d, g)
-                } else {
-                    0.0
-                };
+            for (g, &t) in taken.iter().enumerate() {
+                let v = if same(d, g) && !t { img.iou(d, g) } else { 0.0 };
                 if v > best.1 {
                     best = (g, v);
                 }
