@@ -101,7 +101,7 @@ pub fn write_report(
         let _ = write!(h, "<td>{}</td>", pct(*v));
     }
     let _ = writeln!(h, "</tr></table>\n<pre>{}</pre>", esc(&report.summary));
-    if report.accumulated.is_some() || report.voc.is_some() {
+    if dir.join("plots/pr_all.svg").is_file() {
         let _ = writeln!(
             h,
             "<h2 id=\"pr\">Precision-recall</h2>\n<p><a href=\"plots/pr_all.svg\"><img src=\"plots/pr_all.svg\" alt=\"precision-recall curves, all categories\"></a></p>"
@@ -143,11 +143,15 @@ pub fn write_report(
         for v in &c.ap_per_iou {
             let _ = write!(h, "<td>{}</td>", pct(*v));
         }
-        let _ = writeln!(
-            h,
-            "<td><a href=\"plots/pr_{id}.svg\">svg</a> <a href=\"plots/pr_{id}.png\">png</a></td></tr>",
-            id = c.category_id
-        );
+        if dir.join(format!("plots/pr_{}.svg", c.category_id)).is_file() {
+            let _ = writeln!(
+                h,
+                "<td><a href=\"plots/pr_{id}.svg\">svg</a> <a href=\"plots/pr_{id}.png\">png</a></td></tr>",
+                id = c.category_id
+            );
+        } else {
+            let _ = writeln!(h, "<td></td></tr>");
+        }
     }
     let _ = writeln!(h, "</table>");
     if let Some(t) = extras.tide {
@@ -197,7 +201,10 @@ pub fn write_report(
             h,
             "<h2 id=\"pr-categories\">Precision-recall per category</h2>\n<div class=\"grid\">"
         );
-        for c in rows.iter().filter(|c| c.num_gt > 0 || c.num_dt > 0) {
+        for c in rows
+            .iter()
+            .filter(|c| dir.join(format!("plots/pr_{}.svg", c.category_id)).is_file())
+        {
             let _ = writeln!(
                 h,
                 "<a href=\"plots/pr_{id}.svg\"><img src=\"plots/pr_{id}.svg\" alt=\"{}\" loading=\"lazy\"></a>",
