@@ -2,12 +2,19 @@
 """Whole-process timing of COCO evaluators on the same generated data, with agreement checks.
 
     python benches/compare_eval.py --sizes 500 5000 [--bin target/release/baiseg-rt] [--repeat 1]
+        [--baseline-bin OLD/baiseg-rt] [--iou-types segm bbox boundary]
 
 For each size, generates (or reuses) benches/gen_coco.py data under --data-dir, then runs, each as
 a separate process and each including JSON loading: pycocotools, faster-coco-eval, hotcoco (the
 ones importable from this Python) and `baiseg-rt eval`, for segm and bbox. Reports wall time,
 peak RSS (ru_maxrss of a fresh child), the ratio to baiseg-rt, and the largest absolute stat
 difference against pycocotools (baiseg-rt must be 0: bit-identical).
+
+`--baseline-bin` adds a second baiseg-rt binary (tool `baiseg-rt-baseline`, e.g. a build of the
+previous commit) timed in the same run, for before/after ratios under the same load.
+`boundary` (Boundary IoU) has no pycocotools/hotcoco counterpart: it runs faster-coco-eval
+(pin faster-coco-eval==1.8.0, iouType="boundary") and baiseg-rt, and baiseg-rt must agree with
+faster-coco-eval to 1e-6.
 """
 import argparse
 import json
@@ -89,12 +96,16 @@ def main():
     ap.add_argument("--data-dir", default=os.path.join(tempfile.gettempdir(), "baiseg_eval_bench"))
     ap.add_argument("--repeat", type=int, default=3,
                     help="runs per tool except pycocotools (run once); the fastest is kept")
+    ap.add_argument("--baseline-bin", default=None, help="a second baiseg-rt to time beside --bin")
     ap.add_argument("--tools", nargs="+", default=["pycocotools", "faster-coco-eval", "hotcoco", "baiseg-rt"])
     ap.add_argument("--iou-types", nargs="+", default=["segm", "bbox"])
     a = ap.parse_args()
     mods = {"pycocotools": "pycocotools", "faster-coco-eval": "faster_coco_eval", "hotcoco": "hotcoco"}
     tools = [t for t in a.tools if t == "baiseg-rt" or importable(mods[t])]
-    print("versions:", {t: version(t) for t in tools if t != "baiseg-rt"}, "cores:", os.cpu_count())
+    if a.baseline_bin:
+        tools.append("baiseg-rt-baseline")
+    bins = {"baiseg-rt": a.bin, "baiseg-rt-baseline": a.baseline_bin}
+    print("versions:", {t: version(t) for t in tools if not t.startswith("baiseg-rt")}, "cores:", os.cpu_count())
     rows = []
     for n in a.sizes:
         d = os.path.join(a.data_dir, f"coco{n}")
@@ -103,12 +114,14 @@ def main():
                             "--out", d], check=True)
         gt = os.path.join(d, "gt.json")
         for iou in a.iou_types:
-            dt = os.path.join(d, f"dt_{iou}.json")
+            dt = os.path.join(d, f"dt_{'segm' if iou == 'boundary' else iou}.json")
             res = {}
             for tool in tools:
+                if iou == "boundary" and tool not in ("faster-coco-eval", "baiseg-rt"):
+                    continue
                 out = os.path.join(d, f"stats_{tool}_{iou}.json")
-                if tool == "baiseg-rt":
-                    cmd = [a.bin, "eval", "--coco", gt, "--results", dt, "--iou-type", iou, "--json", out, "-q"]
+                if tool.startswith("baiseg-rt"):
+                    cmd = [bins[tool], "eval", "--coco", gt, "--results", dt, "--iou-type", iou, "--json", out, "-q"]
                 else:
                     cmd = [sys.executable, "-c", PY_TOOLS[tool], gt, dt, iou, out]
                 best = None
@@ -117,11 +130,11 @@ def main():
                     if best is None or wall < best[0]:
                         best = (wall, rss, cpu)
                 stats = json.load(open(out))
-                if tool == "baiseg-rt":
+                if tool.startswith("baiseg-rt"):
                     stats = stats["stats"]
                 res[tool] = (best[0], best[1], best[2], stats)
                 print(f"  {n} {iou} {tool}: {best[0]:.2f} s, {best[2]:.2f} s CPU, {best[1]:.0f} MiB", flush=True)
-            ref = res.get("pycocotools")
+            ref = res.get("faster-coco-eval" if iou == "boundary" else "pycocotools")
             ours = res.get("baiseg-rt")
             for tool, (wall, rss, cpu, stats) in res.items():
                 diff = max(abs(x - y) for x, y in zip(stats, ref[3])) if ref else float("nan")
@@ -129,11 +142,11 @@ def main():
                 rows.append((n, iou, tool, wall, cpu, rss, ratio, diff))
     print()
     print("| images | iou | tool | wall (s) | CPU user+sys (s) | peak RSS (MiB) | wall / baiseg-rt "
-          "| max abs diff vs pycocotools |")
+          "| max abs diff vs pycocotools (boundary: vs faster-coco-eval) |")
     print("|---:|---|---|---:|---:|---:|---:|---:|")
     for n, iou, tool, wall, cpu, rss, ratio, diff in rows:
         print(f"| {n} | {iou} | {tool} | {wall:.2f} | {cpu:.2f} | {rss:.0f} | {ratio:.2f}x | {diff:.1e} |")
-    bad = [r for r in rows if r[2] == "baiseg-rt" and r[7] != 0.0 and r[7] == r[7]]
+    bad = [r for r in rows if r[2] == "baiseg-rt" and r[7] == r[7] and r[7] > (1e-6 if r[1] == "boundary" else 0.0)]
     if bad:
         print("baiseg-rt disagrees with pycocotools:", bad)
         sys.exit(1)

@@ -16,6 +16,21 @@ pub enum IouTypeArg {
     Segm,
     /// Box IoU.
     Bbox,
+    /// Boundary IoU (Cheng et al. 2021), as faster-coco-eval `iouType="boundary"`.
+    Boundary,
+}
+
+/// `--sort`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SortArg {
+    /// Category id.
+    Id,
+    /// AP, best first.
+    Ap,
+    /// Category name.
+    Name,
+    /// Number of ground truths, most first.
+    Gt,
 }
 
 /// `--protocol`.
@@ -84,12 +99,55 @@ pub struct EvalArgs {
     /// Write every number (stats, per-category AP, params) to this JSON file.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
-    /// Write precision/recall curves as PNG into this directory.
+    /// Write precision/recall figures (SVG and PNG, one overall and one per category) into this
+    /// directory.
     #[arg(long, value_name = "DIR")]
     pub plot: Option<PathBuf>,
+    /// Write an HTML report (summary, per-category table, figures, TIDE breakdown, confusion
+    /// matrix) into this directory (index.html).
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
+    /// Write the TIDE error breakdown (Bolya et al. 2020) as JSON to this file and print its table.
+    #[arg(long, value_name = "FILE")]
+    pub tide: Option<PathBuf>,
+    /// Write the confusion matrix (categories + background) as JSON to this file, with the
+    /// picture beside it (same name, .svg and .png).
+    #[arg(long, value_name = "FILE")]
+    pub confusion: Option<PathBuf>,
+    /// Confusion matrix: IoU needed for a match.
+    #[arg(long, value_name = "T", default_value_t = 0.5)]
+    pub confusion_iou: f64,
+    /// Confusion matrix: detections below this score are left out.
+    #[arg(long, value_name = "S", default_value_t = 0.5)]
+    pub confusion_score: f64,
     /// Do not print the per-category table.
     #[arg(long)]
     pub no_per_category: bool,
+    /// Also list categories with no ground truth and no detections in the per-category table.
+    #[arg(long)]
+    pub all_categories: bool,
+    /// Order of the per-category table.
+    #[arg(long, value_enum, default_value = "id")]
+    pub sort: SortArg,
+    /// Boundary IoU: erosion radius as a fraction of the image diagonal.
+    #[arg(long, value_name = "R", default_value_t = eval::boundary::DEFAULT_DILATION_RATIO)]
+    pub boundary_dilation_ratio: f64,
+}
+
+impl EvalArgs {
+    /// The per-category table options of `--all-categories` / `--sort`.
+    #[must_use]
+    pub fn table_options(&self) -> eval::TableOptions {
+        eval::TableOptions {
+            all_categories: self.all_categories,
+            sort: match self.sort {
+                SortArg::Id => eval::TableSort::Id,
+                SortArg::Ap => eval::TableSort::Ap,
+                SortArg::Name => eval::TableSort::Name,
+                SortArg::Gt => eval::TableSort::Gt,
+            },
+        }
+    }
 }
 
 /// Validates the raw flags into library parameters.
@@ -100,6 +158,7 @@ pub fn params_from_args(args: &EvalArgs) -> anyhow::Result<Params> {
     let iou_type = match args.iou_type {
         IouTypeArg::Segm => IouType::Segm,
         IouTypeArg::Bbox => IouType::Bbox,
+        IouTypeArg::Boundary => IouType::Boundary,
     };
     let protocol = match args.protocol {
         ProtocolArg::Coco => Protocol::Coco,
@@ -144,8 +203,35 @@ pub fn params_from_args(args: &EvalArgs) -> anyhow::Result<Params> {
     p.img_ids.clone_from(&args.img_ids);
     p.use_cats = args.use_cats;
     p.fix_zero_ids = args.fix_zero_ids;
+    p.boundary_dilation_ratio = args.boundary_dilation_ratio;
     p.validate()?;
     Ok(p)
+}
+
+/// The error analyses `--tide` / `--confusion` / `--report` ask for.
+fn analyses(args: &EvalArgs) -> (Option<eval::TideParams>, Option<eval::ConfusionParams>) {
+    let want = args.report.is_some();
+    let tide = (want || args.tide.is_some()).then(eval::TideParams::default);
+    let confusion = (want || args.confusion.is_some()).then_some(eval::ConfusionParams {
+        iou_thresh: args.confusion_iou,
+        score_thresh: args.confusion_score,
+    });
+    (tide, confusion)
+}
+
+/// Runs the requested analyses, finishes the evaluation and emits everything.
+///
+/// # Errors
+/// As [`Evaluator::analyse`], [`Evaluator::finish`] and [`emit_all`].
+pub fn finish_and_emit(ev: Evaluator, args: &EvalArgs, global: &GlobalOpts) -> anyhow::Result<()> {
+    let (tp, cp) = analyses(args);
+    let (tide, confusion) = if tp.is_some() || cp.is_some() {
+        ev.analyse(tp.as_ref(), cp.as_ref())?
+    } else {
+        (None, None)
+    };
+    let report = ev.finish()?;
+    emit_all(&report, tide.as_ref(), confusion.as_ref(), args, global)
 }
 
 /// Prints a report (summary and per-category table) and writes `--json` / `--plot`.
@@ -153,6 +239,20 @@ pub fn params_from_args(args: &EvalArgs) -> anyhow::Result<Params> {
 /// # Errors
 /// I/O errors writing stdout or the files.
 pub fn emit(report: &EvalReport, args: &EvalArgs, global: &GlobalOpts) -> anyhow::Result<()> {
+    emit_all(report, None, None, args, global)
+}
+
+/// [`emit`] with the error analyses: writes `--tide`, `--confusion`, `--report` too.
+///
+/// # Errors
+/// I/O errors writing stdout or the files.
+pub fn emit_all(
+    report: &EvalReport,
+    tide: Option<&eval::TideReport>,
+    confusion: Option<&eval::ConfusionMatrix>,
+    args: &EvalArgs,
+    global: &GlobalOpts,
+) -> anyhow::Result<()> {
     // Files first: a closed stdout (`| head`) must not lose them.
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(report).context("serialising the report")?;
@@ -160,15 +260,51 @@ pub fn emit(report: &EvalReport, args: &EvalArgs, global: &GlobalOpts) -> anyhow
     }
     if let Some(dir) = &args.plot {
         let files = eval::plot::write_plots(report, dir)?;
-        tracing::info!("wrote {} plots into {}", files.len(), dir.display());
+        tracing::info!("wrote {} plot files into {}", files.len(), dir.display());
+    }
+    if let (Some(path), Some(t)) = (&args.tide, tide) {
+        let text = serde_json::to_string_pretty(t).context("serialising the TIDE breakdown")?;
+        write_atomic(path, text.as_bytes())?;
+    }
+    if let (Some(path), Some(c)) = (&args.confusion, confusion) {
+        let text = serde_json::to_string_pretty(c).context("serialising the confusion matrix")?;
+        write_atomic(path, text.as_bytes())?;
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        let stem = path
+            .file_stem()
+            .map_or_else(|| "confusion".to_owned(), |s| s.to_string_lossy().into_owned());
+        let title = format!("Confusion matrix ({})", report.iou_type.as_str());
+        eval::plot::write_scene(&c.scene(args.all_categories, &title), dir, &stem)?;
+    }
+    if let Some(dir) = &args.report {
+        let mut inputs = vec![("ground truth", args.coco.display().to_string())];
+        if let Some(r) = &args.results {
+            inputs.push(("results", r.display().to_string()));
+        }
+        if let Some(m) = &args.model {
+            inputs.push(("model", m.display().to_string()));
+        }
+        let extras = eval::report::ReportExtras {
+            tide,
+            confusion,
+            inputs: &inputs,
+        };
+        let index = eval::report::write_report(dir, report, args.table_options(), &extras)?;
+        tracing::info!("wrote the report {}", index.display());
     }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if !global.quiet {
         if !args.no_per_category {
-            writeln!(out, "{}", report.category_table())?;
+            writeln!(out, "{}", report.category_table_with(args.table_options()))?;
         }
         write!(out, "{}", report.summary)?;
+        if let Some(t) = tide {
+            write!(out, "\n{}", t.table())?;
+        }
         out.flush()?;
     }
     Ok(())
@@ -203,7 +339,19 @@ pub fn run(args: &EvalArgs, global: &GlobalOpts) -> anyhow::Result<u8> {
     let Some(results) = &args.results else {
         return super::infer::one_pass_eval(args, global);
     };
-    let report = eval::evaluate_files(&args.coco, results, params)?;
-    emit(&report, args, global)?;
+    let (tp, cp) = analyses(args);
+    if tp.is_none() && cp.is_none() {
+        let report = eval::evaluate_files(&args.coco, results, params)?;
+        emit(&report, args, global)?;
+    } else {
+        let gt = if params.iou_type == IouType::Bbox {
+            CocoDataset::from_path_boxes_only(&args.coco)?
+        } else {
+            CocoDataset::from_path(&args.coco)?
+        };
+        let mut ev = Evaluator::new(gt, params)?.with_results_path(results);
+        ev.add_results(eval::load_results(results)?)?;
+        finish_and_emit(ev, args, global)?;
+    }
     Ok(EXIT_OK)
 }

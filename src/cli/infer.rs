@@ -422,8 +422,7 @@ pub fn one_pass_eval(args: &super::eval::EvalArgs, global: &GlobalOpts) -> anyho
             summary.wall.as_secs_f64()
         );
     }
-    let report = evaluator.finish()?;
-    super::eval::emit(&report, args, global)?;
+    super::eval::finish_and_emit(evaluator, args, global)?;
     Ok(if summary.failed.is_empty() {
         EXIT_OK
     } else {

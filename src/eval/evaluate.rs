@@ -8,8 +8,9 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use super::boundary::dilation_radius;
 use super::dataset::{CocoDataset, Detection, Segmentation};
-use super::iou::{MaskGeom, box_iou_matrix, mask_iou_matrix};
+use super::iou::{MaskGeom, boundary_iou_matrix, box_iou_matrix, mask_iou_matrix};
 use super::params::IouType;
 use crate::rle::{Bbox, Rle};
 use crate::{Error, Result};
@@ -73,6 +74,8 @@ pub struct Context<'a> {
     pub mode: ResultMode,
     /// Count matches to ground-truth id 0.
     pub fix_zero_ids: bool,
+    /// Boundary IoU dilation ratio.
+    pub boundary_dilation_ratio: f64,
     /// Results file name for error messages.
     pub results_path: &'a Path,
 }
@@ -182,7 +185,7 @@ pub fn evaluate_image(
         // loadRes: areas, boxes, masks of the kept detections.
         let mut d_area = Vec::with_capacity(group_d.len());
         let ious = match ctx.iou_type {
-            IouType::Segm => {
+            IouType::Segm | IouType::Boundary => {
                 let mut dg = Vec::with_capacity(group_d.len());
                 for &i in &group_d {
                     let e = &dets[i as usize];
@@ -207,7 +210,13 @@ pub fn evaluate_image(
                             .map_err(|r| bad(&gt.path, format!("annotation id {}: {r}", a.id)))?;
                         gg.push(MaskGeom::new(rle));
                     }
-                    mask_iou_matrix(&dg, &gg, &crowd)
+                    let ious = mask_iou_matrix(&dg, &gg, &crowd);
+                    if ctx.iou_type == IouType::Boundary {
+                        let d = dilation_radius(h, w, ctx.boundary_dilation_ratio);
+                        boundary_iou_matrix(&dg, &gg, &crowd, d, ious)
+                    } else {
+                        ious
+                    }
                 }
             }
             IouType::Bbox => {

@@ -29,21 +29,29 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 pub mod accumulate;
+pub mod boundary;
+pub mod canvas;
+pub mod confusion;
 pub mod dataset;
 pub mod evaluate;
+pub mod geometry;
 pub mod iou;
 pub mod params;
 pub mod plot;
+pub mod report;
 pub mod summarize;
+pub mod tide;
 pub mod voc;
 
 pub use accumulate::Accumulated;
+pub use confusion::{ConfusionMatrix, ConfusionParams};
 pub use dataset::{
     Annotation, Category, CocoDataset, Detection, ImageInfo, Results, Segmentation, load_results,
 };
 pub use evaluate::ResultMode;
 pub use params::{IouType, Params, Protocol};
 pub use summarize::{CategoryAp, STAT_NAMES};
+pub use tide::{TideParams, TideReport};
 pub use voc::VocReport;
 
 use evaluate::{CatEval, Context, DetEntry};
@@ -68,7 +76,7 @@ pub struct Evaluator {
 /// Everything an evaluation produced.
 #[derive(Debug, Clone, Serialize)]
 pub struct EvalReport {
-    /// `segm` or `bbox`.
+    /// `segm`, `bbox` or `boundary`.
     pub iou_type: IouType,
     /// The protocol.
     pub protocol: Protocol,
@@ -227,6 +235,60 @@ impl Evaluator {
         Ok(())
     }
 
+    /// The error analyses (see `docs/evaluation.md`): a TIDE breakdown and/or a confusion
+    /// matrix over the evaluated images and categories. Call before [`Evaluator::finish`].
+    ///
+    /// # Errors
+    /// [`Error::Coco`] when a mask cannot be decoded or lacks what the IoU type needs.
+    pub fn analyse(
+        &self,
+        tide: Option<&TideParams>,
+        confusion: Option<&ConfusionParams>,
+    ) -> Result<(Option<TideReport>, Option<ConfusionMatrix>)> {
+        let ctx = geometry::GeomContext {
+            cat_index: &self.cat_index,
+            iou_type: self.params.iou_type,
+            mode: self.mode.unwrap_or(ResultMode::Segm),
+            boundary_dilation_ratio: self.params.boundary_dilation_ratio,
+            results_path: &self.results_path,
+        };
+        let positions: Vec<usize> = self
+            .img_ids
+            .iter()
+            .filter_map(|&id| self.gt.image_position(id))
+            .collect();
+        let geoms = |keep: &(dyn Fn(&DetEntry) -> bool + Sync),
+                     max_dets: usize|
+         -> Result<Vec<geometry::ImageGeom>> {
+            positions
+                .par_iter()
+                .map(|&p| geometry::image_geom(&self.gt, p, &self.dets[p], keep, max_dets, &ctx))
+                .collect()
+        };
+        let names: Vec<String> = self
+            .cat_ids
+            .iter()
+            .map(|&c| self.gt.category_name(c).to_owned())
+            .collect();
+        let t = match tide {
+            Some(tp) => Some(tide::tide(
+                &geoms(&|_| true, tp.max_dets)?,
+                self.cat_ids.len(),
+                tp,
+            )),
+            None => None,
+        };
+        let c = match confusion {
+            Some(cp) => {
+                let thr = cp.score_thresh;
+                let g = geoms(&move |d: &DetEntry| d.det.score >= thr, usize::MAX)?;
+                Some(confusion::confusion(&g, &self.cat_ids, &names, cp))
+            }
+            None => None,
+        };
+        Ok((t, c))
+    }
+
     /// Runs evaluate, accumulate and summarize (or the VOC protocol).
     ///
     /// # Errors
@@ -259,6 +321,7 @@ impl Evaluator {
             max_det: max_dets.last().copied().unwrap_or(0),
             mode: self.mode.unwrap_or(ResultMode::Segm),
             fix_zero_ids: p.fix_zero_ids,
+            boundary_dilation_ratio: p.boundary_dilation_ratio,
             results_path: &self.results_path,
         };
         let per_image: Vec<Vec<CatEval>> = self
@@ -296,7 +359,17 @@ impl Evaluator {
             (vec![-1], vec!["(all categories)".to_owned()])
         };
         let num_gt = self.count_gt(kn);
-        let per_category = summarize::per_category(&acc, &ids, &names, &num_gt);
+        let mut per_category = summarize::per_category(&acc, &ids, &names, &num_gt);
+        if p.use_cats {
+            count_detections(&mut per_category, &self.gt, &self.img_ids, &self.dets);
+        } else if let Some(c) = per_category.first_mut() {
+            c.num_dt = self
+                .img_ids
+                .iter()
+                .filter_map(|&id| self.gt.image_position(id))
+                .map(|p| self.dets[p].len() as u64)
+                .sum();
+        }
         let m_last = max_dets.len().saturating_sub(1);
         let [tn, rn, kn2, _, _] = acc.shape;
         let map_per_iou: Vec<f64> = (0..tn)
@@ -391,21 +464,108 @@ pub fn evaluate_files(gt_path: &Path, results_path: &Path, params: Params) -> Re
     evaluate(gt?, results?, params, results_path)
 }
 
+/// Fills `num_dt` of each category (by id) from the detections of the evaluated images.
+pub(crate) fn count_detections(
+    per_category: &mut [CategoryAp],
+    gt: &CocoDataset,
+    img_ids: &[i64],
+    dets: &[Vec<DetEntry>],
+) {
+    let index: HashMap<i64, usize> = per_category
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.category_id, i))
+        .collect();
+    for &id in img_ids {
+        let Some(pos) = gt.image_position(id) else {
+            continue;
+        };
+        for d in &dets[pos] {
+            if let Some(&i) = index.get(&d.det.category_id) {
+                per_category[i].num_dt += 1;
+            }
+        }
+    }
+}
+
+/// Row order of the per-category table (`--sort`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TableSort {
+    /// By category id (the ground truth's order).
+    #[default]
+    Id,
+    /// By AP, best first; categories without AP last.
+    Ap,
+    /// By name.
+    Name,
+    /// By number of ground truths, most first.
+    Gt,
+}
+
+/// What the per-category table shows.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TableOptions {
+    /// Also list categories with neither ground truth nor detections.
+    pub all_categories: bool,
+    /// Row order.
+    pub sort: TableSort,
+}
+
 impl EvalReport {
-    /// The per-category table as aligned text.
+    /// The per-category rows the table shows under `opts`, in order: categories with neither
+    /// ground truth nor detections are left out unless `opts.all_categories`.
     #[must_use]
-    pub fn category_table(&self) -> String {
-        use std::fmt::Write as _;
-        let mut s = String::new();
-        let width = self
+    pub fn table_rows(&self, opts: TableOptions) -> Vec<&CategoryAp> {
+        let mut rows: Vec<&CategoryAp> = self
             .per_category
             .iter()
-            .map(|c| c.name.len())
-            .max()
-            .unwrap_or(8)
-            .clamp(8, 32);
+            .filter(|c| opts.all_categories || c.num_gt > 0 || c.num_dt > 0)
+            .collect();
+        let ap_key = |c: &CategoryAp| {
+            if c.ap.is_nan() || c.ap < 0.0 {
+                f64::NEG_INFINITY
+            } else {
+                c.ap
+            }
+        };
+        match opts.sort {
+            TableSort::Id => {}
+            TableSort::Ap => rows.sort_by(|a, b| {
+                ap_key(b)
+                    .total_cmp(&ap_key(a))
+                    .then(a.category_id.cmp(&b.category_id))
+            }),
+            TableSort::Name => {
+                rows.sort_by(|a, b| a.name.cmp(&b.name).then(a.category_id.cmp(&b.category_id)))
+            }
+            TableSort::Gt => {
+                rows.sort_by(|a, b| b.num_gt.cmp(&a.num_gt).then(a.category_id.cmp(&b.category_id)))
+            }
+        }
+        rows
+    }
+
+    /// The per-category table as aligned text, default options (empty categories hidden, id
+    /// order).
+    #[must_use]
+    pub fn category_table(&self) -> String {
+        self.category_table_with(TableOptions::default())
+    }
+
+    /// The per-category table as aligned text: one row per category of
+    /// [`EvalReport::table_rows`], then a line saying how many empty categories were hidden.
+    #[must_use]
+    pub fn category_table_with(&self, opts: TableOptions) -> String {
+        use std::fmt::Write as _;
+        let rows = self.table_rows(opts);
+        let mut s = String::new();
+        let width = rows.iter().map(|c| c.name.len()).max().unwrap_or(8).clamp(8, 32);
         let thr = &self.params.iou_thrs;
-        let _ = write!(s, "{:>8}  {:<width$}  {:>6}", "cat_id", "name", "n_gt");
+        let _ = write!(
+            s,
+            "{:>8}  {:<width$}  {:>6}  {:>6}",
+            "cat_id", "name", "n_gt", "n_dt"
+        );
         if self.protocol == Protocol::VocChainercv {
             for t in thr {
                 let _ = write!(s, "  {:>7}", format!("AP@{}", summarize::py_fixed(*t * 100.0, 0)));
@@ -424,9 +584,13 @@ impl EvalReport {
                 summarize::py_fixed(v * 100.0, 2)
             }
         };
-        for c in &self.per_category {
+        for c in &rows {
             let name: String = c.name.chars().take(width).collect();
-            let _ = write!(s, "{:>8}  {:<width$}  {:>6}", c.category_id, name, c.num_gt);
+            let _ = write!(
+                s,
+                "{:>8}  {:<width$}  {:>6}  {:>6}",
+                c.category_id, name, c.num_gt, c.num_dt
+            );
             if self.protocol != Protocol::VocChainercv {
                 let _ = write!(s, "  {:>7}  {:>7}", fmt(c.ap), fmt(c.ar));
             }
@@ -434,6 +598,13 @@ impl EvalReport {
                 let _ = write!(s, "  {:>7}", fmt(*v));
             }
             s.push('\n');
+        }
+        let hidden = self.per_category.len() - rows.len();
+        if hidden > 0 {
+            let _ = writeln!(
+                s,
+                "({hidden} categories with no ground truth and no detections hidden; --all-categories shows them)"
+            );
         }
         s
     }

@@ -9,6 +9,8 @@ pub enum IouType {
     Segm,
     /// Box IoU.
     Bbox,
+    /// Boundary IoU (Cheng et al. 2021): `min(mask IoU, boundary IoU)`, see [`super::boundary`].
+    Boundary,
 }
 
 impl IouType {
@@ -18,6 +20,7 @@ impl IouType {
         match self {
             Self::Segm => "segm",
             Self::Bbox => "bbox",
+            Self::Boundary => "boundary",
         }
     }
 }
@@ -82,6 +85,8 @@ pub struct Params {
     /// pycocotools stores matched ids and reads 0 as "unmatched", so by default (false) such a
     /// detection is a false positive, bit-identically to pycocotools.
     pub fix_zero_ids: bool,
+    /// Boundary IoU: erosion radius as a fraction of the image diagonal (default 0.02).
+    pub boundary_dilation_ratio: f64,
 }
 
 impl Default for Params {
@@ -98,6 +103,7 @@ impl Default for Params {
             img_ids: None,
             use_cats: true,
             fix_zero_ids: false,
+            boundary_dilation_ratio: super::boundary::DEFAULT_DILATION_RATIO,
         }
     }
 }
@@ -150,6 +156,9 @@ impl Params {
             .any(|r| r[0].is_nan() || r[1].is_nan() || r[0] > r[1])
         {
             return inv("area-rng", "each range must be lo:hi with lo <= hi");
+        }
+        if !(self.boundary_dilation_ratio.is_finite() && self.boundary_dilation_ratio >= 0.0) {
+            return inv("boundary-dilation-ratio", "must be a finite number >= 0");
         }
         Ok(())
     }

@@ -198,6 +198,8 @@ pub struct CategoryAp {
     pub ar: f64,
     /// Number of ground truths (not crowd) of this category in the evaluated images.
     pub num_gt: u64,
+    /// Number of detections of this category in the evaluated images (before maxDets).
+    pub num_dt: u64,
 }
 
 /// Per-category AP at area "all" and the largest maxDets (detectron2's table).
@@ -222,6 +224,7 @@ pub fn per_category(acc: &Accumulated, cat_ids: &[i64], names: &[String], num_gt
                 ap_per_iou: per_iou,
                 ar: mean_valid(&rec),
                 num_gt: num_gt.get(k).copied().unwrap_or(0),
+                num_dt: 0,
             }
         })
         .collect()

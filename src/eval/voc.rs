@@ -16,13 +16,14 @@ use std::path::Path;
 
 use rayon::prelude::*;
 
+use super::boundary::dilation_radius;
 use super::dataset::CocoDataset;
 use super::evaluate::{DetEntry, ResultMode, det_box, det_mask};
-use super::iou::MaskGeom;
+use super::iou::{MaskGeom, boundary_iou_matrix, mask_iou_matrix};
 use super::params::{IouType, Params};
 use super::summarize::{CategoryAp, numpy_sum, py_fixed};
 use super::{EvalReport, Protocol};
-use crate::rle::{bbox_iou, rle_iou_with_boxes};
+use crate::rle::bbox_iou;
 use crate::{Error, Result};
 
 /// Precision/recall curves of the VOC protocol.
@@ -117,7 +118,7 @@ pub(crate) fn run(
                         }
                     } else {
                         let ious = match p.iou_type {
-                            IouType::Segm => {
+                            IouType::Segm | IouType::Boundary => {
                                 let dg: Vec<MaskGeom> = pd
                                     .iter()
                                     .map(|d| {
@@ -138,15 +139,13 @@ pub(crate) fn run(
                                         })
                                     })
                                     .collect::<Result<_>>()?;
-                                dg.iter()
-                                    .map(|d| {
-                                        gg.iter()
-                                            .map(|g| {
-                                                rle_iou_with_boxes(&d.rle, &d.bbox, &g.rle, &g.bbox, false)
-                                            })
-                                            .collect::<Vec<_>>()
-                                    })
-                                    .collect::<Vec<_>>()
+                                let no_crowd = vec![false; gg.len()];
+                                let mut flat = mask_iou_matrix(&dg, &gg, &no_crowd);
+                                if p.iou_type == IouType::Boundary {
+                                    let d = dilation_radius(h, w, p.boundary_dilation_ratio);
+                                    flat = boundary_iou_matrix(&dg, &gg, &no_crowd, d, flat);
+                                }
+                                flat.chunks(gg.len()).map(<[f64]>::to_vec).collect::<Vec<_>>()
                             }
                             IouType::Bbox => {
                                 let db: Vec<[f64; 4]> = pd
@@ -294,7 +293,7 @@ pub(crate) fn run(
             }
         );
     }
-    let per_category = (0..kn)
+    let mut per_category: Vec<CategoryAp> = (0..kn)
         .map(|k| {
             let per: Vec<f64> = (0..tn)
                 .map(|t| if ap[t][k].is_nan() { -1.0 } else { ap[t][k] })
@@ -306,9 +305,12 @@ pub(crate) fn run(
                 ap_per_iou: per,
                 ar: -1.0,
                 num_gt: n_pos[k],
+                num_dt: 0,
             }
         })
         .collect();
+
+    super::count_detections(&mut per_category, gt, img_ids, dets);
     Ok(EvalReport {
         iou_type: p.iou_type,
         protocol: Protocol::VocChainercv,

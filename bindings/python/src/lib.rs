@@ -602,9 +602,10 @@ fn parse_iou_type(s: &str) -> PyResult<IouType> {
     match s {
         "segm" => Ok(IouType::Segm),
         "bbox" => Ok(IouType::Bbox),
+        "boundary" => Ok(IouType::Boundary),
         _ => Err(invalid(
             "iou_type",
-            format!("unknown value `{s}` (expected segm or bbox)"),
+            format!("unknown value `{s}` (expected segm, bbox or boundary)"),
         )),
     }
 }
