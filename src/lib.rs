@@ -27,10 +27,10 @@ pub mod model;
 pub mod output;
 /// Wires the stages together for `infer`: decode -> batch -> ORT -> MEP -> sinks, streaming.
 pub mod pipeline;
-/// What produced an output folder (`run.json`): resume and merge checks.
-pub mod provenance;
 /// Masks as COCO polygons: crack contours, every part, holes bridged (`docs/outputs.md`).
 pub mod polygon;
+/// What produced an output folder (`run.json`): resume and merge checks.
+pub mod provenance;
 /// COCO run-length encoding, bit-compatible with pycocotools' `maskApi.c`.
 pub mod rle;
 /// Tiled inference: the tile plan, tile batches, and stitching tile maps at the seams.

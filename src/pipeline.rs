@@ -740,7 +740,13 @@ pub fn run_infer(
                     // As for a one-image batch: an ONNX Runtime failure skips this image only.
                     Err(Error::Ort(reason)) => {
                         let path = items[index].display_path().display().to_string();
-                        handle(Outcome { index, result: Err(Error::Ort(format!("{path}: {reason}"))) }, failed);
+                        handle(
+                            Outcome {
+                                index,
+                                result: Err(Error::Ort(format!("{path}: {reason}"))),
+                            },
+                            failed,
+                        );
                         return Ok(None);
                     }
                     Err(e) => return Err(e),

@@ -6,6 +6,6 @@ mod eval;
 mod fuzz;
 mod infer;
 mod mep;
-mod reliability;
 mod polygons;
+mod reliability;
 mod tile;
