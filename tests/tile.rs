@@ -185,3 +185,56 @@ fn tile_options_are_checked() {
         .arg(fixture("samples/images/000000.png")));
     assert!(!out.status.success(), "--tile-overlap needs --tile");
 }
+
+/// `--max-pixels` bounds one forward pass: untiled, an image above it is skipped from its header;
+/// with `--tile`, the same image runs tile by tile (and equals the untiled result of a
+/// position-independent model), and a tile batch above the budget is refused up front.
+#[test]
+fn pixel_budget_bounds_one_forward_pass_with_tiles() {
+    let dir = TestDir::new();
+    let model = fixture("models/sobel.onnx");
+    let input = "samples/images/000000.png"; // 384 x 384 = 147,456 pixels
+    let whole = infer(&dir, "whole", &model, &[input], &[]);
+
+    let out = run(baiseg()
+        .args(["infer", "--max-pixels", "40000", "--out"])
+        .arg(dir.join("skipped"))
+        .arg(&model)
+        .arg(fixture(input)));
+    assert!(
+        !out.status.success(),
+        "an image above the budget is not processed untiled"
+    );
+    assert!(text(&out).contains("--max-pixels"), "{}", text(&out));
+
+    let tiled = infer(
+        &dir,
+        "tiled",
+        &model,
+        &[input],
+        &["--max-pixels", "40000", "--tile", "128", "--tile-overlap", "32"],
+    );
+    assert!(!whole.is_empty());
+    assert_eq!(tiled.len(), whole.len());
+    for (t, w) in tiled.iter().zip(&whole) {
+        assert_eq!(t.segmentation.counts, w.segmentation.counts);
+        assert_eq!(t.category_id, w.category_id);
+    }
+
+    let out = run(baiseg()
+        .args([
+            "infer",
+            "--quiet",
+            "--max-pixels",
+            "40000",
+            "--tile",
+            "256",
+            "--out",
+        ])
+        .arg(dir.join("refused"))
+        .arg(&model)
+        .arg(fixture(input)));
+    assert_code(&out, 1);
+    let msg = text(&out);
+    assert!(msg.contains("--max-pixels") && msg.contains("65536"), "{msg}");
+}
