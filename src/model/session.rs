@@ -173,6 +173,7 @@ impl Model {
                 .with_intra_threads(n.max(1))
                 .map_err(ort_error(path, "cannot set threads"))?;
         }
+        #[cfg(feature = "cuda")]
         let provider_missing = |name: &str| {
             Error::setting(
                 "device",
