@@ -51,6 +51,10 @@ pub enum ProtocolArg {
 
 /// Arguments of `eval`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  baiseg-rt eval --coco annotations.json --results run1/instances.json
+  baiseg-rt eval --coco annotations.json --results run1/instances.json --protocol voc-chainercv
+  baiseg-rt eval --coco annotations.json --model model.onnx --images images/ --device auto")]
 pub struct EvalArgs {
     /// COCO ground-truth annotation file.
     #[arg(long, value_name = "GT.json")]
@@ -403,7 +407,7 @@ fn one_pass_eval(args: &EvalArgs, params: Params, global: &GlobalOpts) -> anyhow
 /// # Errors
 /// Bad flags, unreadable or malformed inputs (the message names the file and the problem).
 pub fn run(args: &EvalArgs, global: &GlobalOpts) -> anyhow::Result<u8> {
-    let params = params_from_args(args)?;
+    let params = params_from_args(args).map_err(|e| super::usage(format!("{e:#}")))?;
     let Some(results) = &args.results else {
         return one_pass_eval(args, params, global);
     };

@@ -197,6 +197,9 @@ pub enum SaveKind {
 
 /// Arguments of `mep`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  baiseg-rt mep --image image.png --boundary boundary.npy --semantic semantic.npy --out case1
+  baiseg-rt mep --cases fixtures/mep --out mep-out --save overlay")]
 pub struct MepArgs {
     /// RGB image (PNG, JPEG, ...).
     #[arg(

@@ -276,3 +276,119 @@ impl<F: FnMut(&Accepted<'_>) + Send> Sink for CallbackSink<F> {
         (*callback)(done);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use ndarray::Array2;
+
+    use super::*;
+    use crate::input::Origin;
+    use crate::instances::CropMask;
+    use crate::maps::SemanticMap;
+
+    fn item(name: &str) -> InputItem {
+        InputItem {
+            name: name.to_owned(),
+            origin: Origin::File(PathBuf::from(name)),
+        }
+    }
+
+    fn instance() -> Instance {
+        Instance {
+            category: 1,
+            score: 0.75,
+            mask: CropMask {
+                image_height: 8,
+                image_width: 10,
+                x: 2,
+                y: 1,
+                width: 3,
+                height: 2,
+                data: vec![1; 6],
+            },
+        }
+    }
+
+    fn maps() -> Maps {
+        Maps {
+            boundary: Array2::from_elem((8, 10), 0.25),
+            semantic: SemanticMap::Labels(Array2::from_elem((8, 10), 1)),
+        }
+    }
+
+    #[test]
+    fn file_sink_writes_what_save_asks_and_the_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = FileSink::new(OutputOptions {
+            out_dir: dir.path().to_path_buf(),
+            save: SaveSet {
+                labels: true,
+                boundary: true,
+                ..SaveSet::default()
+            },
+            mask_format: MaskFormat::Rle,
+        });
+        let (it, image, maps, instances) =
+            (item("sub/a.png"), RgbImage::new(10, 8), maps(), vec![instance()]);
+        let record = ImageRecords::new(&it.name, 8, 10, &instances);
+        let classes = vec!["cat".to_owned()];
+        sink.write_image(&FinishedImage {
+            item: &it,
+            image: &image,
+            maps: &maps,
+            instances: &instances,
+            record: &record,
+            classes: &classes,
+        })
+        .unwrap();
+        let layout = OutputLayout::new(dir.path());
+        let p = layout.image("sub/a");
+        assert_eq!(ImageRecords::read(&p.record).unwrap(), record);
+        assert!(p.labels.is_file() && p.boundary.is_file());
+        assert!(!p.semantic.exists() && !p.overlay.exists());
+        assert_eq!(
+            sink.folder().map(|(l, s)| (l.root().to_path_buf(), s.labels)),
+            Some((dir.path().to_path_buf(), true))
+        );
+    }
+
+    #[test]
+    fn callback_and_default_sinks_write_nothing() {
+        let mut seen = Vec::new();
+        {
+            let sink =
+                CallbackSink::new(|a: &Accepted<'_>| seen.push((a.image_id, a.record.instances.len())));
+            assert!(sink.folder().is_none());
+            let (it, instances) = (item("a.png"), vec![instance()]);
+            let record = ImageRecords::new(&it.name, 8, 10, &instances);
+            let categories = CategoryMap::identity(&["cat".to_owned()]);
+            sink.accept(&Accepted {
+                item: &it,
+                image_id: 7,
+                record: &record,
+                instances: &instances,
+                categories: &categories,
+                classes: &[],
+            });
+        }
+        assert_eq!(seen, [(7, 1)]);
+    }
+
+    #[test]
+    fn detections_are_the_result_records() {
+        let instances = vec![instance()];
+        let record = ImageRecords::new("a.png", 8, 10, &instances);
+        let results = record.to_results(3, &CategoryMap::from_ids(vec![None, Some(42)]));
+        let d = detection(&results[0]);
+        assert_eq!(
+            (d.category_id, d.score, d.bbox),
+            (42, 0.75, Some([2.0, 1.0, 3.0, 2.0]))
+        );
+        assert!(matches!(
+            d.segmentation,
+            Some(Segmentation::Compressed { size: [8, 10], .. })
+        ));
+    }
+}
