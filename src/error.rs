@@ -32,9 +32,25 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A setting is out of range or unusable here (a device this build or library lacks, tile
+    /// options, a pixel budget too small for one pass). Named in neutral words (`"device"`,
+    /// `"tile size"`); front ends map the name to their own flag (docs/engine.md#errors).
+    #[error("{setting}: {reason}")]
+    Setting {
+        /// The setting, e.g. `"device"`, `"tile size"`, `"pixel budget"`.
+        setting: &'static str,
+        /// Why it cannot be used.
+        reason: String,
+    },
     /// ONNX Runtime could not be loaded or failed.
-    #[error("ONNX Runtime: {0}")]
-    Ort(String),
+    #[error("ONNX Runtime: {message}")]
+    Ort {
+        /// What failed, naming the model or input (includes the ONNX Runtime message).
+        message: String,
+        /// ONNX Runtime's own error, when it gave one.
+        #[source]
+        source: Option<ort::Error>,
+    },
     /// The ONNX graph does not follow the BAISeg model contract (SPEC section 1).
     #[error("{path}: not a BAISeg model: {reason}")]
     ModelContract {
@@ -82,6 +98,39 @@ impl Error {
         }
     }
 
+    /// Shorthand for [`Error::Setting`].
+    pub fn setting(setting: &'static str, reason: impl std::fmt::Display) -> Self {
+        Self::Setting {
+            setting,
+            reason: reason.to_string(),
+        }
+    }
+
+    /// [`Error::Ort`] without an ONNX Runtime error (missing library, unavailable provider).
+    pub fn ort(message: impl std::fmt::Display) -> Self {
+        Self::Ort {
+            message: message.to_string(),
+            source: None,
+        }
+    }
+
+    /// [`Error::Ort`] for ONNX Runtime's `source` while doing `context`.
+    pub fn ort_with(context: impl std::fmt::Display, source: ort::Error) -> Self {
+        Self::Ort {
+            message: format!("{context}: {source}"),
+            source: Some(source),
+        }
+    }
+
+    /// The setting this error is about ([`Error::Setting`]), for front ends to name their flag.
+    #[must_use]
+    pub fn setting_name(&self) -> Option<&'static str> {
+        match self {
+            Self::Setting { setting, .. } => Some(setting),
+            _ => None,
+        }
+    }
+
     /// Shorthand for [`Error::Decode`].
     pub fn decode(path: impl Into<PathBuf>, reason: impl std::fmt::Display) -> Self {
         Self::Decode {
@@ -93,6 +142,9 @@ impl Error {
 
 impl From<ort::Error> for Error {
     fn from(e: ort::Error) -> Self {
-        Self::Ort(e.to_string())
+        Self::Ort {
+            message: e.to_string(),
+            source: Some(e),
+        }
     }
 }

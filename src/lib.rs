@@ -9,6 +9,8 @@
 //! image in -> model -> maps -> MEP -> instances -> outputs / evaluation.
 #![deny(missing_docs)]
 
+/// The engine: plan, batcher, forward pass + MEP, sinks, results (`docs/engine.md`).
+pub mod engine;
 pub mod error;
 
 /// Stage 5b: COCO and VOC instance-segmentation evaluation (pycocotools-identical).
@@ -25,8 +27,6 @@ pub mod mep;
 pub mod model;
 /// Stage 5a: output sinks (COCO results JSON, PNG maps, overlays) written atomically.
 pub mod output;
-/// Wires the stages together for `infer`: decode -> batch -> ORT -> MEP -> sinks, streaming.
-pub mod pipeline;
 /// Masks as COCO polygons: crack contours, every part, holes bridged (`docs/outputs.md`).
 pub mod polygon;
 /// What produced an output folder (`run.json`): resume and merge checks.

@@ -367,15 +367,29 @@ fn strict_devices_never_fall_back_silently() {
     let dir = TestDir::new();
     // The CPU-only onnxruntime wheel has no CUDA provider: --device cuda must fail, auto must fall back.
     let out = run(baiseg()
-        .args(["infer", "--device", "cuda", "--out"])
+        .args(["infer", "--json", "--device", "cuda", "--out"])
         .arg(dir.join("o"))
         .arg(tiny_model())
         .arg(fixture("images/000000074646.jpg")));
     if out.status.code() == Some(0) {
-        return; // a GPU build of ONNX Runtime with a working GPU: nothing to check here
+        // A GPU build of ONNX Runtime with a working GPU: the run must really be on CUDA and
+        // give a complete result.
+        let v: Value = serde_json::from_slice(&out.stdout).expect("infer --json");
+        assert_eq!(v["device"], "cuda:0", "{}", text(&out));
+        assert_eq!(v["processed"], 1, "{}", text(&out));
+        assert_eq!(
+            read_results(&dir.join("o/instances.json")).len() as u64,
+            v["results_written"].as_u64().unwrap()
+        );
+    } else {
+        assert_code(&out, 1);
+        let msg = text(&out);
+        // The library names the setting, the CLI the flag.
+        assert!(
+            msg.to_lowercase().contains("cuda") && msg.contains("--device"),
+            "{msg}"
+        );
     }
-    assert_code(&out, 1);
-    assert!(text(&out).to_lowercase().contains("cuda"), "{}", text(&out));
     let auto = run(baiseg()
         .args(["infer", "--device", "auto", "--out"])
         .arg(dir.join("a"))

@@ -1,4 +1,6 @@
-//! `baiseg-rt eval`: COCO (pycocotools-identical) and VOC instance-segmentation metrics.
+//! `baiseg-rt eval`: COCO (pycocotools-identical) and VOC instance-segmentation metrics, from a
+//! results file or in one pass with the engine (`--model --images`: an evaluator sink, nothing
+//! written; docs/engine.md#front-ends).
 use std::io::Write as _;
 use std::path::PathBuf;
 
@@ -6,8 +8,11 @@ use anyhow::{Context as _, bail};
 use clap::{Args, ValueEnum};
 
 use baiseg_rt::eval::{self, CocoDataset, EvalReport, Evaluator, IouType, Params, Protocol};
+use baiseg_rt::model::{Device, SessionOptions};
+use baiseg_rt::output::write_bytes_atomic;
 
-use super::{EXIT_OK, GlobalOpts};
+use super::mep::MepFlags;
+use super::{EXIT_OK, EXIT_PARTIAL, GlobalOpts};
 
 /// `--iou-type`.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -46,6 +51,10 @@ pub enum ProtocolArg {
 
 /// Arguments of `eval`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  baiseg-rt eval --coco annotations.json --results run1/instances.json
+  baiseg-rt eval --coco annotations.json --results run1/instances.json --protocol voc-chainercv
+  baiseg-rt eval --coco annotations.json --model model.onnx --images images/ --device auto")]
 pub struct EvalArgs {
     /// COCO ground-truth annotation file.
     #[arg(long, value_name = "GT.json")]
@@ -64,9 +73,16 @@ pub struct EvalArgs {
     /// Images for one-pass evaluation (with --model).
     #[arg(long, value_name = "DIR")]
     pub images: Option<PathBuf>,
-    /// MEP of the one-pass evaluation (with --model): paper (default) or improved.
-    #[arg(long, value_name = "MODE", default_value_t = baiseg_rt::mep::MepMode::Paper)]
-    pub mep: baiseg_rt::mep::MepMode,
+    /// Execution provider of the one-pass evaluation (with --model): cpu, cuda[:N], tensorrt[:N]
+    /// or auto.
+    #[arg(long, default_value = "cpu", value_name = "DEVICE")]
+    pub device: Device,
+    /// Images per ONNX Runtime call in the one-pass evaluation (with --model).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub batch: usize,
+    /// MEP of the one-pass evaluation (with --model); --mep paper (default) or improved.
+    #[command(flatten)]
+    pub mep: MepFlags,
     /// What is compared.
     #[arg(long, value_enum, default_value = "segm")]
     pub iou_type: IouTypeArg,
@@ -256,7 +272,7 @@ pub fn emit_all(
     // Files first: a closed stdout (`| head`) must not lose them.
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(report).context("serialising the report")?;
-        write_atomic(path, text.as_bytes())?;
+        write_bytes_atomic(path, text.as_bytes())?;
     }
     if let Some(dir) = &args.plot {
         let files = eval::plot::write_plots(report, dir)?;
@@ -264,11 +280,11 @@ pub fn emit_all(
     }
     if let (Some(path), Some(t)) = (&args.tide, tide) {
         let text = serde_json::to_string_pretty(t).context("serialising the TIDE breakdown")?;
-        write_atomic(path, text.as_bytes())?;
+        write_bytes_atomic(path, text.as_bytes())?;
     }
     if let (Some(path), Some(c)) = (&args.confusion, confusion) {
         let text = serde_json::to_string_pretty(c).context("serialising the confusion matrix")?;
-        write_atomic(path, text.as_bytes())?;
+        write_bytes_atomic(path, text.as_bytes())?;
         let dir = path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -310,24 +326,80 @@ pub fn emit_all(
     Ok(())
 }
 
-fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
-    Ok(())
-}
-
-/// Builds the evaluator for one-pass evaluation (`--model --images`), for `infer` to feed with
-/// `Evaluator::add_image_results` and then pass the report to [`emit`].
+/// The engine configuration of a one-pass evaluation (`--model --images`): the user's device,
+/// batch and MEP flags; image and category ids from `--coco`.
 ///
 /// # Errors
-/// Bad flags, or an unreadable/malformed ground-truth file.
-#[allow(dead_code, reason = "entry point for the one-pass evaluation wired by infer")]
-pub fn one_pass_evaluator(args: &EvalArgs) -> anyhow::Result<Evaluator> {
-    let params = params_from_args(args)?;
+/// A usage error naming the flag.
+fn one_pass_config(args: &EvalArgs, global: &GlobalOpts) -> anyhow::Result<baiseg_rt::engine::InferConfig> {
+    let (Some(model), Some(images)) = (&args.model, &args.images) else {
+        return Err(super::usage(
+            "give either --results DT.json, or --model MODEL.onnx with --images DIR",
+        ));
+    };
+    if args.batch == 0 || args.batch > super::MAX_BATCH {
+        return Err(super::usage(format!(
+            "--batch {} is out of range 1..={}",
+            args.batch,
+            super::MAX_BATCH
+        )));
+    }
+    args.mep.validate().map_err(super::usage)?;
+    Ok(baiseg_rt::engine::InferConfig {
+        model: model.clone(),
+        inputs: vec![images.clone()],
+        coco: Some(args.coco.clone()),
+        semantic_dir: None,
+        session: SessionOptions {
+            device: args.device,
+            threads: global.threads,
+            trt_cache: None,
+        },
+        batch: args.batch,
+        force: false,
+        mep: args.mep.to_params(),
+        threads: global.threads,
+        shard: None,
+        max_pixels: baiseg_rt::input::default_max_pixels(),
+        allow_truncated: false,
+        tile: None,
+    })
+}
+
+/// `eval --coco GT --model MODEL --images DIR`: infer and evaluate in one streaming pass through
+/// an evaluator sink, without writing masks (docs/evaluation.md, docs/engine.md#sink).
+fn one_pass_eval(args: &EvalArgs, params: Params, global: &GlobalOpts) -> anyhow::Result<u8> {
+    let cfg = one_pass_config(args, global)?;
     let gt = CocoDataset::from_path(&args.coco)?;
-    Ok(Evaluator::new(gt, params)?.with_results_path("<inference>"))
+    let sink = baiseg_rt::engine::EvalSink::new(Evaluator::new(gt, params)?.with_results_path("<inference>"));
+    let cancel = super::interrupt::cancel_flag();
+    let pb = super::progress::bar(global);
+    let observer = |event: baiseg_rt::engine::Event<'_>| super::progress::show(&pb, &event, false);
+    let result = baiseg_rt::engine::run(&cfg, &sink, &observer, cancel);
+    pb.finish_and_clear();
+    let summary = match result {
+        Ok(s) => s,
+        Err(baiseg_rt::Error::Interrupted) => {
+            eprintln!("interrupted: nothing evaluated");
+            return Ok(super::EXIT_INTERRUPTED);
+        }
+        Err(e) => return Err(e).with_context(|| format!("eval --model {}", cfg.model.display())),
+    };
+    let evaluator = sink.into_evaluator().context("one-pass evaluation")?;
+    if !global.quiet {
+        eprintln!(
+            "inferred {} images ({} skipped) in {:.2} s; evaluating",
+            summary.processed,
+            summary.failed.len(),
+            summary.wall.as_secs_f64()
+        );
+    }
+    finish_and_emit(evaluator, args, global)?;
+    Ok(if summary.failed.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_PARTIAL
+    })
 }
 
 /// Runs `eval`.
@@ -335,9 +407,9 @@ pub fn one_pass_evaluator(args: &EvalArgs) -> anyhow::Result<Evaluator> {
 /// # Errors
 /// Bad flags, unreadable or malformed inputs (the message names the file and the problem).
 pub fn run(args: &EvalArgs, global: &GlobalOpts) -> anyhow::Result<u8> {
-    let params = params_from_args(args)?;
+    let params = params_from_args(args).map_err(|e| super::usage(format!("{e:#}")))?;
     let Some(results) = &args.results else {
-        return super::infer::one_pass_eval(args, global);
+        return one_pass_eval(args, params, global);
     };
     let (tp, cp) = analyses(args);
     if tp.is_none() && cp.is_none() {

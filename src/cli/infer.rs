@@ -1,17 +1,18 @@
 //! `baiseg-rt infer`: images in, instance masks out.
+//!
+//! Two stages: the raw clap flags ([`InferArgs`]) are validated into the engine's configuration
+//! ([`InferArgs::config`]: usage errors, exit 64), then the engine runs into a file sink
+//! (docs/engine.md#front-ends).
 use std::io::Write as _;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::mep::MepFlags;
-use super::{EXIT_FATAL, EXIT_OK, EXIT_PARTIAL, GlobalOpts};
+use super::{EXIT_FATAL, EXIT_OK, EXIT_PARTIAL, GlobalOpts, MAX_BATCH};
+use baiseg_rt::engine::{self, FileSink, InferConfig, OutputOptions, SaveSet};
 use baiseg_rt::model::{Device, SessionOptions};
-use baiseg_rt::pipeline::{self, Event, InferConfig, InferSummary, SaveSet};
 
 /// Arguments of `infer`.
 #[derive(Debug, Args)]
@@ -111,106 +112,69 @@ fn parse_shard(s: &str) -> Result<(usize, usize), String> {
     Ok((k, n))
 }
 
-/// Largest `--batch`.
-const MAX_BATCH: usize = 1024;
-
-static CANCEL: AtomicBool = AtomicBool::new(false);
-
-fn install_ctrlc() {
-    let _ = ctrlc::set_handler(|| {
-        if CANCEL.swap(true, Ordering::SeqCst) {
-            eprintln!("\ninterrupted twice: exiting now (finished images are kept)");
-            std::process::exit(130);
+impl InferArgs {
+    /// Validates the flags into the engine's configuration and the output options.
+    ///
+    /// # Errors
+    /// A usage error naming the flag.
+    pub fn config(&self, global: &GlobalOpts) -> anyhow::Result<(InferConfig, OutputOptions)> {
+        if self.batch == 0 || self.batch > MAX_BATCH {
+            return Err(super::usage(format!(
+                "--batch {} is out of range 1..={MAX_BATCH}",
+                self.batch
+            )));
         }
-        eprintln!(
-            "\ninterrupt: finishing images in flight, then stopping (press Ctrl-C again to stop at once)"
-        );
-    });
-}
-
-fn progress_bar(global: &GlobalOpts) -> ProgressBar {
-    let pb = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-    if global.quiet {
-        pb.set_draw_target(ProgressDrawTarget::hidden());
+        self.mep.validate().map_err(super::usage)?;
+        if self.max_pixels == Some(0) {
+            return Err(super::usage("--max-pixels must be at least 1"));
+        }
+        if self.out.exists() && !self.out.is_dir() {
+            return Err(super::usage(format!(
+                "--out {}: exists and is not a directory",
+                self.out.display()
+            )));
+        }
+        let cfg = InferConfig {
+            model: self.model.clone(),
+            inputs: self.inputs.clone(),
+            coco: self.coco.clone(),
+            semantic_dir: self.semantic_dir.clone(),
+            session: SessionOptions {
+                device: self.device,
+                threads: global.threads,
+                trt_cache: self.trt_cache.clone(),
+            },
+            batch: self.batch,
+            force: self.force,
+            mep: self.mep.to_params(),
+            threads: global.threads,
+            shard: self.shard,
+            max_pixels: self
+                .max_pixels
+                .unwrap_or_else(baiseg_rt::input::default_max_pixels),
+            allow_truncated: self.allow_truncated,
+            tile: self.tile.map(|size| baiseg_rt::tile::TileOptions {
+                size,
+                overlap: self.tile_overlap,
+            }),
+        };
+        let output = OutputOptions {
+            out_dir: self.out.clone(),
+            save: self.save,
+            mask_format: self.mask_format,
+        };
+        Ok((cfg, output))
     }
-    pb.set_style(
-        ProgressStyle::with_template(
-            "{spinner} {elapsed_precise} [{bar:30}] {pos}/{len} images  {per_sec}  ETA {eta}  {msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
-    pb.enable_steady_tick(Duration::from_millis(200));
-    pb
 }
 
 /// Runs `infer`.
 pub fn run(args: &InferArgs, global: &GlobalOpts) -> anyhow::Result<u8> {
-    if args.batch == 0 || args.batch > MAX_BATCH {
-        return Err(super::usage(format!(
-            "--batch {} is out of range 1..={MAX_BATCH}",
-            args.batch
-        )));
-    }
-    args.mep.validate().map_err(super::usage)?;
-    if args.max_pixels == Some(0) {
-        return Err(super::usage("--max-pixels must be at least 1"));
-    }
-    if args.out.exists() && !args.out.is_dir() {
-        return Err(super::usage(format!(
-            "--out {}: exists and is not a directory",
-            args.out.display()
-        )));
-    }
-    let cfg = InferConfig {
-        model: args.model.clone(),
-        inputs: args.inputs.clone(),
-        out_dir: args.out.clone(),
-        coco: args.coco.clone(),
-        semantic_dir: args.semantic_dir.clone(),
-        session: SessionOptions {
-            device: args.device,
-            threads: global.threads,
-            trt_cache: args.trt_cache.clone(),
-        },
-        batch: args.batch,
-        save: args.save,
-        force: args.force,
-        mep: args.mep.to_params(),
-        threads: global.threads,
-        shard: args.shard,
-        max_pixels: args
-            .max_pixels
-            .unwrap_or_else(baiseg_rt::input::default_max_pixels),
-        allow_truncated: args.allow_truncated,
-        tile: args.tile.map(|size| baiseg_rt::tile::TileOptions {
-            size,
-            overlap: args.tile_overlap,
-        }),
-        mask_format: args.mask_format,
-    };
-    install_ctrlc();
-    let pb = progress_bar(global);
-    let observer = |event: Event<'_>| match event {
-        Event::Planned { todo, .. } => pb.set_length(todo as u64),
-        Event::ImageDone { instances, .. } => {
-            pb.set_message(format!("last: {instances} instances"));
-            pb.inc(1);
-        }
-        Event::ImageFailed { name, error } => {
-            // Name the input, whatever file the error itself names (an output, a label PNG).
-            let text = error.to_string();
-            pb.suspend(|| {
-                if text.contains(name) {
-                    tracing::warn!("skipped: {text}");
-                } else {
-                    tracing::warn!("skipped {name}: {text}");
-                }
-            });
-            pb.inc(1);
-        }
-    };
-    let result = pipeline::run_infer(&cfg, &observer, &CANCEL, &mut |_, _, _, _| {}, true);
+    let (cfg, output) = args.config(global)?;
+    let sink = FileSink::new(output);
+    let cancel = super::interrupt::cancel_flag();
+    let pb = super::progress::bar(global);
+    let observer = |event: engine::Event<'_>| super::progress::show(&pb, &event, true);
+    let result = engine::run(&cfg, &sink, &observer, cancel);
     pb.finish_and_clear();
     let summary = match result {
         Ok(s) => s,
@@ -224,9 +188,13 @@ pub fn run(args: &InferArgs, global: &GlobalOpts) -> anyhow::Result<u8> {
         Err(e) => return Err(e).context("infer"),
     };
     if args.json {
-        writeln!(std::io::stdout().lock(), "{}", summary_json(&summary))?;
+        writeln!(
+            std::io::stdout().lock(),
+            "{}",
+            super::report::summary_json(&summary)
+        )?;
     } else if !global.quiet {
-        print_summary(&summary);
+        super::report::print_summary(&summary);
     }
     let code = if summary.processed == 0 && summary.resumed == 0 {
         EXIT_FATAL
@@ -236,196 +204,4 @@ pub fn run(args: &InferArgs, global: &GlobalOpts) -> anyhow::Result<u8> {
         EXIT_OK
     };
     Ok(code)
-}
-
-fn summary_json(s: &InferSummary) -> String {
-    let stages: Vec<serde_json::Value> = s
-        .stages
-        .iter()
-        .map(|t| serde_json::json!({"stage": t.name, "seconds": t.total.as_secs_f64(), "count": t.count}))
-        .collect();
-    serde_json::json!({
-        "images": s.total,
-        "processed": s.processed,
-        "resumed": s.resumed,
-        "skipped": s.failed.iter().map(|(p, r)| serde_json::json!({"path": p, "reason": r})).collect::<Vec<_>>(),
-        "instances": s.instances,
-        "wall_seconds": s.wall.as_secs_f64(),
-        "ort_seconds": s.ort_time.as_secs_f64(),
-        "outside_ort_share": s.outside_ort_share(),
-        "images_per_second": if s.wall.as_secs_f64() > 0.0 { s.processed as f64 / s.wall.as_secs_f64() } else { 0.0 },
-        "device": s.device,
-        "results": s.results_path,
-        "results_written": s.results_written,
-        "stages": stages,
-    })
-    .to_string()
-}
-
-fn print_summary(s: &InferSummary) {
-    let wall = s.wall.as_secs_f64();
-    let rate = if wall > 0.0 {
-        s.processed as f64 / wall
-    } else {
-        0.0
-    };
-    eprintln!(
-        "done: {} images processed, {} already done (resumed), {} skipped; {} instances; {:.2} s, {:.2} images/s on {}",
-        s.processed,
-        s.resumed,
-        s.failed.len(),
-        s.instances,
-        wall,
-        rate,
-        s.device
-    );
-    if s.processed > 0 {
-        eprintln!(
-            "time inside ONNX Runtime: {:.2} s ({:.0}% of wall time; {:.0}% outside)",
-            s.ort_time.as_secs_f64(),
-            100.0 * (1.0 - s.outside_ort_share()),
-            100.0 * s.outside_ort_share()
-        );
-        eprintln!(
-            "{:<24} {:>10} {:>8} {:>10}",
-            "stage (summed over threads)", "total s", "count", "ms/call"
-        );
-        for t in &s.stages {
-            let total = t.total.as_secs_f64();
-            eprintln!(
-                "{:<24} {:>10.3} {:>8} {:>10.2}",
-                t.name,
-                total,
-                t.count,
-                1000.0 * total / t.count.max(1) as f64
-            );
-        }
-    }
-    for (path, reason) in &s.failed {
-        if reason.contains(path.as_str()) {
-            eprintln!("skipped: {reason}");
-        } else {
-            eprintln!("skipped: {path}: {reason}");
-        }
-    }
-    if let Some(p) = &s.results_path {
-        eprintln!("wrote {} ({} instances)", p.display(), s.results_written);
-    }
-}
-
-/// `eval --coco GT --model MODEL --images DIR`: infer and evaluate in one streaming pass, without
-/// writing masks (SPEC section 4, "one pass"). Uses the SPEC's default MEP parameters on the CPU.
-pub fn one_pass_eval(args: &super::eval::EvalArgs, global: &GlobalOpts) -> anyhow::Result<u8> {
-    use baiseg_rt::eval::{Detection, Segmentation};
-    use baiseg_rt::output::CategoryMap;
-
-    let (Some(model), Some(images)) = (&args.model, &args.images) else {
-        anyhow::bail!("give either --results DT.json, or --model MODEL.onnx with --images DIR");
-    };
-    let mut evaluator = super::eval::one_pass_evaluator(args)?;
-    let gt = evaluator.ground_truth();
-    let ids: std::collections::HashMap<String, i64> = gt
-        .images
-        .iter()
-        .filter_map(|i| i.file_name.as_ref().map(|f| (f.clone(), i.id)))
-        .flat_map(|(f, id)| {
-            let base = f.rsplit('/').next().unwrap_or(&f).to_owned();
-            [(f, id), (base, id)]
-        })
-        .collect();
-    let gt_categories: Vec<(i64, String)> = gt.categories.iter().map(|c| (c.id, c.name.clone())).collect();
-    let cfg = InferConfig {
-        model: model.clone(),
-        inputs: vec![images.clone()],
-        out_dir: PathBuf::new(),
-        coco: Some(args.coco.clone()),
-        semantic_dir: None,
-        session: SessionOptions {
-            device: Device::Cpu,
-            threads: global.threads,
-            trt_cache: None,
-        },
-        batch: 1,
-        save: SaveSet::default(),
-        force: true,
-        mep: baiseg_rt::mep::MepParams {
-            mode: args.mep,
-            ..baiseg_rt::mep::MepParams::default()
-        },
-        threads: global.threads,
-        shard: None,
-        max_pixels: baiseg_rt::input::default_max_pixels(),
-        allow_truncated: false,
-        tile: None,
-        mask_format: baiseg_rt::output::polygons::MaskFormat::Rle,
-    };
-    install_ctrlc();
-    let pb = progress_bar(global);
-    let observer = |event: Event<'_>| match event {
-        Event::Planned { todo, .. } => pb.set_length(todo as u64),
-        Event::ImageDone { .. } => pb.inc(1),
-        Event::ImageFailed { error, .. } => {
-            pb.suspend(|| tracing::warn!("skipped: {error}"));
-            pb.inc(1);
-        }
-    };
-    let mut categories: Option<CategoryMap> = None;
-    let mut first_error: Option<baiseg_rt::Error> = None;
-    let mut on_image = |item: &baiseg_rt::input::InputItem,
-                        record: &baiseg_rt::output::ImageRecords,
-                        _: &[baiseg_rt::instances::Instance],
-                        classes: &[String]| {
-        if first_error.is_some() {
-            return;
-        }
-        let Some(&image_id) = ids.get(&item.name).or_else(|| ids.get(item.file_name())) else {
-            return;
-        };
-        let map = categories.get_or_insert_with(|| CategoryMap::by_name(classes, &gt_categories).0);
-        let dets: Vec<Detection> = record
-            .instances
-            .iter()
-            .filter_map(|inst| {
-                Some(Detection {
-                    category_id: map.category_id(inst.class)?,
-                    score: inst.score,
-                    bbox: Some(inst.bbox),
-                    segmentation: Some(Segmentation::Compressed {
-                        size: [record.height, record.width],
-                        counts: inst.counts.clone(),
-                    }),
-                })
-            })
-            .collect();
-        if let Err(e) = evaluator.add_image_results(image_id, &dets) {
-            first_error = Some(e);
-        }
-    };
-    let result = pipeline::run_infer(&cfg, &observer, &CANCEL, &mut on_image, false);
-    pb.finish_and_clear();
-    let summary = match result {
-        Ok(s) => s,
-        Err(baiseg_rt::Error::Interrupted) => {
-            eprintln!("interrupted: nothing evaluated");
-            return Ok(super::EXIT_INTERRUPTED);
-        }
-        Err(e) => return Err(e).with_context(|| format!("eval --model {}", model.display())),
-    };
-    if let Some(e) = first_error {
-        return Err(e).context("one-pass evaluation");
-    }
-    if !global.quiet {
-        eprintln!(
-            "inferred {} images ({} skipped) in {:.2} s; evaluating",
-            summary.processed,
-            summary.failed.len(),
-            summary.wall.as_secs_f64()
-        );
-    }
-    super::eval::finish_and_emit(evaluator, args, global)?;
-    Ok(if summary.failed.is_empty() {
-        EXIT_OK
-    } else {
-        EXIT_PARTIAL
-    })
 }

@@ -11,6 +11,9 @@ use baiseg_rt::model::{Device, Model, SessionOptions};
 
 /// Arguments of `inspect`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  baiseg-rt inspect models/baiseg_small.onnx
+  baiseg-rt inspect models/baiseg_small.onnx --json")]
 pub struct InspectArgs {
     /// The ONNX model.
     #[arg(value_name = "MODEL.onnx")]

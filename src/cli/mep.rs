@@ -34,29 +34,29 @@ use super::{EXIT_FATAL, EXIT_OK, EXIT_PARTIAL, GlobalOpts};
 #[command(next_help_heading = "MEP options")]
 pub struct MepFlags {
     /// NMS sampling radius r (pixels along the edge normal).
-    #[arg(long, value_name = "R", default_value_t = 1)]
+    #[arg(long, value_name = "R", default_value_t = MepParams::default().nms_radius)]
     pub nms_radius: usize,
     /// NMS margin m: a pixel is suppressed when a sample exceeds m * B(p).
-    #[arg(long, value_name = "M", default_value_t = 1.01)]
+    #[arg(long, value_name = "M", default_value_t = MepParams::default().nms_margin)]
     pub nms_margin: f64,
     /// Threshold t_e on the thinned boundary.
-    #[arg(long, value_name = "T", default_value_t = 0.5)]
+    #[arg(long, value_name = "T", default_value_t = MepParams::default().edge_threshold)]
     pub edge_threshold: f32,
     /// Number of 3x3 dilations of the thinned boundary.
-    #[arg(long, value_name = "N", default_value_t = 2)]
+    #[arg(long, value_name = "N", default_value_t = MepParams::default().dilate_iterations)]
     pub dilate_iterations: usize,
     /// Seed distance threshold t_d in pixels (seeds are dist > t_d).
-    #[arg(long, value_name = "PX", default_value_t = 3.0)]
+    #[arg(long, value_name = "PX", default_value_t = MepParams::default().seed_distance)]
     pub seed_distance: f64,
     /// Size of the elliptical closing kernel (5 = OpenCV's 5x5 MORPH_ELLIPSE; 0 or 1: none).
-    #[arg(long, value_name = "K", default_value_t = 5)]
+    #[arg(long, value_name = "K", default_value_t = MepParams::default().closing_kernel)]
     pub closing_kernel: usize,
     /// Instances with fewer pixels are dropped.
-    #[arg(long, value_name = "PIXELS", default_value_t = 0)]
+    #[arg(long, value_name = "PIXELS", default_value_t = MepParams::default().min_area)]
     pub min_area: u64,
     /// Which MEP: paper (SPEC section 2, exact) or improved (docs/mep-improved.md; the flags
     /// above except --min-area apply to paper only, the --improved-* flags to improved only).
-    #[arg(long = "mep", value_name = "MODE", default_value_t = MepMode::Paper)]
+    #[arg(long = "mep", value_name = "MODE", default_value_t = MepParams::default().mode)]
     pub mode: MepMode,
     #[command(flatten)]
     pub improved: ImprovedFlags,
@@ -197,6 +197,9 @@ pub enum SaveKind {
 
 /// Arguments of `mep`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  baiseg-rt mep --image image.png --boundary boundary.npy --semantic semantic.npy --out case1
+  baiseg-rt mep --cases fixtures/mep --out mep-out --save overlay")]
 pub struct MepArgs {
     /// RGB image (PNG, JPEG, ...).
     #[arg(
@@ -545,7 +548,6 @@ fn list_cases(dir: &Path, out: &Path) -> anyhow::Result<Vec<Result<CaseFiles, (S
 
 /// Runs `mep`.
 pub fn run(args: &MepArgs, global: &GlobalOpts) -> anyhow::Result<u8> {
-    super::init_threads(global);
     args.flags.validate().map_err(super::usage)?;
     let params = args.flags.to_params();
     let wall = Instant::now();

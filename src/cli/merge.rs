@@ -9,7 +9,7 @@ use super::{EXIT_OK, GlobalOpts};
 /// Arguments of `merge`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Example (two shards, e.g. two Slurm array tasks, then one merge):
+    after_help = "Examples (two shards, e.g. two Slurm array tasks, then one merge):
   baiseg-rt infer model.onnx images/ --shard 0/2 --out run.0
   baiseg-rt infer model.onnx images/ --shard 1/2 --out run.1
   baiseg-rt merge run.0 run.1 --out run"

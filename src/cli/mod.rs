@@ -1,16 +1,26 @@
-//! The command line (binary only: the library never depends on clap).
+//! The command line (binary only: the library never depends on clap; the `cli` feature).
 //!
-//! Each subcommand lives in its own file with its raw clap arguments and a `run` that validates
-//! them into library configuration, runs, and returns the exit code.
+//! Layers (docs/engine.md#front-ends): each subcommand lives in its own file with its raw clap
+//! arguments and a `run` that validates them into library configuration (usage errors: exit 64),
+//! calls the library, and returns the exit code. Progress bars (`progress`), Ctrl-C
+//! (`interrupt`), the infer summary (`report`) and the wording of library errors (`hints`) have
+//! their own modules; subcommands do not import each other.
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
 mod eval;
+mod hints;
 mod infer;
 mod inspect;
+mod interrupt;
 mod mep;
 mod merge;
+mod progress;
+mod report;
+
+/// Largest `--batch`.
+pub const MAX_BATCH: usize = 1024;
 
 /// Exit code: everything done.
 pub const EXIT_OK: u8 = 0;
@@ -125,7 +135,10 @@ pub fn main() -> ExitCode {
         );
         return ExitCode::from(EXIT_USAGE);
     }
-    init_threads(&cli.global);
+    if let Err(e) = init_threads(&cli.global) {
+        eprintln!("error: --threads: {e}");
+        return ExitCode::from(EXIT_FATAL);
+    }
     let result = match &cli.command {
         Command::Infer(args) => infer::run(args, &cli.global),
         Command::Inspect(args) => inspect::run(args, &cli.global),
@@ -167,11 +180,15 @@ fn init_logging(global: &GlobalOpts) {
 }
 
 /// The error and its causes, `: `-joined, leaving out a cause whose text the previous one already
-/// contains (library errors name their file, so context often repeats it: no "X: X").
+/// contains (library errors name their file, so context often repeats it: no "X: X"). Library
+/// errors about a setting get the flag that sets it ([`hints`]).
 fn error_text(err: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for cause in err.chain() {
-        let text = cause.to_string();
+        let text = match cause.downcast_ref::<baiseg_rt::Error>() {
+            Some(e) => hints::error_text(e),
+            None => cause.to_string(),
+        };
         if parts.last().is_some_and(|prev| prev.contains(&text)) {
             continue;
         }
@@ -187,11 +204,16 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
-/// Configures the global rayon pool from `--threads`.
-pub fn init_threads(global: &GlobalOpts) {
-    if let Some(n) = global.threads {
-        let _ = rayon::ThreadPoolBuilder::new()
+/// Configures the global rayon pool from `--threads`: once per process, here only (the engine
+/// builds its own worker pool of the same size).
+///
+/// # Errors
+/// When the pool cannot be built.
+pub fn init_threads(global: &GlobalOpts) -> Result<(), rayon::ThreadPoolBuildError> {
+    match global.threads {
+        Some(n) => rayon::ThreadPoolBuilder::new()
             .num_threads(n.max(1))
-            .build_global();
+            .build_global(),
+        None => Ok(()),
     }
 }

@@ -25,15 +25,15 @@ impl Model {
         let _span = crate::timing::span("model::forward");
         let n = batch.shape()[0];
         let input = TensorRef::from_array_view(batch).map_err(|e| {
-            Error::Ort(format!(
-                "{}: cannot create the input tensor: {e}",
-                self.path.display()
-            ))
+            Error::ort_with(
+                format!("{}: cannot create the input tensor", self.path.display()),
+                e,
+            )
         })?;
         let outputs = self
             .session
             .run(ort::inputs!["image" => input])
-            .map_err(|e| Error::Ort(format!("{}: inference failed: {e}", self.path.display())))?;
+            .map_err(|e| Error::ort_with(format!("{}: inference failed", self.path.display()), e))?;
         let extract = |name: &str| -> Result<Array4<f32>> {
             let value = outputs.get(name).ok_or_else(|| Error::ModelContract {
                 path: self.path.clone(),

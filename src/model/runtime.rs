@@ -101,7 +101,7 @@ pub fn find_library() -> Result<PathBuf> {
         if path.is_file() {
             return Ok(path);
         }
-        return Err(Error::Ort(format!(
+        return Err(Error::ort(format!(
             "ORT_DYLIB_PATH={} does not exist; {INSTALL_HINT}",
             path.display()
         )));
@@ -126,7 +126,7 @@ pub fn find_library() -> Result<PathBuf> {
     if let Some(lib) = std::env::var_os("BAISEG_ORT_DIR").and_then(|dir| library_in(Path::new(&dir))) {
         return Ok(lib);
     }
-    Err(Error::Ort(format!(
+    Err(Error::ort(format!(
         "the ONNX Runtime shared library (libonnxruntime.so) was not found (looked in ORT_DYLIB_PATH, BAISEG_ORT_DIR and {} project directories such as {}); {INSTALL_HINT}",
         searched.len(),
         searched
@@ -142,7 +142,7 @@ pub fn find_library() -> Result<PathBuf> {
 pub fn environment() -> Result<(&'static ort::environment::Environment, &'static Path)> {
     let loaded = ENVIRONMENT.get_or_init(|| {
         let lib = find_library().map_err(|e| match e {
-            Error::Ort(msg) => msg,
+            Error::Ort { message, .. } => message,
             other => other.to_string(),
         })?;
         check_library_version(&lib)?;
@@ -171,7 +171,7 @@ pub fn environment() -> Result<(&'static ort::environment::Environment, &'static
     });
     match loaded {
         Ok((env, lib)) => Ok((env, lib.as_path())),
-        Err(msg) => Err(Error::Ort(msg.clone())),
+        Err(msg) => Err(Error::ort(msg)),
     }
 }
 

@@ -106,7 +106,7 @@ impl fmt::Debug for Model {
 fn ort_error(path: &Path, what: &str) -> impl Fn(ort::Error<SessionBuilder>) -> Error {
     let path = path.display().to_string();
     let what = what.to_owned();
-    move |e| Error::Ort(format!("{path}: {what}: {e}"))
+    move |e| Error::ort_with(format!("{path}: {what}"), e.into())
 }
 
 impl Model {
@@ -127,11 +127,11 @@ impl Model {
         let (session, device) = match options.device {
             Device::Auto => match Self::build(env, path, options, Device::Cuda(0)) {
                 Ok(s) => {
-                    tracing::info!("--device auto: using CUDA (GPU 0)");
+                    tracing::info!("device auto: using CUDA (GPU 0)");
                     (s, Device::Cuda(0))
                 }
                 Err(e) => {
-                    tracing::info!("--device auto: CUDA unavailable ({e}); using the CPU");
+                    tracing::info!("device auto: CUDA unavailable ({e}); using the CPU");
                     (Self::build(env, path, options, Device::Cpu)?, Device::Cpu)
                 }
             },
@@ -165,12 +165,7 @@ impl Model {
         device: Device,
     ) -> Result<Session> {
         let mut builder = Session::builder(env)
-            .map_err(|e| {
-                Error::Ort(format!(
-                    "{}: cannot create a session builder: {e}",
-                    path.display()
-                ))
-            })?
+            .map_err(|e| Error::ort_with(format!("{}: cannot create a session builder", path.display()), e))?
             .with_optimization_level(GraphOptimizationLevel::All)
             .map_err(ort_error(path, "cannot set the optimisation level"))?;
         if let Some(n) = options.threads {
@@ -178,19 +173,26 @@ impl Model {
                 .with_intra_threads(n.max(1))
                 .map_err(ort_error(path, "cannot set threads"))?;
         }
+        #[cfg(feature = "cuda")]
         let provider_missing = |name: &str| {
-            Error::Ort(format!(
-                "--device {device}: the loaded ONNX Runtime library was built without the {name} execution provider; \
-                 install `onnxruntime-gpu` and set ORT_DYLIB_PATH to its libonnxruntime.so"
-            ))
+            Error::setting(
+                "device",
+                format!(
+                    "{device}: the loaded ONNX Runtime library was built without the {name} execution provider; \
+                     install `onnxruntime-gpu` and set ORT_DYLIB_PATH to its libonnxruntime.so"
+                ),
+            )
         };
         match device {
             Device::Cpu | Device::Auto => {}
             #[cfg(not(feature = "cuda"))]
             Device::Cuda(_) | Device::TensorRt(_) => {
-                return Err(Error::Ort(format!(
-                    "--device {device}: this baiseg-rt was built without the `cuda`/`tensorrt` cargo features"
-                )));
+                return Err(Error::setting(
+                    "device",
+                    format!(
+                        "{device}: this baiseg-rt was built without the `cuda`/`tensorrt` cargo features"
+                    ),
+                ));
             }
             #[cfg(feature = "cuda")]
             Device::Cuda(n) => {
@@ -207,9 +209,10 @@ impl Model {
             }
             #[cfg(all(feature = "cuda", not(feature = "tensorrt")))]
             Device::TensorRt(_) => {
-                return Err(Error::Ort(format!(
-                    "--device {device}: this baiseg-rt was built without the `tensorrt` cargo feature"
-                )));
+                return Err(Error::setting(
+                    "device",
+                    format!("{device}: this baiseg-rt was built without the `tensorrt` cargo feature"),
+                ));
             }
             #[cfg(feature = "tensorrt")]
             Device::TensorRt(n) => {
@@ -248,10 +251,10 @@ impl Model {
 fn read_metadata(session: &Session, path: &Path) -> Result<BTreeMap<String, String>> {
     let md = session
         .metadata()
-        .map_err(|e| Error::Ort(format!("{}: cannot read metadata: {e}", path.display())))?;
+        .map_err(|e| Error::ort_with(format!("{}: cannot read metadata", path.display()), e))?;
     let keys = md
         .custom_keys()
-        .map_err(|e| Error::Ort(format!("{}: cannot read metadata: {e}", path.display())))?;
+        .map_err(|e| Error::ort_with(format!("{}: cannot read metadata", path.display()), e))?;
     let mut out = BTreeMap::new();
     for key in keys {
         if let Some(value) = md.custom(&key) {

@@ -166,6 +166,16 @@ impl CategoryMap {
         }
     }
 
+    /// The map giving class `k` the category `ids[k]` (`ids[0]` is background); no category
+    /// names (for results of callers that matched classes themselves, e.g. the bindings).
+    #[must_use]
+    pub fn from_ids(ids: Vec<Option<i64>>) -> Self {
+        Self {
+            ids,
+            categories: Vec::new(),
+        }
+    }
+
     /// Maps classes to the GT categories with the same name (case, `_` and `-` ignored).
     /// Returns the map and the names of classes with no matching category.
     #[must_use]

@@ -11,8 +11,8 @@ use serde_json::Value;
 use super::coco_json::{ResultRecord, write_results_json};
 use crate::error::{Error, Result};
 
-/// Per-image output folders carried over by [`merge_runs`].
-pub const PER_IMAGE_DIRS: &[&str] = &["records", "labels", "semantic", "boundary", "overlays"];
+/// Per-image output folders carried over by [`merge_runs`] (the output layout's).
+pub const PER_IMAGE_DIRS: &[&str] = super::OutputLayout::PER_IMAGE_DIRS;
 
 /// What [`merge_runs`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -209,7 +209,8 @@ pub fn merge_runs(inputs: &[PathBuf], out: &Path) -> Result<MergeSummary> {
     let mut any_header = false;
     let mut files: BTreeMap<PathBuf, PathBuf> = BTreeMap::new();
     for (shard, dir) in inputs.iter().enumerate() {
-        let results_path = dir.join("instances.json");
+        let shard_layout = super::OutputLayout::new(dir);
+        let results_path = shard_layout.results();
         if !results_path.is_file() {
             return Err(Error::Coco {
                 path: dir.clone(),
@@ -238,7 +239,7 @@ pub fn merge_runs(inputs: &[PathBuf], out: &Path) -> Result<MergeSummary> {
         }
         records.extend(shard_records.into_iter().map(|r| (shard, r)));
 
-        let header_path = dir.join("images.json");
+        let header_path = shard_layout.images();
         if header_path.is_file() {
             any_header = true;
             let header = read_json(&header_path)?;
@@ -312,14 +313,15 @@ pub fn merge_runs(inputs: &[PathBuf], out: &Path) -> Result<MergeSummary> {
     for (rel, source) in &files {
         link_or_copy(source, &out.join(rel))?;
     }
-    write_results_json(&out.join("instances.json"), &records)?;
+    let layout = super::OutputLayout::new(out);
+    write_results_json(&layout.results(), &records)?;
     if any_header {
         let header = MergedHeader {
             images: images.values().collect(),
             categories: categories.map(|(c, _)| c).unwrap_or(Value::Null),
             annotations: [],
         };
-        let path = out.join("images.json");
+        let path = layout.images();
         let bytes = serde_json::to_vec_pretty(&header).map_err(|source| Error::Json {
             path: path.clone(),
             source,

@@ -3,6 +3,7 @@
 pub mod atomic;
 pub mod coco_json;
 mod font;
+pub mod layout;
 pub mod merge;
 pub mod overlay;
 pub mod png;
@@ -10,3 +11,4 @@ pub mod polygons;
 
 pub use atomic::{write_atomic, write_bytes_atomic};
 pub use coco_json::{CategoryMap, ImageRecords, ResultRecord};
+pub use layout::OutputLayout;

@@ -8,12 +8,13 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use baiseg_rt::Error;
+use baiseg_rt::engine::{Engine, EngineOptions};
 use baiseg_rt::eval::{self, CocoDataset, IouType, Params, Protocol};
 use baiseg_rt::input::decode::decode_image as rs_decode_image;
-use baiseg_rt::input::preprocess::{make_batch, padded_shape};
 use baiseg_rt::instances::{Instance as RsInstance, paint_label_map};
 use baiseg_rt::mep::{MepInput, MepMode, MepParams, Semantic, extract};
 use baiseg_rt::model::{Device, Model as RsModel, SessionOptions};
+use baiseg_rt::output::ImageRecords;
 use baiseg_rt::output::coco_json::{CategoryMap, CocoHeader};
 use baiseg_rt::rle::{Rle, bbox_iou as rs_bbox_iou, rle_iou as rs_rle_iou};
 use baiseg_rt::tile::TileOptions;
@@ -22,7 +23,6 @@ use ndarray::{Array2, Array3, ArrayView3, ShapeBuilder};
 use numpy::{IntoPyArray, PyArray2, PyArray3, PyReadonlyArray2, PyReadonlyArray3, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use rayon::prelude::*;
 
 /// The `baiseg_rt` exception class for a library error.
 fn exception_kind(e: &Error) -> &'static str {
@@ -30,7 +30,11 @@ fn exception_kind(e: &Error) -> &'static str {
         Error::Io { .. } => "BaisegIOError",
         Error::Decode { .. } => "DecodeError",
         Error::Invalid { .. } => "InvalidInputError",
-        Error::Ort(_) => "OrtError",
+        Error::Ort { .. }
+        | Error::Setting {
+            setting: "device", ..
+        } => "OrtError",
+        Error::Setting { .. } => "InvalidInputError",
         Error::ModelContract { .. } => "ModelContractError",
         Error::Json { .. } | Error::Coco { .. } => "CocoError",
         Error::Interrupted => "BaisegError",
@@ -61,21 +65,46 @@ fn invalid(what: &str, reason: impl std::fmt::Display) -> PyErr {
     to_py_err(Error::invalid(what, reason))
 }
 
-/// The paper's parameters and the MEP mode name (`"paper"` or `"improved"`).
-type MepTuple = (usize, f64, f32, usize, f64, usize, u64, String);
+/// The MEP parameters by their CLI names, with the library's defaults ([`MepParams::default`]):
+/// the one source of `baiseg_rt.MEP_DEFAULTS`.
+#[pyfunction]
+fn mep_defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let p = MepParams::default();
+    let d = PyDict::new(py);
+    d.set_item("nms_radius", p.nms_radius)?;
+    d.set_item("nms_margin", p.nms_margin)?;
+    d.set_item("edge_threshold", p.edge_threshold)?;
+    d.set_item("dilate_iterations", p.dilate_iterations)?;
+    d.set_item("seed_distance", p.seed_distance)?;
+    d.set_item("closing_kernel", p.closing_kernel)?;
+    d.set_item("min_area", p.min_area)?;
+    d.set_item("mep", p.mode.to_string())?;
+    Ok(d)
+}
 
-fn mep_params(t: MepTuple) -> PyResult<MepParams> {
-    let mode: MepMode = t.7.parse().map_err(|e: String| invalid("mep", e))?;
+/// [`MepParams`] from a dict of CLI names (missing keys: the defaults; the Python wrapper has
+/// already refused unknown keys).
+fn mep_params(d: &Bound<'_, PyDict>) -> PyResult<MepParams> {
+    macro_rules! get {
+        ($key:literal, $default:expr) => {
+            match d.get_item($key)? {
+                Some(v) => v.extract().map_err(|e: PyErr| invalid($key, e))?,
+                None => $default,
+            }
+        };
+    }
+    let p = MepParams::default();
+    let mode: String = get!("mep", p.mode.to_string());
     Ok(MepParams {
-        nms_radius: t.0,
-        nms_margin: t.1,
-        edge_threshold: t.2,
-        dilate_iterations: t.3,
-        seed_distance: t.4,
-        closing_kernel: t.5,
-        min_area: t.6,
-        mode,
-        ..MepParams::default()
+        nms_radius: get!("nms_radius", p.nms_radius),
+        nms_margin: get!("nms_margin", p.nms_margin),
+        edge_threshold: get!("edge_threshold", p.edge_threshold),
+        dilate_iterations: get!("dilate_iterations", p.dilate_iterations),
+        seed_distance: get!("seed_distance", p.seed_distance),
+        closing_kernel: get!("closing_kernel", p.closing_kernel),
+        min_area: get!("min_area", p.min_area),
+        mode: mode.parse::<MepMode>().map_err(|e: String| invalid("mep", e))?,
+        ..p
     })
 }
 
@@ -183,7 +212,7 @@ struct Times {
 }
 
 struct Loaded {
-    model: RsModel,
+    engine: Engine,
     times: Times,
 }
 
@@ -214,11 +243,13 @@ fn to_rgb(a: ArrayView3<'_, u8>) -> PyResult<RgbImage> {
 }
 
 impl Model {
+    /// The engine's [`Engine::infer_batch`] (the CLI's batcher and forward pass) with these
+    /// options; accumulates the times.
     fn run(
         &self,
-        images: &[RgbImage],
+        images: Vec<RgbImage>,
         batch_size: usize,
-        params: &MepParams,
+        params: MepParams,
         tile: Option<TileOptions>,
     ) -> baiseg_rt::Result<Vec<Vec<RsInstance>>> {
         let t_start = Instant::now();
@@ -227,76 +258,25 @@ impl Model {
             .lock()
             .map_err(|_| Error::invalid("model", "a previous call panicked"))?;
         let loaded = &mut *guard;
-        let norm = loaded.model.info.normalization();
-        let sd = loaded.model.info.size_divisor;
-        let mut out: Vec<Vec<RsInstance>> = vec![Vec::new(); images.len()];
-        let (mut t_pre, mut t_ort, mut t_mep) = (0.0, 0.0, 0.0);
-        // Images larger than one tile run tile by tile, as `infer --tile` (src/tile.rs).
-        let tiled = |img: &RgbImage| {
-            tile.is_some_and(|t| t.needs_tiling(img.height() as usize, img.width() as usize, sd))
-        };
-        if let Some(t) = &tile {
-            t.validate(sd)?;
-        }
-        for (i, img) in images.iter().enumerate().filter(|(_, img)| tiled(img)) {
-            let Some(opts) = tile else { break };
-            let t0 = Instant::now();
-            let (stitched, ort) = baiseg_rt::tile::infer_tiled(&mut loaded.model, img, &opts, batch_size)?;
-            let t1 = Instant::now();
-            let maps = stitched.into_maps(None)?;
-            let view = ArrayView3::from_shape((img.height() as usize, img.width() as usize, 3), img.as_raw())
-                .map_err(|e| Error::invalid("image", e))?;
-            out[i] = extract(&maps.mep_input(view)?, params)?;
-            t_ort += ort.as_secs_f64();
-            t_pre += (t1 - t0).as_secs_f64() - ort.as_secs_f64();
-            t_mep += t1.elapsed().as_secs_f64();
-        }
-        // Group by padded shape (as `infer --batch N` does), keeping input order inside a group.
-        let mut groups: Vec<((usize, usize), Vec<usize>)> = Vec::new();
-        for (i, img) in images.iter().enumerate().filter(|(_, img)| !tiled(img)) {
-            let key = padded_shape(img.height() as usize, img.width() as usize, sd);
-            match groups.iter_mut().find(|(k, _)| *k == key) {
-                Some((_, g)) => g.push(i),
-                None => groups.push((key, vec![i])),
-            }
-        }
-        for (_, group) in &groups {
-            for chunk in group.chunks(batch_size.max(1)) {
-                let t0 = Instant::now();
-                let refs: Vec<&RgbImage> = chunk.iter().map(|&i| &images[i]).collect();
-                let batch = make_batch(&refs, &norm, sd);
-                let t1 = Instant::now();
-                let raw = loaded.model.forward(batch.tensor.view())?;
-                let t2 = Instant::now();
-                let results: Vec<baiseg_rt::Result<Vec<RsInstance>>> = chunk
-                    .par_iter()
-                    .enumerate()
-                    .map(|(slot, &i)| {
-                        let img = &images[i];
-                        let maps = baiseg_rt::maps::from_outputs(&raw, slot, &batch.letterboxes[slot])?;
-                        let view = ArrayView3::from_shape(
-                            (img.height() as usize, img.width() as usize, 3),
-                            img.as_raw(),
-                        )
-                        .map_err(|e| Error::invalid("image", e))?;
-                        extract(&maps.mep_input(view)?, params)
-                    })
-                    .collect();
-                let t3 = Instant::now();
-                for (&i, r) in chunk.iter().zip(results) {
-                    out[i] = r?;
-                }
-                t_pre += (t1 - t0).as_secs_f64();
-                t_ort += (t2 - t1).as_secs_f64();
-                t_mep += (t3 - t2).as_secs_f64();
-            }
-        }
+        loaded.engine.set_options(EngineOptions {
+            mep: params,
+            semantic_dir: None,
+            tile,
+            batch: batch_size,
+        })?;
+        let before = loaded.engine.times();
+        let n = images.len() as u64;
+        let out = loaded.engine.infer_batch(images)?;
+        let after = loaded.engine.times();
+        let total = t_start.elapsed().as_secs_f64();
+        let pre = (after.preprocess - before.preprocess).as_secs_f64();
+        let ort = (after.ort - before.ort).as_secs_f64();
         let t = &mut loaded.times;
-        t.preprocess += t_pre;
-        t.ort += t_ort;
-        t.mep += t_mep;
-        t.total += t_start.elapsed().as_secs_f64();
-        t.images += images.len() as u64;
+        t.preprocess += pre;
+        t.ort += ort;
+        t.mep += (total - pre - ort).max(0.0);
+        t.total += total;
+        t.images += n;
         Ok(out)
     }
 }
@@ -320,9 +300,10 @@ impl Model {
             "library": model.library,
             "model": model.info,
         });
+        let engine = Engine::new(model, EngineOptions::default()).map_err(to_py_err)?;
         Ok(Self {
             inner: Mutex::new(Loaded {
-                model,
+                engine,
                 times: Times::default(),
             }),
             classes,
@@ -350,7 +331,7 @@ impl Model {
         py: Python<'_>,
         images: Vec<PyReadonlyArray3<'_, u8>>,
         batch_size: usize,
-        params: MepTuple,
+        params: &Bound<'_, PyDict>,
         tile: Option<(usize, usize)>,
     ) -> PyResult<Vec<Vec<Instance>>> {
         let imgs: Vec<RgbImage> = images
@@ -361,9 +342,9 @@ impl Model {
         let out = py
             .detach(|| {
                 self.run(
-                    &imgs,
+                    imgs,
                     batch_size,
-                    &params,
+                    params,
                     tile.map(|(size, overlap)| TileOptions { size, overlap }),
                 )
             })
@@ -398,6 +379,57 @@ impl Model {
     }
 }
 
+/// The inputs as `infer` lists them (files, directories, zip archives; the library's one listing
+/// rule) with their image ids by the library's one matching rule (`docs/engine.md#image-ids`):
+/// `(path, name, image_id, reason)` per image, `image_id` `None` with the reason when the COCO
+/// file gives it none.
+#[pyfunction]
+#[pyo3(signature = (inputs, coco = None))]
+fn list_inputs(
+    py: Python<'_>,
+    inputs: Vec<PathBuf>,
+    coco: Option<PathBuf>,
+) -> PyResult<Vec<(String, String, Option<i64>, Option<String>)>> {
+    py.detach(|| {
+        let header = coco.as_deref().map(CocoHeader::read).transpose()?;
+        let found = baiseg_rt::input::enumerate_inputs(&inputs, &[])?;
+        let ids = baiseg_rt::engine::image_ids(&found.items, header.as_ref());
+        Ok(found
+            .items
+            .iter()
+            .zip(ids)
+            .map(|(item, id)| {
+                let path = item.display_path().display().to_string();
+                match id {
+                    Ok(id) => (path, item.name.clone(), Some(id), None),
+                    Err(reason) => (path, item.name.clone(), None, Some(reason)),
+                }
+            })
+            .collect())
+    })
+    .map_err(to_py_err)
+}
+
+/// The COCO result records of one image's instances as `instances.json` holds them (one builder:
+/// `ImageRecords::to_results`), as a JSON list; `category_ids[k]` is class `k`'s category.
+#[pyfunction]
+#[pyo3(signature = (instances, image_id, category_ids, file_name = None))]
+fn coco_results_json(
+    instances: Vec<PyRef<'_, Instance>>,
+    image_id: i64,
+    category_ids: Vec<Option<i64>>,
+    file_name: Option<&str>,
+) -> PyResult<String> {
+    let list: Vec<RsInstance> = instances.iter().map(|i| i.inner.clone()).collect();
+    let (h, w) = list
+        .first()
+        .map_or((0, 0), |i| (i.mask.image_height, i.mask.image_width));
+    let record = ImageRecords::new(file_name.unwrap_or(""), h, w, &list);
+    let records = record.to_results(image_id, &CategoryMap::from_ids(category_ids));
+    // Field order as in instances.json; the wrapper drops `file_name` when none was given.
+    serde_json::to_string(&records).map_err(|e| invalid("results", e))
+}
+
 /// `file_name` (and its last path component) -> image id of a COCO annotation file.
 #[pyfunction]
 fn coco_image_ids(py: Python<'_>, path: PathBuf) -> PyResult<std::collections::HashMap<String, i64>> {
@@ -414,7 +446,7 @@ fn mep(
     boundary: PyReadonlyArray2<'_, f32>,
     semantic: Option<PyReadonlyArray3<'_, f32>>,
     labels: Option<PyReadonlyArray2<'_, u16>>,
-    params: MepTuple,
+    params: &Bound<'_, PyDict>,
 ) -> PyResult<Vec<Instance>> {
     let sem = match (&semantic, &labels) {
         (Some(p), None) => Semantic::Probabilities(p.as_array()),
@@ -694,6 +726,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(label_map, m)?)?;
     m.add_function(wrap_pyfunction!(decode_image, m)?)?;
     m.add_function(wrap_pyfunction!(coco_image_ids, m)?)?;
+    m.add_function(wrap_pyfunction!(list_inputs, m)?)?;
+    m.add_function(wrap_pyfunction!(coco_results_json, m)?)?;
+    m.add_function(wrap_pyfunction!(mep_defaults, m)?)?;
     m.add_function(wrap_pyfunction!(ort_library, m)?)?;
     m.add_function(wrap_pyfunction!(rle_encode, m)?)?;
     m.add_function(wrap_pyfunction!(rle_decode, m)?)?;

@@ -56,46 +56,31 @@ from ._native import Instance  # noqa: E402
 
 __version__: str = _native.__version__
 
-#: The MEP parameters (SPEC section 2) and their defaults, as the CLI flags name them.
-MEP_DEFAULTS: Dict[str, Any] = {
-    "nms_radius": 1,
-    "nms_margin": 1.01,
-    "edge_threshold": 0.5,
-    "dilate_iterations": 2,
-    "seed_distance": 3.0,
-    "closing_kernel": 5,
-    "min_area": 0,
-    # "paper" (SPEC section 2, exact) or "improved" (docs/mep-improved.md).
-    "mep": "paper",
-}
+#: The MEP parameters (docs/mep.md) and their defaults, as the CLI flags name them; from the
+#: library's ``MepParams::default()`` (one source for the CLI, the bindings and this dict).
+#: ``mep`` is ``"paper"`` (exact) or ``"improved"`` (docs/mep-improved.md).
+MEP_DEFAULTS: Dict[str, Any] = dict(_native.mep_defaults())
 
 #: The values of the ``mep`` parameter.
 MEP_MODES = ("paper", "improved")
 
+_MEP_INTS = ("nms_radius", "dilate_iterations", "closing_kernel", "min_area")
 
-def _mep_tuple(params: Dict[str, Any]) -> tuple:
+
+def _mep_params(params: Dict[str, Any]) -> Dict[str, Any]:
+    """Checks MEP parameters by name and fills in the defaults (the native side reads the dict)."""
     unknown = sorted(set(params) - set(MEP_DEFAULTS))
     if unknown:
         raise TypeError(
             f"unknown MEP parameter(s) {', '.join(unknown)} (expected {', '.join(MEP_DEFAULTS)})"
         )
     p = {**MEP_DEFAULTS, **params}
-    ints = ("nms_radius", "dilate_iterations", "closing_kernel", "min_area")
-    for k in ints:
+    for k in _MEP_INTS:
         if int(p[k]) < 0:
             raise InvalidInputError(f"{k}: must be >= 0, got {p[k]}")
     if p["mep"] not in MEP_MODES:
         raise InvalidInputError(f"mep: expected one of {', '.join(MEP_MODES)}, got {p['mep']!r}")
-    return (
-        int(p["nms_radius"]),
-        float(p["nms_margin"]),
-        float(p["edge_threshold"]),
-        int(p["dilate_iterations"]),
-        float(p["seed_distance"]),
-        int(p["closing_kernel"]),
-        int(p["min_area"]),
-        str(p["mep"]),
-    )
+    return {k: (int(v) if k in _MEP_INTS else str(v) if k == "mep" else float(v)) for k, v in p.items()}
 
 
 def _rgb(image: Any) -> np.ndarray:
@@ -129,7 +114,7 @@ class Model:
         threads: Optional[int] = None,
         mep: str = "paper",
     ):
-        _mep_tuple({"mep": mep})
+        _mep_params({"mep": mep})
         self._mep = mep
         self._m = _native.Model(os.fspath(path), device, threads)
         self._info = json.loads(self._m.info_json)
@@ -169,7 +154,7 @@ class Model:
         if tile is not None and (tile < 1 or tile_overlap < 0):
             raise InvalidInputError("tile: must be at least 1, with tile_overlap >= 0")
         tiling = None if tile is None else (int(tile), int(tile_overlap))
-        return self._m.infer(arrays, int(batch_size), _mep_tuple({"mep": self._mep, **params}), tiling)
+        return self._m.infer(arrays, int(batch_size), _mep_params({"mep": self._mep, **params}), tiling)
 
     def times(self) -> Dict[str, float]:
         """Seconds spent in ``infer`` since loading: preprocess, ort, mep, total, and images."""
@@ -214,7 +199,7 @@ def mep(
         if lab.dtype.kind not in "ui":
             raise InvalidInputError(f"labels: expected integer class ids, got dtype {lab.dtype}")
         lab = np.ascontiguousarray(lab, dtype=np.uint16)
-    return _native.mep(img, b, s, lab, _mep_tuple(params))
+    return _native.mep(img, b, s, lab, _mep_params(params))
 
 
 def label_map(instances: Sequence[Instance], height: Optional[int] = None, width: Optional[int] = None) -> np.ndarray:
@@ -238,6 +223,16 @@ def ort_library() -> str:
     return _native.ort_library()
 
 
+def list_inputs(
+    inputs: "Sequence[os.PathLike[str] | str]", coco: "os.PathLike[str] | str | None" = None
+) -> List[tuple]:
+    """The images of files, directories and zip archives as ``baiseg-rt infer`` lists them, with
+    the image id each gets: ``(path, name, image_id, reason)``; with ``coco``, ``image_id`` is
+    ``None`` (and ``reason`` says why) for inputs the file gives no id (no match, ambiguous base
+    name, or an id another input already took). Zip members are ``archive.zip!member``."""
+    return _native.list_inputs([os.fspath(p) for p in inputs], None if coco is None else os.fspath(coco))
+
+
 def coco_image_ids(path: "os.PathLike[str] | str") -> Dict[str, int]:
     """``file_name`` (and its last path component) -> image id, from a COCO annotation file."""
     return _native.coco_image_ids(os.fspath(path))
@@ -254,23 +249,13 @@ def to_coco_results(
     ``category_ids`` is ``Model.category_ids(...)``; instances of classes without a category are
     left out (as the CLI does).
     """
-    out = []
-    for inst in instances:
-        cat = category_ids[inst.category] if inst.category < len(category_ids) else None
-        if cat is None:
-            continue
-        rec: Dict[str, Any] = {"image_id": int(image_id)}
-        if file_name is not None:
-            rec["file_name"] = file_name
-        rec.update(
-            category_id=int(cat),
-            segmentation=inst.rle,
-            bbox=list(inst.bbox),
-            area=float(inst.area),
-            score=inst.score,
-        )
-        out.append(rec)
-    return out
+    records = json.loads(
+        _native.coco_results_json(list(instances), int(image_id), list(category_ids), file_name)
+    )
+    if file_name is None:
+        for r in records:
+            r.pop("file_name", None)
+    return records
 
 
 class Evaluator:
@@ -343,6 +328,7 @@ __all__ = [
     "coco_image_ids",
     "decode_image",
     "label_map",
+    "list_inputs",
     "mep",
     "ort_library",
     "rle",

@@ -32,47 +32,19 @@ import numpy as np
 
 import baiseg_rt
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp")
 
 PathLike = Union[str, "os.PathLike[str]"]
 
 
+def _as_list(inputs: Union[PathLike, Sequence[PathLike]]) -> List[PathLike]:
+    return [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+
+
 def list_images(inputs: Union[PathLike, Sequence[PathLike]]) -> List[str]:
-    """Files, directories (recursive, sorted) and ``.zip`` archives, in the CLI's order.
-
-    Zip members are named ``archive.zip!member``."""
-    if isinstance(inputs, (str, os.PathLike)):
-        inputs = [inputs]
-    out: List[str] = []
-    for inp in inputs:
-        p = os.fspath(inp)
-        if os.path.isdir(p):
-            found = []
-            for root, dirs, files in os.walk(p):
-                dirs.sort()
-                for f in files:
-                    if f.lower().endswith(IMAGE_EXTENSIONS):
-                        found.append(os.path.join(root, f))
-            out.extend(sorted(found))
-        elif p.lower().endswith(".zip"):
-            with zipfile.ZipFile(p) as z:
-                names = sorted(n for n in z.namelist() if n.lower().endswith(IMAGE_EXTENSIONS))
-            out.extend(f"{p}!{n}" for n in names)
-        else:
-            out.append(p)
-    return out
-
-
-def _name_of(path: str, roots: Sequence[str]) -> str:
-    """The CLI's image name: path relative to the input directory (or the file/member name)."""
-    if "!" in path:
-        return path.split("!", 1)[1]
-    for r in roots:
-        if os.path.isdir(r):
-            rel = os.path.relpath(path, r)
-            if not rel.startswith(".."):
-                return rel.replace(os.sep, "/")
-    return os.path.basename(path)
+    """Files, directories (recursive, sorted) and ``.zip`` archives, in the CLI's order: the
+    library's one listing rule (``baiseg_rt.list_inputs``). Zip members are named
+    ``archive.zip!member``."""
+    return [path for path, _, _, _ in baiseg_rt.list_inputs(_as_list(inputs))]
 
 
 class Segmenter:
@@ -216,22 +188,15 @@ def run(
     for f in os.listdir(shard_dir):
         if f.endswith(".json") or f.endswith(".tmp"):
             os.remove(os.path.join(shard_dir, f))
-    roots = [os.path.abspath(os.fspath(p)) for p in ([inputs] if isinstance(inputs, (str, os.PathLike)) else inputs)]
-    paths = [p if "!" in p else os.path.abspath(p) for p in list_images(roots)]
-    if not paths:
+    roots = [os.path.abspath(os.fspath(p)) for p in _as_list(inputs)]
+    # The library lists the inputs and gives their ids (as `infer --coco`: relative path first,
+    # ambiguous base names and ids taken twice refused).
+    listed = baiseg_rt.list_inputs(roots, coco)
+    if not listed:
         raise baiseg_rt.InvalidInputError("inputs: no images found")
-    names = {p: _name_of(p, roots) for p in paths}
-    if coco is not None:
-        by_name = baiseg_rt.coco_image_ids(coco)
-        image_ids = {}
-        for p in paths:
-            n = names[p]
-            i = by_name.get(n, by_name.get(n.rsplit("/", 1)[-1]))
-            if i is not None:
-                image_ids[p] = i
-        paths = [p for p in paths if p in image_ids]
-    else:
-        image_ids = {p: i + 1 for i, p in enumerate(paths)}
+    names = {path: name for path, name, _, _ in listed}
+    image_ids = {path: i for path, _, i, _ in listed if i is not None}
+    paths = [path for path, _, i, _ in listed if i is not None]
     category_ids = _category_ids(os.fspath(model), None if coco is None else os.fspath(coco))
 
     zipped = any("!" in p for p in paths)
