@@ -9,6 +9,8 @@
 //! image in -> model -> maps -> MEP -> instances -> outputs / evaluation.
 #![deny(missing_docs)]
 
+/// Stage 2b: the per-pixel class map (argmax of the probabilities, or the labels), one policy.
+pub mod class_map;
 pub mod error;
 
 /// Stage 5b: COCO and VOC instance-segmentation evaluation (pycocotools-identical).

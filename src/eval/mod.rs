@@ -39,6 +39,7 @@ pub mod iou;
 pub mod params;
 pub mod plot;
 pub mod report;
+pub mod shapes;
 pub mod summarize;
 pub mod tide;
 pub mod voc;
