@@ -1,4 +1,4 @@
-//! Criterion benches of the Mask Extraction Pipeline (issue 7): every stage and the whole MEP,
+//! Criterion benches of the Mask Extraction Pipeline (docs/mep.md): every stage and the whole MEP,
 //! single-threaded, at 512x512 / 25 objects, 1024x1024 / 100 and 2048x1024 / 200 (1024 rows x
 //! 2048 columns), plus a batch of 8 1024x1024 images on 1 and on 2 threads.
 //!

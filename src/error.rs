@@ -35,7 +35,7 @@ pub enum Error {
     /// ONNX Runtime could not be loaded or failed.
     #[error("ONNX Runtime: {0}")]
     Ort(String),
-    /// The ONNX graph does not follow the BAISeg model contract (SPEC section 1).
+    /// The ONNX graph does not follow the BAISeg model contract (docs/model-contract.md).
     #[error("{path}: not a BAISeg model: {reason}")]
     ModelContract {
         /// The model file.

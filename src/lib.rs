@@ -21,7 +21,7 @@ pub mod input;
 pub mod instances;
 /// Stage 2: typed network outputs at image resolution (boundary and semantic maps).
 pub mod maps;
-/// Stage 3: the Mask Extraction Pipeline (SPEC section 2), one module per stage.
+/// Stage 3: the Mask Extraction Pipeline (docs/mep.md), one module per stage.
 pub mod mep;
 /// Stage 1: ONNX Runtime sessions, the model I/O contract, and the forward pass.
 pub mod model;

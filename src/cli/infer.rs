@@ -314,7 +314,7 @@ fn print_summary(s: &InferSummary) {
 }
 
 /// `eval --coco GT --model MODEL --images DIR`: infer and evaluate in one streaming pass, without
-/// writing masks (SPEC section 4, "one pass"). Uses the SPEC's default MEP parameters on the CPU.
+/// writing masks (docs/evaluation.md#one-pass). Uses the default MEP parameters (docs/mep.md#parameters) on the CPU.
 pub fn one_pass_eval(args: &super::eval::EvalArgs, global: &GlobalOpts) -> anyhow::Result<u8> {
     use baiseg_rt::eval::{Detection, Segmentation};
     use baiseg_rt::output::CategoryMap;

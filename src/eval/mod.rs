@@ -44,6 +44,9 @@ pub mod summarize;
 pub mod tide;
 pub mod voc;
 
+#[cfg(test)]
+mod phase_tests;
+
 pub use accumulate::Accumulated;
 pub use confusion::{ConfusionMatrix, ConfusionParams};
 pub use dataset::{

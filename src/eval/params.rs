@@ -247,3 +247,25 @@ impl Params {
         m
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_unknown_names_are_refused() {
+        for t in IouType::ALL {
+            assert_eq!(t.to_string().parse::<IouType>(), Ok(t));
+        }
+        for p in Protocol::ALL {
+            assert_eq!(p.to_string().parse::<Protocol>(), Ok(p));
+            // The serde name is the same spelling.
+            assert_eq!(serde_json::to_value(p).expect("json"), p.as_str());
+        }
+        assert_eq!(
+            "Segm".parse::<IouType>().unwrap_err().to_string(),
+            "unknown IoU type `Segm` (expected segm, bbox or boundary)"
+        );
+        assert!("voc".parse::<Protocol>().is_err());
+    }
+}

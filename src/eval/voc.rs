@@ -367,3 +367,30 @@ fn per_category(gt: &CocoDataset, cat_ids: &[i64], ap: &[Vec<f64>], n_pos: &[u64
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn match_codes_take_the_best_gt_once_and_ignore_difficult() {
+        // d0 -> g0 (tp); d1 also prefers g0, already taken (fp); d2 -> g1, difficult (ignored);
+        // d3 below the threshold (fp).
+        let ious = [0.9, 0.2, 0.8, 0.1, 0.0, 0.7, 0.3, 0.4];
+        let codes = match_codes(&ious, 2, &[false, true], &[0.5, 0.85]);
+        assert_eq!(codes, vec![vec![1, 0, -1, 0], vec![1, 0, 0, 0]]);
+    }
+
+    #[test]
+    fn all_point_ap_is_the_area_under_the_monotone_curve() {
+        // tp, fp, tp over 2 positives: precision 1, 1/2, 2/3 at recall 1/2, 1/2, 1.
+        let (rec, prec) = prec_rec(&[0, 1, 2], &[1, 0, 1], 2);
+        assert_eq!(rec, vec![0.5, 0.5, 1.0]);
+        assert_eq!(prec, vec![1.0, 0.5, 2.0 / 3.0]);
+        // 0.5 * 1 + 0.5 * 2/3.
+        assert!((voc_ap(&rec, &prec) - (0.5 + 1.0 / 3.0)).abs() < 1e-15);
+        // nanmean over labels 0..=max seen: label 1 never seen but below a seen one counts as NaN.
+        let maps = nanmean_over_labels(&[vec![0.5, f64::NAN, 1.0]], &[true, false, true]);
+        assert_eq!(maps, vec![0.75]);
+    }
+}

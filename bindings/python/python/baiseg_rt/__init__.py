@@ -56,7 +56,7 @@ from ._native import Instance  # noqa: E402
 
 __version__: str = _native.__version__
 
-#: The MEP parameters (SPEC section 2) and their defaults, as the CLI flags name them.
+#: The MEP parameters (docs/mep.md) and their defaults, as the CLI flags name them.
 MEP_DEFAULTS: Dict[str, Any] = {
     "nms_radius": 1,
     "nms_margin": 1.01,
@@ -65,7 +65,7 @@ MEP_DEFAULTS: Dict[str, Any] = {
     "seed_distance": 3.0,
     "closing_kernel": 5,
     "min_area": 0,
-    # "paper" (SPEC section 2, exact) or "improved" (docs/mep-improved.md).
+    # "paper" (docs/mep.md, exact) or "improved" (docs/mep-improved.md).
     "mep": "paper",
 }
 
@@ -195,7 +195,7 @@ def mep(
     labels: Any = None,
     **params: Any,
 ) -> List[Instance]:
-    """The Mask Extraction Pipeline on one image (SPEC section 2).
+    """The Mask Extraction Pipeline on one image (docs/mep.md).
 
     Args:
         image: RGB ``uint8`` ``[H, W, 3]``.
