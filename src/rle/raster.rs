@@ -14,18 +14,6 @@ impl Rle {
     /// fractional parts are multiples of 0.2, far from rounding trouble for any i32 input).
     /// `from_polygon_reference` (tests only) is the line-by-line port this is checked against.
     #[must_use]
-    #[allow(
-        clippy::cast_possible_truncation,
-        reason = "C casts of maskApi.c, reproduced on purpose"
-    )]
-    #[allow(
-        clippy::cast_sign_loss,
-        reason = "C casts of maskApi.c, reproduced on purpose"
-    )]
-    #[allow(
-        clippy::cast_possible_wrap,
-        reason = "C casts of maskApi.c, reproduced on purpose"
-    )]
     pub fn from_polygon(xy: &[f64], height: u32, width: u32) -> Self {
         // Work grows with the coordinates, not the image: a polygon reaching far outside the
         // image is first clipped to a frame around it (docs/reliability.md#polygon-clipping).
