@@ -448,8 +448,6 @@ pub fn evaluate_files(gt_path: &Path, results_path: &Path, params: Params) -> Re
     evaluate(gt?, results?, params, results_path)
 }
 
-/// Fills `num_dt` of each category (by id) from the detections of the evaluated images.
-
 /// mAP per IoU threshold: the mean of the valid precision cells over recall thresholds and
 /// categories, area `all`, the largest maxDets.
 fn map_per_iou(acc: &Accumulated, n_max_dets: usize) -> Vec<f64> {
@@ -483,6 +481,7 @@ fn threshold_lines(thrs: &[f64], maps: &[f64]) -> String {
     out
 }
 
+/// Fills `num_dt` of each category (by id) from the detections of the evaluated images.
 pub(crate) fn count_detections(
     per_category: &mut [CategoryAp],
     gt: &CocoDataset,
