@@ -22,7 +22,7 @@ every one of `--rounds` rounds (medians reported):
 Reported: images/s of the process, time inside ORT (`session.run` / `ort_seconds`), the share
 of the process wall time outside ORT (and, for baiseg-rt, the in-process `outside_ort_share`),
 the Rust/Python speed ratio, and the agreement of the outputs per image (equal instance counts;
-the SPEC "agree" rule, `baiseg_export.reference.mep.agree`).
+the "agree" rule of docs/mep.md#agreement, `baiseg_export.reference.mep.agree`).
 """
 
 from __future__ import annotations
@@ -333,7 +333,7 @@ def render(runs, cmp, n, model, args) -> str:
         *rows,
         "",
         f"Outputs: {cmp['same_count']}/{cmp['images']} images with the same number of instances, "
-        f"{cmp['agree']}/{cmp['images']} agree (SPEC rule, `reference.mep.agree`).",
+        f"{cmp['agree']}/{cmp['images']} agree (docs/mep.md#agreement, `reference.mep.agree`).",
     ]
     if cmp["details"]:
         out += ["", *[f"- {d}" for d in cmp["details"][:10]]]

@@ -286,7 +286,7 @@ def _rust_instances(out_dir: Path, names) -> dict:
 
 
 def check_outputs(out_dir: Path, names, expected: dict, ref_instances: dict, h, w) -> str:
-    """Exact label maps (labels.png) and the SPEC "agree" rule (instances.json) vs the reference."""
+    """Exact label maps (labels.png) and the "agree" rule of docs/mep.md#agreement (instances.json) vs the reference."""
     same = found = 0
     for n in names:
         cands = [out_dir / n / "labels.png", out_dir / f"{n}.png", out_dir / "labels" / f"{n}.png"]

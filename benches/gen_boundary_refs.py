@@ -6,7 +6,7 @@ results file with `COCOeval_faster(gt, dt, iouType="boundary")` (dilation ratio 
 default) and writes the 12 stats next to it as `reference_boundary*.json` (same suffix), which
 `tests/eval/boundary.rs` compares with ours (to 1e-6).
 
-Pin: faster-coco-eval==1.8.0 (SPEC section 4). Run with the project venv:
+Pin: faster-coco-eval==1.8.0 (docs/evaluation.md#boundary-iou). Run with the project venv:
 
     pip install faster-coco-eval==1.8.0
     python benches/gen_boundary_refs.py            # rewrites the files

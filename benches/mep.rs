@@ -1,4 +1,4 @@
-//! Criterion benches of the Mask Extraction Pipeline (issue 7): every stage and the whole MEP,
+//! Criterion benches of the Mask Extraction Pipeline (docs/mep.md): every stage and the whole MEP,
 //! single-threaded, at 512x512 / 25 objects, 1024x1024 / 100 and 2048x1024 / 200 (1024 rows x
 //! 2048 columns), plus a batch of 8 1024x1024 images on 1 and on 2 threads.
 //!
@@ -174,11 +174,14 @@ fn c_wants(name: &str) -> bool {
 
 /// Loads a case folder in the fixture layout (`image.png`, `boundary.npy`, `semantic.npy`).
 fn load_case(dir: &std::path::Path) -> Synthetic {
-    use baiseg_rt::mep::io;
+    let case = baiseg_rt::mep::io::load_case(dir).unwrap_or_else(|e| panic!("{e}"));
+    let baiseg_rt::maps::SemanticMap::Probabilities(probs) = case.semantic else {
+        panic!("{}: the benches need semantic.npy", dir.display())
+    };
     Synthetic {
-        image: io::read_rgb(&dir.join("image.png")).expect("image.png"),
-        boundary: io::read_boundary(&dir.join("boundary.npy")).expect("boundary.npy"),
-        probs: io::read_probabilities(&dir.join("semantic.npy")).expect("semantic.npy"),
+        image: case.image,
+        boundary: case.boundary,
+        probs,
     }
 }
 

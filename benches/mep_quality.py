@@ -75,30 +75,15 @@ def coco_root(arg: str | None) -> Path:
 
 
 def load_coco(path: Path):
-    from pycocotools.coco import COCO
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        return COCO(str(path))
+    return mi.load_coco(path)
 
 
 def instance_map(coco, img):
     """GT instance ids (largest first), class map (COCO ids, crowd-only pixels 255)."""
-    h, w = img["height"], img["width"]
-    anns = coco.loadAnns(coco.getAnnIds(imgIds=[img["id"]]))
-    ids = np.zeros((h, w), np.int32)
-    cls = np.zeros((h, w), np.uint16)
-    crowd = np.zeros((h, w), bool)
-    n = 0
-    for a in sorted(anns, key=lambda a: (-float(a["area"]), a["id"])):
-        m = coco.annToMask(a).astype(bool)
-        if a.get("iscrowd", 0):
-            crowd |= m
-            continue
-        n += 1
-        ids[m] = n
-        cls[m] = int(a["category_id"])
+    ids, cats, crowd = mi.instance_map(coco, img["id"], img["height"], img["width"])
+    cls = cats[ids].astype(np.uint16)
     cls[crowd & (ids == 0)] = 255
-    return ids, cls, n
+    return ids, cls, len(cats) - 1
 
 
 def degrade(ids: np.ndarray, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -127,7 +127,7 @@ impl CropMask {
 pub struct Instance {
     /// Class index of the model (1..=K; 0 is background and never an instance).
     pub category: u32,
-    /// Confidence in [0, 1] (SPEC section 2, refinement).
+    /// Confidence in [0, 1] (docs/mep.md#refinement).
     pub score: f64,
     /// The instance's mask.
     pub mask: CropMask,
@@ -159,7 +159,7 @@ impl Instance {
     }
 }
 
-/// Paints instances into an `H x W` label map (SPEC section 2): instances in ascending score
+/// Paints instances into an `H x W` label map (docs/mep.md): instances in ascending score
 /// (equal scores: list order), so the highest score wins where masks overlap; the value painted is
 /// the instance's 1-based position in `instances`. Zero is background.
 #[must_use]

@@ -9,6 +9,8 @@
 //! image in -> model -> maps -> MEP -> instances -> outputs / evaluation.
 #![deny(missing_docs)]
 
+/// Stage 2b: the per-pixel class map (argmax of the probabilities, or the labels), one policy.
+pub mod class_map;
 /// The engine: plan, batcher, forward pass + MEP, sinks, results (`docs/engine.md`).
 pub mod engine;
 pub mod error;
@@ -21,7 +23,7 @@ pub mod input;
 pub mod instances;
 /// Stage 2: typed network outputs at image resolution (boundary and semantic maps).
 pub mod maps;
-/// Stage 3: the Mask Extraction Pipeline (SPEC section 2), one module per stage.
+/// Stage 3: the Mask Extraction Pipeline (docs/mep.md), one module per stage.
 pub mod mep;
 /// Stage 1: ONNX Runtime sessions, the model I/O contract, and the forward pass.
 pub mod model;

@@ -4,8 +4,8 @@
 //! model's `size_divisor`) whose origins are multiples of the divisor, so that a model whose
 //! output does not depend on absolute position sees every pixel on the same grid as in an untiled
 //! run. Tiles are normalised straight from the RGB buffer (no full-frame input tensor), sent
-//! `batch` at a time to ONNX Runtime, and each tile's maps are resized to the tile (the SPEC's
-//! cv2 bilinear rule, section 1) and *cropped at the seams*: a tile keeps only the part of the
+//! `batch` at a time to ONNX Runtime, and each tile's maps are resized to the tile (docs/model-contract.md's
+//! cv2 bilinear rule, #io) and *cropped at the seams*: a tile keeps only the part of the
 //! overlap nearer to its own centre (the cut is the middle of the overlap), so every kept pixel
 //! is at least `overlap / 2` away from a tile edge that is not an image edge. The last tile of a
 //! row or column ends where the untiled run's padded canvas ends (`round_up(len, divisor)`), so

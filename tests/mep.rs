@@ -1,9 +1,9 @@
-//! Integration tests of the Mask Extraction Pipeline (issue 7): parity with the Python reference
+//! Integration tests of the Mask Extraction Pipeline (docs/mep.md): parity with the Python reference
 //! fixtures under `fixtures/mep/`, insta snapshots of every case, and the `mep` command line.
 use std::path::{Path, PathBuf};
 
-use baiseg_rt::mep::{MepInput, Semantic, io};
-use ndarray::{Array2, Array3};
+use baiseg_rt::mep::io;
+use ndarray::Array2;
 
 mod cli;
 mod improved;
@@ -31,49 +31,52 @@ fn case_names() -> Vec<String> {
     names
 }
 
-/// Semantic input of a case.
-enum Sem {
-    Probs(Array3<f32>),
-    Labels(Array2<u16>),
-}
-
-/// The inputs of one fixture case.
+/// The inputs of one fixture case, loaded with the library's case loader.
 struct Case {
     dir: PathBuf,
-    image: Array3<u8>,
-    boundary: Array2<f32>,
-    semantic: Sem,
+    maps: io::CaseMaps,
 }
 
 impl Case {
     fn load(name: &str) -> Self {
         let dir = fixtures().join(name);
-        let image = io::read_rgb(&dir.join("image.png")).expect("image.png");
-        let boundary = io::read_boundary(&dir.join("boundary.npy")).expect("boundary.npy");
-        let semantic = if dir.join("semantic.npy").is_file() {
-            Sem::Probs(io::read_probabilities(&dir.join("semantic.npy")).expect("semantic.npy"))
-        } else {
-            Sem::Labels(io::read_labels(&dir.join("labels.png")).expect("labels.png"))
-        };
-        Self {
-            dir,
-            image,
-            boundary,
-            semantic,
-        }
+        let maps = io::load_case(&dir).unwrap_or_else(|e| panic!("{e}"));
+        Self { dir, maps }
     }
+}
 
-    fn input(&self) -> MepInput<'_> {
-        let semantic = match &self.semantic {
-            Sem::Probs(p) => Semantic::Probabilities(p.view()),
-            Sem::Labels(l) => Semantic::Labels(l.view()),
-        };
-        MepInput {
-            image: self.image.view(),
-            boundary: self.boundary.view(),
-            semantic,
-        }
+impl std::ops::Deref for Case {
+    type Target = io::CaseMaps;
+
+    fn deref(&self) -> &io::CaseMaps {
+        &self.maps
     }
+}
+
+/// The snapshot summary of one case: instance count, per-instance class / area / bbox / score
+/// (rounded to 1e-6) and an FNV-1a hash of the painted label map; `mep` names a non-default MEP.
+fn summary(
+    name: &str,
+    mep: Option<&str>,
+    instances: &[baiseg_rt::instances::Instance],
+    (h, w): (usize, usize),
+) -> serde_json::Value {
+    let labels = baiseg_rt::instances::paint_label_map(instances, h as u32, w as u32);
+    let mut v = serde_json::json!({
+        "case": name,
+        "size": [h, w],
+        "instances": instances.len(),
+        "label_map_fnv1a": hash_u16_map(&labels),
+        "per_instance": instances.iter().map(|i| {
+            let s = i.summary();
+            let [x, y, w, h] = s.bbox;
+            format!("class {} area {} bbox [{x}, {y}, {w}, {h}] score {:.6}", s.category, s.area, s.score)
+        }).collect::<Vec<_>>(),
+    });
+    if let Some(m) = mep {
+        v["mep"] = serde_json::Value::from(m);
+    }
+    v
 }
 
 /// 64-bit FNV-1a, a stable hash for snapshotting label maps.

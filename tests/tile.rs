@@ -1,4 +1,4 @@
-//! `infer --tile`: tiled and untiled runs agree (SPEC section 2, end) with the tiny model.
+//! `infer --tile`: tiled and untiled runs agree (docs/mep.md#agreement) with the tiny model.
 use std::path::Path;
 
 use baiseg_rt::output::ResultRecord;
@@ -46,7 +46,7 @@ fn greedy_pairs(a: &[&ResultRecord], b: &[&ResultRecord]) -> Vec<(f64, usize, us
         .collect()
 }
 
-/// The SPEC's agreement rule for one image: after [`greedy_pairs`], every matched pair has an
+/// The agreement rule (docs/mep.md#agreement) for one image: after [`greedy_pairs`], every matched pair has an
 /// IoU of at least 0.99 and equal classes, and the unmatched instances of both sides cover less
 /// than 0.1% of the image. Returns (matched, worst IoU, unmatched share) or the reason it fails.
 fn agree(a: &[&ResultRecord], b: &[&ResultRecord], pixels: f64) -> Result<(usize, f64, f64), String> {
@@ -157,10 +157,10 @@ fn tiny_model_tiles_cover_the_image_and_a_whole_image_tile_is_untiled() {
     );
     let a: Vec<&ResultRecord> = whole.iter().collect();
     let b: Vec<&ResultRecord> = tiled.iter().collect();
-    // Not the SPEC's agreement (boundaries move by a few pixels), but the same scene.
+    // Not the agreement of docs/mep.md#agreement (boundaries move by a few pixels), but the same scene.
     let matched = greedy_pairs(&a, &b).len();
     eprintln!(
-        "tiny model, tiled vs untiled: {} / {} instances, {matched} matched (IoU >= 0.5); SPEC rule: {:?}",
+        "tiny model, tiled vs untiled: {} / {} instances, {matched} matched (IoU >= 0.5); docs/mep.md#agreement rule: {:?}",
         a.len(),
         b.len(),
         agree(&a, &b, 384.0 * 384.0)

@@ -1,4 +1,4 @@
-"""The model contract of SPEC section 1 (what the Rust runtime validates)."""
+"""The model contract of docs/model-contract.md (what the Rust runtime validates)."""
 
 INPUT_NAME = "image"
 BOUNDARY_NAME = "boundary"

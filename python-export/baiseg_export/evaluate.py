@@ -6,7 +6,7 @@
 ``python -m baiseg_export.data.procedural``). Each image is normalised with the model's
 mean/std, padded bottom/right to the size divisor (with the mean colour, i.e. zeros after
 normalisation), run through the graph, cropped back, and handed to
-``baiseg_export.reference.mep.mep`` (SPEC section 2 defaults) with the semantic probabilities.
+``baiseg_export.reference.mep.mep`` (docs/mep.md#parameters defaults) with the semantic probabilities.
 Predicted classes are mapped to the GT categories by name. ``--semantic-gt`` feeds the GT class
 maps to the MEP instead of the model's semantic output (the paper's "Semantic_gd" setting), which
 isolates the boundary branch: ``<semantic dir>/<image stem>.png`` (``DIR/semantic`` unless
@@ -168,8 +168,8 @@ def main(argv=None) -> None:
     ap.add_argument("--limit", type=int, default=None, help="evaluate the first N images only")
     ap.add_argument("--json", default=None, help="write the summary here")
     ap.add_argument("--results", default=None, help="write the COCO results (detections) here")
-    ap.add_argument("--edge-threshold", type=float, default=None, help="MEP edge_threshold (SPEC default 0.5)")
-    ap.add_argument("--seed-distance", type=float, default=None, help="MEP seed_distance (SPEC default 3.0)")
+    ap.add_argument("--edge-threshold", type=float, default=None, help="MEP edge_threshold (default 0.5)")
+    ap.add_argument("--seed-distance", type=float, default=None, help="MEP seed_distance (default 3.0)")
     a = ap.parse_args(argv)
     params = {}
     if a.edge_threshold is not None:

@@ -3,8 +3,8 @@
 The graph takes ``image`` f32 [N,3,H,W] (normalised RGB; H, W multiples of 32) and returns
 ``boundary`` (sigmoid, [N,1,H,W]) and ``semantic`` (softmax, [N,K+1,H,W]) at full input
 resolution (bilinear upsampling in-graph, so the runtime's resize is the identity); N/H/W are
-dynamic. ``--single-branch`` exports ``boundary`` only. Opset 17, one file, metadata of SPEC
-section 1. Every export verifies itself: ``onnx.checker`` (full check), then ONNX Runtime (CPU)
+dynamic. ``--single-branch`` exports ``boundary`` only. Opset 17, one file, metadata of
+docs/model-contract.md#metadata. Every export verifies itself: ``onnx.checker`` (full check), then ONNX Runtime (CPU)
 against PyTorch on the same batch at two sizes; it fails if the max abs difference of any output
 exceeds ``--tol`` (1e-4) and prints the figure.
 """

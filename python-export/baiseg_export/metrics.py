@@ -1,7 +1,7 @@
 """Instance segmentation metrics used during training (``train --val-data``).
 
 - ``voc_map``: the paper's VOC mAP at IoU 0.25 / 0.5 / 0.7 / 0.75, computed as chainercv's
-  ``eval_instance_segmentation_voc`` (SPEC section 4, ``--protocol voc-chainercv``): per class,
+  ``eval_instance_segmentation_voc`` (docs/evaluation.md#voc, ``--protocol voc-chainercv``): per class,
   detections in decreasing score are matched to their max-IoU GT of that class; a match at or
   above the threshold is a true positive unless that GT was already taken (then a false
   positive) or is "difficult" (crowd here; ignored); all-point AP (VOC 2010+); classes with no

@@ -1,6 +1,6 @@
 """Validation during training (``train --val-data SPEC --val-every N``): the network on full
 images (normalised, padded bottom/right to 32 with the mean colour, cropped back), the MEP
-(the ``baiseg_rt`` wheel when it is installed, else ``reference.mep``; SPEC section 2 defaults)
+(the ``baiseg_rt`` wheel when it is installed, else ``reference.mep``; docs/mep.md#parameters defaults)
 on the boundary and semantic probabilities, then COCO segm AP and the paper's VOC mAP at
 0.25 / 0.5 / 0.7 / 0.75 (``metrics.py``). Under DDP each rank takes every world_size-th image
 and rank 0 gathers the results.

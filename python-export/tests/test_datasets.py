@@ -38,7 +38,7 @@ def test_voc_splits_and_void_band(voc):
 
 @pytest.mark.parametrize("config,contours", [("paper", "semantic"), ("small", "instance")])
 def test_voc_boundary_targets_not_empty(voc, config, contours):
-    # issue 11: with VOC's void band both configs used to get zero boundary pixels
+    # docs/boundary-targets.md: with VOC's void band both configs used to get zero boundary pixels
     tc = train_config(config, crop=128, batch=1, scale_min=1.0, scale_max=1.0)
     assert tc.contours == contours
     ds = open_dataset(f"voc:{voc}", split="train")

@@ -1,4 +1,4 @@
-"""Export + ORT parity check + metadata (SPEC section 1), and the committed tiny fixture."""
+"""Export + ORT parity check + metadata (docs/model-contract.md), and the committed tiny fixture."""
 
 import json
 import os

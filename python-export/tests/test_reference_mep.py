@@ -1,5 +1,5 @@
 """Tests of the Python MEP reference (baiseg_export.reference): hand cases per stage, slow naive
-re-implementations of the SPEC prose compared with the vectorised code, edge cases, generator
+re-implementations of docs/mep.md compared with the vectorised code, edge cases, generator
 determinism and byte-identical regeneration of fixtures/mep."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:pycocotools"
 
 
 # ------------------------------------------------------------------------------------------
-# naive references (loops, straight from the SPEC text)
+# naive references (loops, straight from docs/mep.md)
 # ------------------------------------------------------------------------------------------
 
 
@@ -86,7 +86,7 @@ def naive_nms_thin(b: np.ndarray, r=1, m=1.01, t=0.5) -> np.ndarray:
 
 
 def naive_watershed(img: np.ndarray, markers: np.ndarray) -> np.ndarray:
-    """SPEC section 2 step 3 in plain Python (neighbours left, right, up, down, as OpenCV)."""
+    """docs/mep.md#watershed in plain Python (neighbours left, right, up, down, as OpenCV)."""
     from collections import deque
 
     img = img.astype(np.int32)

@@ -62,7 +62,7 @@ def _stripes(cols, rows=4):
 
 
 def test_void_band_alone_gives_no_boundary_without_fill():
-    # the bug of issue 11: a 5 px void band separates every class change from the 3x3 window
+    # the bug of docs/boundary-targets.md: a 5 px void band separates every class change from the 3x3 window
     L = _stripes([0, 0, 0] + [V] * 5 + [1, 1, 1])
     T = semantic_contours(L)
     assert (T == 1).sum() == 0

@@ -52,7 +52,7 @@ def test_resume_equals_uninterrupted(tmp_path):
         assert torch.equal(sa["model"][k], sb["model"][k]), k
 
 
-# --- issue 11: devices, workers, DDP, logs, validation, pretrained ---------------------------------
+# --- docs/boundary-targets.md: devices, workers, DDP, logs, validation, pretrained ---------------------------------
 import json  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402

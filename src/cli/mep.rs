@@ -1,4 +1,4 @@
-//! `baiseg-rt mep`: the Mask Extraction Pipeline alone, on saved maps (issue 7).
+//! `baiseg-rt mep`: the Mask Extraction Pipeline alone, on saved maps (docs/mep.md).
 //!
 //! Single image: `--image IMG --boundary B.(npy|png) (--semantic P.npy | --labels L.png) --out DIR`
 //! writes `DIR/labels.png` (u16 instance ids) and `DIR/instances.json` (COCO results), and with
@@ -29,7 +29,7 @@ use serde_json::{Value, json};
 
 use super::{EXIT_FATAL, EXIT_OK, EXIT_PARTIAL, GlobalOpts};
 
-/// Every [`MepParams`] field as a flag (SPEC defaults); `infer` flattens the same struct.
+/// Every [`MepParams`] field as a flag (defaults: docs/mep.md#parameters); `infer` flattens the same struct.
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "MEP options")]
 pub struct MepFlags {
@@ -54,7 +54,7 @@ pub struct MepFlags {
     /// Instances with fewer pixels are dropped.
     #[arg(long, value_name = "PIXELS", default_value_t = MepParams::default().min_area)]
     pub min_area: u64,
-    /// Which MEP: paper (SPEC section 2, exact) or improved (docs/mep-improved.md; the flags
+    /// Which MEP: paper (docs/mep.md, exact) or improved (docs/mep-improved.md; the flags
     /// above except --min-area apply to paper only, the --improved-* flags to improved only).
     #[arg(long = "mep", value_name = "MODE", default_value_t = MepParams::default().mode)]
     pub mode: MepMode,

@@ -16,8 +16,52 @@ use std::path::{Path, PathBuf};
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
-use crate::rle::{Bbox, Rle};
+use crate::rle::{Bbox, Rle, RleError};
 use crate::{Error, Result};
+
+/// Why a segmentation cannot be used with its image.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SegmentationError {
+    /// A polygon with fewer than 3 points.
+    #[error("polygon {index} has {len} coordinates; a polygon needs at least 3 points (6 numbers)")]
+    TooFewPoints {
+        /// Position of the polygon in the list.
+        index: usize,
+        /// Number of coordinates.
+        len: usize,
+    },
+    /// A polygon with an odd number of coordinates.
+    #[error("polygon {index} has an odd number of coordinates ({len})")]
+    OddLength {
+        /// Position of the polygon in the list.
+        index: usize,
+        /// Number of coordinates.
+        len: usize,
+    },
+    /// A polygon with a NaN or infinite coordinate.
+    #[error("polygon {index} has a non-finite coordinate")]
+    NonFinite {
+        /// Position of the polygon in the list.
+        index: usize,
+    },
+    /// An RLE whose `size` is not the image's.
+    #[error(
+        "RLE size mismatch: segmentation size is {rle_height}x{rle_width} but the image is {height}x{width}"
+    )]
+    SizeMismatch {
+        /// `size[0]` of the RLE.
+        rle_height: u32,
+        /// `size[1]` of the RLE.
+        rle_width: u32,
+        /// Image height.
+        height: u32,
+        /// Image width.
+        width: u32,
+    },
+    /// A corrupt compressed string or counts that do not cover the mask.
+    #[error(transparent)]
+    Rle(#[from] RleError),
+}
 
 /// A segmentation as written in COCO JSON.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,35 +88,37 @@ impl Segmentation {
     /// Checks the cheap structural rules (polygon lengths, RLE size against the image).
     ///
     /// # Errors
-    /// Returns a description of the first problem.
-    pub fn validate(&self, height: u32, width: u32) -> std::result::Result<(), String> {
+    /// [`SegmentationError`] for the first problem.
+    pub fn validate(&self, height: u32, width: u32) -> std::result::Result<(), SegmentationError> {
         match self {
             Self::Polygons(polys) => {
                 for (i, p) in polys.iter().enumerate() {
                     if p.len() < 6 {
-                        return Err(format!(
-                            "polygon {i} has {} coordinates; a polygon needs at least 3 points (6 numbers)",
-                            p.len()
-                        ));
+                        return Err(SegmentationError::TooFewPoints {
+                            index: i,
+                            len: p.len(),
+                        });
                     }
                     if p.len() % 2 != 0 {
-                        return Err(format!(
-                            "polygon {i} has an odd number of coordinates ({})",
-                            p.len()
-                        ));
+                        return Err(SegmentationError::OddLength {
+                            index: i,
+                            len: p.len(),
+                        });
                     }
                     if p.iter().any(|v| !v.is_finite()) {
-                        return Err(format!("polygon {i} has a non-finite coordinate"));
+                        return Err(SegmentationError::NonFinite { index: i });
                     }
                 }
                 Ok(())
             }
             Self::Uncompressed { size, .. } | Self::Compressed { size, .. } => {
                 if size[0] != height || size[1] != width {
-                    Err(format!(
-                        "RLE size mismatch: segmentation size is {}x{} but the image is {height}x{width}",
-                        size[0], size[1]
-                    ))
+                    Err(SegmentationError::SizeMismatch {
+                        rle_height: size[0],
+                        rle_width: size[1],
+                        height,
+                        width,
+                    })
                 } else {
                     Ok(())
                 }
@@ -84,8 +130,8 @@ impl Segmentation {
     /// and merged, RLEs keep their own size.
     ///
     /// # Errors
-    /// Returns a description when a compressed string is corrupt or runs do not sum to h*w.
-    pub fn to_rle(&self, height: u32, width: u32) -> std::result::Result<Rle, String> {
+    /// [`RleError`] when a compressed string is corrupt or runs do not sum to h*w.
+    pub fn to_rle(&self, height: u32, width: u32) -> std::result::Result<Rle, RleError> {
         match self {
             Self::Polygons(polys) => {
                 if polys.is_empty() {

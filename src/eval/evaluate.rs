@@ -8,12 +8,10 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::boundary::dilation_radius;
-use super::dataset::{CocoDataset, Detection, Segmentation};
-use super::iou::{MaskGeom, boundary_iou_matrix, box_iou_matrix, mask_iou_matrix};
+use super::dataset::{CocoDataset, Detection};
 use super::params::IouType;
-use crate::rle::{Bbox, Rle};
-use crate::{Error, Result};
+use super::shapes::{ShapeContext, Shapes, iou_matrix};
+use crate::Result;
 
 /// How result areas and boxes are derived, decided by the first result like `COCO.loadRes`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,25 +82,22 @@ struct Gt {
     id: i64,
     area: f64,
     crowd: bool,
-    ann: u32,
 }
 
-fn bad(path: &Path, reason: String) -> Error {
-    Error::Coco {
-        path: path.to_path_buf(),
-        reason,
-    }
+/// One category group of an image: its key (category index, 0 with `useCats` off), its ground
+/// truths (annotation indexes, file order) and its detections (indexes into `dets`).
+struct Group {
+    k: u32,
+    gts: Vec<u32>,
+    dts: Vec<u32>,
 }
 
 /// Evaluates every category of one image. `position` is the image's index in `gt.images`
 /// (`None` for an image id only named in `imgIds`), `dets` its detections in insertion order.
 ///
 /// # Errors
-/// [`Error::Coco`] when a mask cannot be decoded or lacks what the IoU type needs.
-#[allow(
-    clippy::too_many_lines,
-    reason = "one pass of cocoeval's per-image phase, kept in its order"
-)]
+/// [`Error::Coco`](crate::Error::Coco) when a mask cannot be decoded or lacks what the IoU type
+/// needs.
 pub fn evaluate_image(
     gt: &CocoDataset,
     position: Option<usize>,
@@ -112,10 +107,16 @@ pub fn evaluate_image(
     let Some(position) = position else {
         return Ok(Vec::new());
     };
-    let img = &gt.images[position];
-    let (h, w) = (img.height, img.width);
-    // Ground truths grouped by category, file order within a category; with useCats off the
-    // single group is ordered by category then file order (`[g for c in catIds for g in _gts[c]]`).
+    group_by_category(gt, position, dets, ctx)
+        .into_iter()
+        .map(|g| evaluate_group(gt, position, dets, g, ctx))
+        .collect()
+}
+
+/// `COCOeval._prepare` for one image: ground truths and detections grouped by category, file
+/// order within a category; with `useCats` off the single group is ordered by category then file
+/// order (`[g for c in catIds for g in _gts[c]]`). Groups come in ascending key order.
+fn group_by_category(gt: &CocoDataset, position: usize, dets: &[DetEntry], ctx: &Context<'_>) -> Vec<Group> {
     let mut gts: Vec<(u32, u32)> = Vec::new();
     for &ai in gt.annotations_of(position) {
         let a = &gt.annotations[ai as usize];
@@ -132,202 +133,105 @@ pub fn evaluate_image(
     }
     dts.sort_by_key(|&(k, _)| k);
 
+    let key = |k: u32| key_of(k, ctx.use_cats);
     let mut out = Vec::new();
     let (mut gi, mut di) = (0usize, 0usize);
-    while gi < gts.len() || di < dts.len() {
-        // Next group key.
-        let kg = gts.get(gi).map(|&(k, _)| key_of(k, ctx.use_cats));
-        let kd = dts.get(di).map(|&(k, _)| key_of(k, ctx.use_cats));
-        let k = match (kg, kd) {
+    loop {
+        let k = match (gts.get(gi).map(|g| key(g.0)), dts.get(di).map(|d| key(d.0))) {
             (Some(a), Some(b)) => a.min(b),
             (Some(a), None) | (None, Some(a)) => a,
             (None, None) => break,
         };
-        let g_end = gi
-            + gts[gi..]
-                .iter()
-                .take_while(|&&(kk, _)| key_of(kk, ctx.use_cats) == k)
-                .count();
-        let d_end = di
-            + dts[di..]
-                .iter()
-                .take_while(|&&(kk, _)| key_of(kk, ctx.use_cats) == k)
-                .count();
-        let group_g = &gts[gi..g_end];
-        let mut group_d: Vec<u32> = dts[di..d_end].iter().map(|&(_, i)| i).collect();
+        let g_end = gi + gts[gi..].iter().take_while(|g| key(g.0) == k).count();
+        let d_end = di + dts[di..].iter().take_while(|d| key(d.0) == k).count();
+        out.push(Group {
+            k,
+            gts: gts[gi..g_end].iter().map(|&(_, a)| a).collect(),
+            dts: dts[di..d_end].iter().map(|&(_, i)| i).collect(),
+        });
         gi = g_end;
         di = d_end;
-
-        // Detections: highest score first, stable, at most maxDets[-1].
-        group_d.sort_by(|&a, &b| {
-            dets[b as usize]
-                .det
-                .score
-                .partial_cmp(&dets[a as usize].det.score)
-                .unwrap_or(std::cmp::Ordering::Equal)
-        });
-        group_d.truncate(ctx.max_det);
-
-        let g_list: Vec<Gt> = group_g
-            .iter()
-            .map(|&(_, ai)| {
-                let a = &gt.annotations[ai as usize];
-                Gt {
-                    id: a.id,
-                    area: a.area.unwrap_or(0.0),
-                    crowd: a.iscrowd.unwrap_or(false),
-                    ann: ai,
-                }
-            })
-            .collect();
-        let crowd: Vec<bool> = g_list.iter().map(|g| g.crowd).collect();
-
-        // loadRes: areas, boxes, masks of the kept detections.
-        let mut d_area = Vec::with_capacity(group_d.len());
-        let ious = match ctx.iou_type {
-            IouType::Segm | IouType::Boundary => {
-                let mut dg = Vec::with_capacity(group_d.len());
-                for &i in &group_d {
-                    let e = &dets[i as usize];
-                    let (rle, area) = det_mask(e, h, w, ctx.mode, ctx.results_path)?;
-                    d_area.push(area);
-                    dg.push(MaskGeom::new(rle));
-                }
-                if g_list.is_empty() || dg.is_empty() {
-                    Vec::new()
-                } else {
-                    let mut gg = Vec::with_capacity(g_list.len());
-                    for g in &g_list {
-                        let a = &gt.annotations[g.ann as usize];
-                        let Some(seg) = &a.segmentation else {
-                            return Err(bad(
-                                &gt.path,
-                                format!("annotation id {} has no segmentation", a.id),
-                            ));
-                        };
-                        let rle = seg
-                            .to_rle(h, w)
-                            .map_err(|r| bad(&gt.path, format!("annotation id {}: {r}", a.id)))?;
-                        gg.push(MaskGeom::new(rle));
-                    }
-                    let ious = mask_iou_matrix(&dg, &gg, &crowd);
-                    if ctx.iou_type == IouType::Boundary {
-                        let d = dilation_radius(h, w, ctx.boundary_dilation_ratio);
-                        boundary_iou_matrix(&dg, &gg, &crowd, d, ious)
-                    } else {
-                        ious
-                    }
-                }
-            }
-            IouType::Bbox => {
-                let mut db = Vec::with_capacity(group_d.len());
-                for &i in &group_d {
-                    let e = &dets[i as usize];
-                    let (bb, area) = det_box(e, h, w, ctx.mode, ctx.results_path)?;
-                    d_area.push(area);
-                    db.push(bb);
-                }
-                if g_list.is_empty() || db.is_empty() {
-                    Vec::new()
-                } else {
-                    let mut gb = Vec::with_capacity(g_list.len());
-                    for g in &g_list {
-                        let a = &gt.annotations[g.ann as usize];
-                        let bb = a
-                            .bbox
-                            .as_deref()
-                            .and_then(|b| <[f64; 4]>::try_from(b).ok())
-                            .ok_or_else(|| bad(&gt.path, format!("annotation id {} has no bbox", a.id)))?;
-                        gb.push(bb);
-                    }
-                    box_iou_matrix(&db, &gb, &crowd)
-                }
-            }
-        };
-        let scores: Vec<f64> = group_d.iter().map(|&i| dets[i as usize].det.score).collect();
-        let a_n = ctx.area_rng.len();
-        let mut flags = vec![0u8; scores.len() * a_n * ctx.iou_thrs.len()];
-        let num_pos = ctx
-            .area_rng
-            .iter()
-            .enumerate()
-            .map(|(a, rng)| match_area(&g_list, &d_area, &ious, *rng, ctx, &mut flags, a, a_n))
-            .collect();
-        out.push(CatEval {
-            k,
-            scores,
-            flags,
-            num_pos,
-        });
     }
-    Ok(out)
+    out
+}
+
+/// `computeIoU` and `evaluateImg` for one category group: detections highest score first
+/// (stable), at most `maxDets[-1]`, their `loadRes` shapes, the IoU matrix, then the matching of
+/// every area range.
+fn evaluate_group(
+    gt: &CocoDataset,
+    position: usize,
+    dets: &[DetEntry],
+    group: Group,
+    ctx: &Context<'_>,
+) -> Result<CatEval> {
+    let Group {
+        k,
+        gts,
+        dts: mut group_d,
+    } = group;
+    group_d.sort_by(|&a, &b| {
+        dets[b as usize]
+            .det
+            .score
+            .partial_cmp(&dets[a as usize].det.score)
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    group_d.truncate(ctx.max_det);
+
+    let g_list: Vec<Gt> = gts
+        .iter()
+        .map(|&ai| {
+            let a = &gt.annotations[ai as usize];
+            Gt {
+                id: a.id,
+                area: a.area.unwrap_or(0.0),
+                crowd: a.iscrowd.unwrap_or(false),
+            }
+        })
+        .collect();
+    let crowd: Vec<bool> = g_list.iter().map(|g| g.crowd).collect();
+
+    let img = &gt.images[position];
+    let shape_ctx = ShapeContext {
+        iou_type: ctx.iou_type,
+        height: img.height,
+        width: img.width,
+        mode: ctx.mode,
+        results_path: ctx.results_path,
+    };
+    let (d_shapes, d_area) = Shapes::of_dets(group_d.iter().map(|&i| &dets[i as usize]), &shape_ctx)?;
+    let ious = if g_list.is_empty() || d_shapes.is_empty() {
+        Vec::new()
+    } else {
+        let g_shapes = Shapes::of_gts(gt, gts.iter().copied(), &shape_ctx)?;
+        iou_matrix(
+            &d_shapes,
+            &g_shapes,
+            &crowd,
+            ctx.iou_type,
+            (img.height, img.width, ctx.boundary_dilation_ratio),
+        )
+    };
+    let scores: Vec<f64> = group_d.iter().map(|&i| dets[i as usize].det.score).collect();
+    let a_n = ctx.area_rng.len();
+    let mut flags = vec![0u8; scores.len() * a_n * ctx.iou_thrs.len()];
+    let num_pos = ctx
+        .area_rng
+        .iter()
+        .enumerate()
+        .map(|(a, rng)| match_area(&g_list, &d_area, &ious, *rng, ctx, &mut flags, a, a_n))
+        .collect();
+    Ok(CatEval {
+        k,
+        scores,
+        flags,
+        num_pos,
+    })
 }
 
 fn key_of(k: u32, use_cats: bool) -> u32 {
     if use_cats { k } else { 0 }
-}
-
-/// The detection's mask and area under `loadRes` rules.
-pub(crate) fn det_mask(e: &DetEntry, h: u32, w: u32, mode: ResultMode, path: &Path) -> Result<(Rle, f64)> {
-    let err = |r: String| {
-        bad(
-            path,
-            format!("result id {} (category {}): {r}", e.id, e.det.category_id),
-        )
-    };
-    match mode {
-        ResultMode::Bbox => {
-            let bb = e
-                .det
-                .bbox
-                .ok_or_else(|| err("has no bbox (the first result has one)".into()))?;
-            let rle = match &e.det.segmentation {
-                Some(seg) => seg.to_rle(h, w).map_err(err)?,
-                None => Rle::from_bbox(&bb, h, w),
-            };
-            Ok((rle, bb[2] * bb[3]))
-        }
-        ResultMode::Segm => {
-            let seg = e
-                .det
-                .segmentation
-                .as_ref()
-                .ok_or_else(|| err("has no segmentation".into()))?;
-            let rle = seg.to_rle(h, w).map_err(err)?;
-            let area = f64::from(rle.area_u32());
-            Ok((rle, area))
-        }
-    }
-}
-
-/// The detection's box and area under `loadRes` rules.
-pub(crate) fn det_box(e: &DetEntry, h: u32, w: u32, mode: ResultMode, path: &Path) -> Result<(Bbox, f64)> {
-    let err = |r: String| {
-        bad(
-            path,
-            format!("result id {} (category {}): {r}", e.id, e.det.category_id),
-        )
-    };
-    match mode {
-        ResultMode::Bbox => {
-            let bb = e
-                .det
-                .bbox
-                .ok_or_else(|| err("has no bbox (the first result has one)".into()))?;
-            Ok((bb, bb[2] * bb[3]))
-        }
-        ResultMode::Segm => {
-            let seg: &Segmentation = e
-                .det
-                .segmentation
-                .as_ref()
-                .ok_or_else(|| err("has no segmentation".into()))?;
-            let rle = seg.to_rle(h, w).map_err(err)?;
-            let area = f64::from(rle.area_u32());
-            let bb = e.det.bbox.unwrap_or_else(|| rle.to_bbox());
-            Ok((bb, area))
-        }
-    }
 }
 
 /// `evaluateImg` for one area range: greedy matching per IoU threshold, ground truths ignored

@@ -6,12 +6,11 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::boundary::dilation_radius;
 use super::dataset::CocoDataset;
-use super::evaluate::{DetEntry, ResultMode, det_box, det_mask};
-use super::iou::{MaskGeom, boundary_iou_matrix, box_iou_matrix, mask_iou_matrix};
+use super::evaluate::{DetEntry, ResultMode};
 use super::params::IouType;
-use crate::{Error, Result};
+use super::shapes::{ShapeContext, Shapes, iou_matrix};
+use crate::Result;
 
 /// The geometry of one image.
 #[derive(Debug, Clone, Default)]
@@ -59,16 +58,12 @@ pub struct GeomContext<'a> {
     pub results_path: &'a Path,
 }
 
-enum Shape {
-    Mask(MaskGeom),
-    Box([f64; 4]),
-}
-
 /// Computes the geometry of the image at `position` with the detections that pass `keep`
 /// (at most `max_dets` of them, best scores first).
 ///
 /// # Errors
-/// [`Error::Coco`] when a mask cannot be decoded or lacks what the IoU type needs.
+/// [`Error::Coco`](crate::Error::Coco) when a mask cannot be decoded or lacks what the IoU type
+/// needs.
 pub fn image_geom(
     gt: &CocoDataset,
     position: usize,
@@ -78,40 +73,27 @@ pub fn image_geom(
     ctx: &GeomContext<'_>,
 ) -> Result<ImageGeom> {
     let img = &gt.images[position];
-    let (h, w) = (img.height, img.width);
-    let gerr = |id: i64, r: String| Error::Coco {
-        path: gt.path.clone(),
-        reason: format!("annotation id {id}: {r}"),
+    let shape_ctx = ShapeContext {
+        iou_type: ctx.iou_type,
+        height: img.height,
+        width: img.width,
+        mode: ctx.mode,
+        results_path: ctx.results_path,
     };
     let mut g = ImageGeom::default();
-    let mut gts = Vec::new();
-    let mut crowds = Vec::new();
+    let mut gts = Shapes::new(ctx.iou_type);
+    let mut crowds = Shapes::new(ctx.iou_type);
     for &ai in gt.annotations_of(position) {
         let a = &gt.annotations[ai as usize];
         let Some(&k) = ctx.cat_index.get(&a.category_id) else {
             continue;
         };
-        let shape = match ctx.iou_type {
-            IouType::Bbox => Shape::Box(
-                a.bbox
-                    .as_deref()
-                    .and_then(|b| <[f64; 4]>::try_from(b).ok())
-                    .ok_or_else(|| gerr(a.id, "has no bbox".into()))?,
-            ),
-            IouType::Segm | IouType::Boundary => {
-                let seg = a
-                    .segmentation
-                    .as_ref()
-                    .ok_or_else(|| gerr(a.id, "has no segmentation".into()))?;
-                Shape::Mask(MaskGeom::new(seg.to_rle(h, w).map_err(|r| gerr(a.id, r))?))
-            }
-        };
         if a.iscrowd.unwrap_or(false) {
+            crowds.push_gt(gt, ai, &shape_ctx)?;
             g.crowd_cls.push(k);
-            crowds.push(shape);
         } else {
+            gts.push_gt(gt, ai, &shape_ctx)?;
             g.gt_cls.push(k);
-            gts.push(shape);
         }
     }
     let mut order: Vec<usize> = (0..dets.len())
@@ -125,72 +107,14 @@ pub fn image_geom(
             .unwrap_or(std::cmp::Ordering::Equal)
     });
     order.truncate(max_dets);
-    let mut ds = Vec::with_capacity(order.len());
     for &i in &order {
         let e = &dets[i];
         g.det_cls.push(ctx.cat_index[&e.det.category_id]);
         g.det_score.push(e.det.score);
-        ds.push(match ctx.iou_type {
-            IouType::Bbox => Shape::Box(det_box(e, h, w, ctx.mode, ctx.results_path)?.0),
-            IouType::Segm | IouType::Boundary => {
-                Shape::Mask(MaskGeom::new(det_mask(e, h, w, ctx.mode, ctx.results_path)?.0))
-            }
-        });
     }
-    let matrix = |gs: &[Shape], crowd: bool| -> Vec<f64> {
-        if gs.is_empty() || ds.is_empty() {
-            return Vec::new();
-        }
-        let flags = vec![crowd; gs.len()];
-        match ctx.iou_type {
-            IouType::Bbox => {
-                let db: Vec<[f64; 4]> = ds
-                    .iter()
-                    .filter_map(|s| if let Shape::Box(b) = s { Some(*b) } else { None })
-                    .collect();
-                let gb: Vec<[f64; 4]> = gs
-                    .iter()
-                    .filter_map(|s| if let Shape::Box(b) = s { Some(*b) } else { None })
-                    .collect();
-                box_iou_matrix(&db, &gb, &flags)
-            }
-            IouType::Segm | IouType::Boundary => {
-                let dm: Vec<MaskGeom> = ds
-                    .iter()
-                    .filter_map(|s| {
-                        if let Shape::Mask(m) = s {
-                            Some(m.clone())
-                        } else {
-                            None
-                        }
-                    })
-                    .collect();
-                let gm: Vec<MaskGeom> = gs
-                    .iter()
-                    .filter_map(|s| {
-                        if let Shape::Mask(m) = s {
-                            Some(m.clone())
-                        } else {
-                            None
-                        }
-                    })
-                    .collect();
-                let ious = mask_iou_matrix(&dm, &gm, &flags);
-                if ctx.iou_type == IouType::Boundary {
-                    boundary_iou_matrix(
-                        &dm,
-                        &gm,
-                        &flags,
-                        dilation_radius(h, w, ctx.boundary_dilation_ratio),
-                        ious,
-                    )
-                } else {
-                    ious
-                }
-            }
-        }
-    };
-    g.iou = matrix(&gts, false);
-    g.crowd_iou = matrix(&crowds, true);
+    let (ds, _) = Shapes::of_dets(order.iter().map(|&i| &dets[i]), &shape_ctx)?;
+    let size = (img.height, img.width, ctx.boundary_dilation_ratio);
+    g.iou = iou_matrix(&ds, &gts, &vec![false; gts.len()], ctx.iou_type, size);
+    g.crowd_iou = iou_matrix(&ds, &crowds, &vec![true; crowds.len()], ctx.iou_type, size);
     Ok(g)
 }

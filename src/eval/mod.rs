@@ -39,9 +39,13 @@ pub mod iou;
 pub mod params;
 pub mod plot;
 pub mod report;
+pub mod shapes;
 pub mod summarize;
 pub mod tide;
 pub mod voc;
+
+#[cfg(test)]
+mod phase_tests;
 
 pub use accumulate::Accumulated;
 pub use confusion::{ConfusionMatrix, ConfusionParams};
@@ -370,29 +374,9 @@ impl Evaluator {
                 .map(|p| self.dets[p].len() as u64)
                 .sum();
         }
-        let m_last = max_dets.len().saturating_sub(1);
-        let [tn, rn, kn2, _, _] = acc.shape;
-        let map_per_iou: Vec<f64> = (0..tn)
-            .map(|t| {
-                let mut v = Vec::with_capacity(rn * kn2);
-                for r in 0..rn {
-                    for k in 0..kn2 {
-                        v.push(acc.precision[acc.pidx(t, r, k, 0, m_last)]);
-                    }
-                }
-                summarize::mean_valid(&v)
-            })
-            .collect();
+        let map_per_iou = map_per_iou(&acc, max_dets.len());
         if p.protocol == Protocol::CocoThresholds {
-            for (t, v) in p.iou_thrs.iter().zip(&map_per_iou) {
-                use std::fmt::Write as _;
-                let _ = writeln!(
-                    summary,
-                    " mAP@{:<4} (COCOeval matching, 101-point AP) = {}",
-                    summarize::py_fixed(*t, 2),
-                    summarize::py_fixed(*v, 3)
-                );
-            }
+            summary.push_str(&threshold_lines(&p.iou_thrs, &map_per_iou));
         }
         Ok(EvalReport {
             iou_type: p.iou_type,
@@ -462,6 +446,39 @@ pub fn evaluate_files(gt_path: &Path, results_path: &Path, params: Params) -> Re
         || load_results(results_path),
     );
     evaluate(gt?, results?, params, results_path)
+}
+
+/// mAP per IoU threshold: the mean of the valid precision cells over recall thresholds and
+/// categories, area `all`, the largest maxDets.
+fn map_per_iou(acc: &Accumulated, n_max_dets: usize) -> Vec<f64> {
+    let m_last = n_max_dets.saturating_sub(1);
+    let [tn, rn, kn2, _, _] = acc.shape;
+    (0..tn)
+        .map(|t| {
+            let mut v = Vec::with_capacity(rn * kn2);
+            for r in 0..rn {
+                for k in 0..kn2 {
+                    v.push(acc.precision[acc.pidx(t, r, k, 0, m_last)]);
+                }
+            }
+            summarize::mean_valid(&v)
+        })
+        .collect()
+}
+
+/// The `coco-thresholds` summary lines, one per IoU threshold.
+fn threshold_lines(thrs: &[f64], maps: &[f64]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    for (t, v) in thrs.iter().zip(maps) {
+        let _ = writeln!(
+            out,
+            " mAP@{:<4} (COCOeval matching, 101-point AP) = {}",
+            summarize::py_fixed(*t, 2),
+            summarize::py_fixed(*v, 3)
+        );
+    }
+    out
 }
 
 /// Fills `num_dt` of each category (by id) from the detections of the evaluated images.

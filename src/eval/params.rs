@@ -25,6 +25,45 @@ impl IouType {
     }
 }
 
+/// A name that is not one of an enum's spellings (`--iou-type`, `--protocol`, Python arguments).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} `{value}` (expected {expected})")]
+pub struct UnknownName {
+    /// What was named (`IoU type`, `protocol`).
+    pub what: &'static str,
+    /// The value given.
+    pub value: String,
+    /// The accepted spellings, in words.
+    pub expected: &'static str,
+}
+
+impl IouType {
+    /// Every IoU type, in the CLI's order.
+    pub const ALL: [Self; 3] = [Self::Segm, Self::Bbox, Self::Boundary];
+}
+
+impl std::fmt::Display for IouType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Parses the pycocotools spelling (`segm`, `bbox`, `boundary`), exactly.
+impl std::str::FromStr for IouType {
+    type Err = UnknownName;
+
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
+        Self::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| UnknownName {
+                what: "IoU type",
+                value: s.to_owned(),
+                expected: "segm, bbox or boundary",
+            })
+    }
+}
+
 /// Which metric family to compute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -36,6 +75,43 @@ pub enum Protocol {
     VocChainercv,
     /// `COCOeval` with `iouThrs = [0.25, 0.5, 0.7, 0.75]` (as CIM).
     CocoThresholds,
+}
+
+impl Protocol {
+    /// Every protocol, in the CLI's order.
+    pub const ALL: [Self; 3] = [Self::Coco, Self::VocChainercv, Self::CocoThresholds];
+
+    /// The CLI and Python spelling (the serde name).
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Coco => "coco",
+            Self::VocChainercv => "voc-chainercv",
+            Self::CocoThresholds => "coco-thresholds",
+        }
+    }
+}
+
+impl std::fmt::Display for Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Parses `coco`, `voc-chainercv` or `coco-thresholds`, exactly.
+impl std::str::FromStr for Protocol {
+    type Err = UnknownName;
+
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| UnknownName {
+                what: "protocol",
+                value: s.to_owned(),
+                expected: "coco, voc-chainercv or coco-thresholds",
+            })
+    }
 }
 
 /// `np.linspace(start, stop, num)` computed the way numpy does (`i * step + start`, last = stop),
@@ -169,5 +245,27 @@ impl Params {
         let mut m = self.max_dets.clone();
         m.sort_unstable();
         m
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_unknown_names_are_refused() {
+        for t in IouType::ALL {
+            assert_eq!(t.to_string().parse::<IouType>(), Ok(t));
+        }
+        for p in Protocol::ALL {
+            assert_eq!(p.to_string().parse::<Protocol>(), Ok(p));
+            // The serde name is the same spelling.
+            assert_eq!(serde_json::to_value(p).expect("json"), p.as_str());
+        }
+        assert_eq!(
+            "Segm".parse::<IouType>().unwrap_err().to_string(),
+            "unknown IoU type `Segm` (expected segm, bbox or boundary)"
+        );
+        assert!("voc".parse::<Protocol>().is_err());
     }
 }

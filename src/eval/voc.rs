@@ -16,15 +16,13 @@ use std::path::Path;
 
 use rayon::prelude::*;
 
-use super::boundary::dilation_radius;
 use super::dataset::CocoDataset;
-use super::evaluate::{DetEntry, ResultMode, det_box, det_mask};
-use super::iou::{MaskGeom, boundary_iou_matrix, mask_iou_matrix};
+use super::evaluate::{DetEntry, ResultMode};
 use super::params::{IouType, Params};
+use super::shapes::{ShapeContext, Shapes, iou_matrix};
 use super::summarize::{CategoryAp, numpy_sum, py_fixed};
 use super::{EvalReport, Protocol};
-use crate::rle::bbox_iou;
-use crate::{Error, Result};
+use crate::Result;
 
 /// Precision/recall curves of the VOC protocol.
 #[derive(Debug, Clone)]
@@ -56,9 +54,16 @@ fn desc_order(scores: &[f64]) -> Vec<usize> {
     idx
 }
 
+/// Where the VOC phases read their inputs.
+struct VocInput<'a> {
+    gt: &'a CocoDataset,
+    p: &'a Params,
+    cat_ids: &'a [i64],
+    mode: ResultMode,
+    results_path: &'a Path,
+}
+
 #[allow(clippy::too_many_arguments, reason = "the evaluator's state, passed through")]
-#[allow(clippy::too_many_lines, reason = "chainercv's two functions in one pass")]
-#[allow(clippy::cast_precision_loss, reason = "counts far below 2^53")]
 pub(crate) fn run(
     gt: &CocoDataset,
     p: &Params,
@@ -69,223 +74,269 @@ pub(crate) fn run(
     results_path: &Path,
     num_dets: u64,
 ) -> Result<EvalReport> {
-    let mode = mode.unwrap_or(ResultMode::Segm);
-    let thr = &p.iou_thrs;
-    let tn = thr.len();
-    let kn = cat_ids.len();
-    let cat_pos = |c: i64| cat_ids.binary_search(&c).ok();
+    let input = VocInput {
+        gt,
+        p,
+        cat_ids,
+        mode: mode.unwrap_or(ResultMode::Segm),
+        results_path,
+    };
     let per_image: Vec<Vec<ImgLabel>> = img_ids
         .par_iter()
-        .map(|&id| -> Result<Vec<ImgLabel>> {
-            let Some(pos) = gt.image_position(id) else {
-                return Ok(Vec::new());
-            };
-            let img = &gt.images[pos];
-            let (h, w) = (img.height, img.width);
-            let mut out = Vec::new();
-            let mut labels: Vec<usize> = gt
-                .annotations_of(pos)
-                .iter()
-                .filter_map(|&ai| cat_pos(gt.annotations[ai as usize].category_id))
-                .chain(dets[pos].iter().filter_map(|d| cat_pos(d.det.category_id)))
-                .collect();
-            labels.sort_unstable();
-            labels.dedup();
-            for k in labels {
-                let gts: Vec<u32> = gt
-                    .annotations_of(pos)
-                    .iter()
-                    .copied()
-                    .filter(|&ai| cat_pos(gt.annotations[ai as usize].category_id) == Some(k))
-                    .collect();
-                let pd: Vec<&DetEntry> = dets[pos]
-                    .iter()
-                    .filter(|d| cat_pos(d.det.category_id) == Some(k))
-                    .collect();
-                let order = desc_order(&pd.iter().map(|d| d.det.score).collect::<Vec<_>>());
-                let pd: Vec<&DetEntry> = order.iter().map(|&i| pd[i]).collect();
-                let difficult: Vec<bool> = gts
-                    .iter()
-                    .map(|&ai| gt.annotations[ai as usize].iscrowd.unwrap_or(false))
-                    .collect();
-                let n_pos = difficult.iter().filter(|&&d| !d).count() as u64;
-                let scores: Vec<f64> = pd.iter().map(|d| d.det.score).collect();
-                let mut matches = vec![Vec::with_capacity(pd.len()); tn];
-                if !pd.is_empty() {
-                    if gts.is_empty() {
-                        for m in &mut matches {
-                            m.resize(pd.len(), 0);
-                        }
-                    } else {
-                        let ious = match p.iou_type {
-                            IouType::Segm | IouType::Boundary => {
-                                let dg: Vec<MaskGeom> = pd
-                                    .iter()
-                                    .map(|d| {
-                                        det_mask(d, h, w, mode, results_path).map(|(r, _)| MaskGeom::new(r))
-                                    })
-                                    .collect::<Result<_>>()?;
-                                let gg: Vec<MaskGeom> = gts
-                                    .iter()
-                                    .map(|&ai| {
-                                        let a = &gt.annotations[ai as usize];
-                                        let seg = a.segmentation.as_ref().ok_or_else(|| Error::Coco {
-                                            path: gt.path.clone(),
-                                            reason: format!("annotation id {} has no segmentation", a.id),
-                                        })?;
-                                        seg.to_rle(h, w).map(MaskGeom::new).map_err(|r| Error::Coco {
-                                            path: gt.path.clone(),
-                                            reason: format!("annotation id {}: {r}", a.id),
-                                        })
-                                    })
-                                    .collect::<Result<_>>()?;
-                                let no_crowd = vec![false; gg.len()];
-                                let mut flat = mask_iou_matrix(&dg, &gg, &no_crowd);
-                                if p.iou_type == IouType::Boundary {
-                                    let d = dilation_radius(h, w, p.boundary_dilation_ratio);
-                                    flat = boundary_iou_matrix(&dg, &gg, &no_crowd, d, flat);
-                                }
-                                flat.chunks(gg.len()).map(<[f64]>::to_vec).collect::<Vec<_>>()
-                            }
-                            IouType::Bbox => {
-                                let db: Vec<[f64; 4]> = pd
-                                    .iter()
-                                    .map(|d| det_box(d, h, w, mode, results_path).map(|(b, _)| b))
-                                    .collect::<Result<_>>()?;
-                                let gb: Vec<[f64; 4]> = gts
-                                    .iter()
-                                    .map(|&ai| {
-                                        let a = &gt.annotations[ai as usize];
-                                        a.bbox
-                                            .as_deref()
-                                            .and_then(|b| <[f64; 4]>::try_from(b).ok())
-                                            .ok_or_else(|| Error::Coco {
-                                                path: gt.path.clone(),
-                                                reason: format!("annotation id {} has no bbox", a.id),
-                                            })
-                                    })
-                                    .collect::<Result<_>>()?;
-                                db.iter()
-                                    .map(|d| gb.iter().map(|g| bbox_iou(d, g, false)).collect())
-                                    .collect()
-                            }
-                        };
-                        for (t, &th) in thr.iter().enumerate() {
-                            let mut selec = vec![false; gts.len()];
-                            for row in &ious {
-                                // argmax (first maximum) and max.
-                                let mut best = 0usize;
-                                for (g, &v) in row.iter().enumerate() {
-                                    if v > row[best] {
-                                        best = g;
-                                    }
-                                }
-                                if row[best] < th {
-                                    matches[t].push(0);
-                                    continue;
-                                }
-                                if difficult[best] {
-                                    matches[t].push(-1);
-                                } else if selec[best] {
-                                    matches[t].push(0);
-                                } else {
-                                    matches[t].push(1);
-                                }
-                                selec[best] = true;
-                            }
-                        }
-                    }
-                }
-                out.push(ImgLabel {
-                    k,
-                    n_pos,
-                    scores,
-                    matches,
-                });
-            }
-            Ok(out)
+        .map(|&id| match gt.image_position(id) {
+            Some(pos) => image_labels(&input, pos, &dets[pos]),
+            None => Ok(Vec::new()),
         })
         .collect::<Result<_>>()?;
+    let labels = gather(&per_image, cat_ids.len(), p.iou_thrs.len());
+    let (ap, curves) = average_precisions(&labels, p.iou_thrs.len());
+    let maps = nanmean_over_labels(&ap, &labels.seen);
+    let mut per_category = per_category(gt, cat_ids, &ap, &labels.n_pos);
+    super::count_detections(&mut per_category, gt, img_ids, dets);
+    let thr = &p.iou_thrs;
+    Ok(EvalReport {
+        iou_type: p.iou_type,
+        protocol: Protocol::VocChainercv,
+        stats: maps.iter().map(|&m| if m.is_nan() { -1.0 } else { m }).collect(),
+        stat_names: thr
+            .iter()
+            .map(|t| format!("mAP@{}", py_fixed(t * 100.0, 0)))
+            .collect(),
+        summary: summary_text(thr, &maps, p.iou_type),
+        map_per_iou: maps,
+        per_category,
+        params: p.clone(),
+        num_detections: num_dets,
+        accumulated: None,
+        voc: Some(VocReport {
+            thresholds: thr.clone(),
+            curves,
+        }),
+    })
+}
 
-    // Gather per label, in image order.
-    let mut n_pos = vec![0u64; kn];
-    let mut seen = vec![false; kn];
-    let mut scores: Vec<Vec<f64>> = vec![Vec::new(); kn];
-    let mut matches: Vec<Vec<Vec<i8>>> = vec![vec![Vec::new(); tn]; kn];
-    for img in &per_image {
-        for il in img {
-            seen[il.k] = true;
-            n_pos[il.k] += il.n_pos;
-            scores[il.k].extend_from_slice(&il.scores);
-            for (dst, src) in matches[il.k].iter_mut().zip(&il.matches) {
-                dst.extend_from_slice(src);
-            }
+/// `calc_instance_segmentation_voc_prec_rec`, the per-image part: for every label present in the
+/// image (ground truth or detection), the detections' scores (highest first) and match codes.
+fn image_labels(input: &VocInput<'_>, pos: usize, dets: &[DetEntry]) -> Result<Vec<ImgLabel>> {
+    let gt = input.gt;
+    let cat_pos = |c: i64| input.cat_ids.binary_search(&c).ok();
+    let mut labels: Vec<usize> = gt
+        .annotations_of(pos)
+        .iter()
+        .filter_map(|&ai| cat_pos(gt.annotations[ai as usize].category_id))
+        .chain(dets.iter().filter_map(|d| cat_pos(d.det.category_id)))
+        .collect();
+    labels.sort_unstable();
+    labels.dedup();
+    labels
+        .into_iter()
+        .map(|k| {
+            let gts: Vec<u32> = gt
+                .annotations_of(pos)
+                .iter()
+                .copied()
+                .filter(|&ai| cat_pos(gt.annotations[ai as usize].category_id) == Some(k))
+                .collect();
+            let pd: Vec<&DetEntry> = dets
+                .iter()
+                .filter(|d| cat_pos(d.det.category_id) == Some(k))
+                .collect();
+            let order = desc_order(&pd.iter().map(|d| d.det.score).collect::<Vec<_>>());
+            let pd: Vec<&DetEntry> = order.iter().map(|&i| pd[i]).collect();
+            let difficult: Vec<bool> = gts
+                .iter()
+                .map(|&ai| gt.annotations[ai as usize].iscrowd.unwrap_or(false))
+                .collect();
+            let matches = if pd.is_empty() {
+                vec![Vec::new(); input.p.iou_thrs.len()]
+            } else if gts.is_empty() {
+                vec![vec![0; pd.len()]; input.p.iou_thrs.len()]
+            } else {
+                let ious = label_ious(input, pos, &pd, &gts)?;
+                match_codes(&ious, gts.len(), &difficult, &input.p.iou_thrs)
+            };
+            Ok(ImgLabel {
+                k,
+                n_pos: difficult.iter().filter(|&&d| !d).count() as u64,
+                scores: pd.iter().map(|d| d.det.score).collect(),
+                matches,
+            })
+        })
+        .collect()
+}
+
+/// Row-major `pd x gts` IoUs of one image and label (no crowd rule: crowds are "difficult").
+fn label_ious(input: &VocInput<'_>, pos: usize, pd: &[&DetEntry], gts: &[u32]) -> Result<Vec<f64>> {
+    let img = &input.gt.images[pos];
+    let ctx = ShapeContext {
+        iou_type: input.p.iou_type,
+        height: img.height,
+        width: img.width,
+        mode: input.mode,
+        results_path: input.results_path,
+    };
+    let (ds, _) = Shapes::of_dets(pd.iter().copied(), &ctx)?;
+    let gs = Shapes::of_gts(input.gt, gts.iter().copied(), &ctx)?;
+    Ok(iou_matrix(
+        &ds,
+        &gs,
+        &vec![false; gts.len()],
+        input.p.iou_type,
+        (img.height, img.width, input.p.boundary_dilation_ratio),
+    ))
+}
+
+/// Match codes per threshold (1 tp, 0 fp, -1 ignored): each detection, in score order, goes to
+/// its ground truth of maximal IoU (first on ties); below the threshold, or to a ground truth
+/// already taken, it is a false positive; to a difficult one it is ignored.
+fn match_codes(ious: &[f64], g_n: usize, difficult: &[bool], thrs: &[f64]) -> Vec<Vec<i8>> {
+    thrs.iter()
+        .map(|&th| {
+            let mut selec = vec![false; g_n];
+            ious.chunks(g_n)
+                .map(|row| {
+                    // argmax (first maximum) and max.
+                    let mut best = 0usize;
+                    for (g, &v) in row.iter().enumerate() {
+                        if v > row[best] {
+                            best = g;
+                        }
+                    }
+                    if row[best] < th {
+                        return 0;
+                    }
+                    let code = if difficult[best] {
+                        -1
+                    } else if selec[best] {
+                        0
+                    } else {
+                        1
+                    };
+                    selec[best] = true;
+                    code
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The per-image results gathered per label, in image order.
+struct PerLabel {
+    n_pos: Vec<u64>,
+    seen: Vec<bool>,
+    scores: Vec<Vec<f64>>,
+    /// `matches[k][t]`.
+    matches: Vec<Vec<Vec<i8>>>,
+}
+
+fn gather(per_image: &[Vec<ImgLabel>], kn: usize, tn: usize) -> PerLabel {
+    let mut out = PerLabel {
+        n_pos: vec![0u64; kn],
+        seen: vec![false; kn],
+        scores: vec![Vec::new(); kn],
+        matches: vec![vec![Vec::new(); tn]; kn],
+    };
+    for il in per_image.iter().flatten() {
+        out.seen[il.k] = true;
+        out.n_pos[il.k] += il.n_pos;
+        out.scores[il.k].extend_from_slice(&il.scores);
+        for (dst, src) in out.matches[il.k].iter_mut().zip(&il.matches) {
+            dst.extend_from_slice(src);
         }
     }
+    out
+}
+
+/// `(recall, precision)` points of one label.
+type Curve = (Vec<f64>, Vec<f64>);
+
+/// `ap[t][k]` (NaN for labels never seen or without positives) and the curves `curves[t][k]`.
+fn average_precisions(labels: &PerLabel, tn: usize) -> (Vec<Vec<f64>>, Vec<Vec<Curve>>) {
+    let kn = labels.n_pos.len();
     let mut ap = vec![vec![f64::NAN; kn]; tn];
     let mut curves = vec![vec![(Vec::new(), Vec::new()); kn]; tn];
     for k in 0..kn {
-        if !seen[k] || n_pos[k] == 0 {
+        if !labels.seen[k] || labels.n_pos[k] == 0 {
             continue;
         }
-        let order = desc_order(&scores[k]);
+        let order = desc_order(&labels.scores[k]);
         for t in 0..tn {
-            let (mut tp, mut fp) = (0u64, 0u64);
-            let mut prec = Vec::with_capacity(order.len());
-            let mut rec = Vec::with_capacity(order.len());
-            for &i in &order {
-                match matches[k][t][i] {
-                    1 => tp += 1,
-                    0 => fp += 1,
-                    _ => {}
-                }
-                prec.push(tp as f64 / (fp + tp) as f64);
-                rec.push(tp as f64 / n_pos[k] as f64);
-            }
-            // calc_detection_voc_ap, all-point.
-            let mut mpre = Vec::with_capacity(prec.len() + 2);
-            mpre.push(0.0);
-            mpre.extend(prec.iter().map(|&v| if v.is_nan() { 0.0 } else { v }));
-            mpre.push(0.0);
-            let mut mrec = Vec::with_capacity(rec.len() + 2);
-            mrec.push(0.0);
-            mrec.extend_from_slice(&rec);
-            mrec.push(1.0);
-            for i in (0..mpre.len() - 1).rev() {
-                mpre[i] = mpre[i].max(mpre[i + 1]);
-            }
-            let terms: Vec<f64> = (0..mrec.len() - 1)
-                .filter(|&i| mrec[i + 1] != mrec[i])
-                .map(|i| (mrec[i + 1] - mrec[i]) * mpre[i + 1])
-                .collect();
-            ap[t][k] = numpy_sum(&terms);
+            let (rec, prec) = prec_rec(&order, &labels.matches[k][t], labels.n_pos[k]);
+            ap[t][k] = voc_ap(&rec, &prec);
             curves[t][k] = (rec, prec);
         }
     }
-    // np.nanmean over labels 0..=max seen label.
-    let n_fg = (0..kn).rev().find(|&k| seen[k]).map_or(0, |k| k + 1);
-    let maps: Vec<f64> = (0..tn)
-        .map(|t| {
-            let vals: Vec<f64> = ap[t][..n_fg]
+    (ap, curves)
+}
+
+/// Cumulative precision and recall over the detections in `order`.
+#[allow(clippy::cast_precision_loss, reason = "counts far below 2^53")]
+fn prec_rec(order: &[usize], matches: &[i8], n_pos: u64) -> Curve {
+    let (mut tp, mut fp) = (0u64, 0u64);
+    let mut prec = Vec::with_capacity(order.len());
+    let mut rec = Vec::with_capacity(order.len());
+    for &i in order {
+        match matches[i] {
+            1 => tp += 1,
+            0 => fp += 1,
+            _ => {}
+        }
+        prec.push(tp as f64 / (fp + tp) as f64);
+        rec.push(tp as f64 / n_pos as f64);
+    }
+    (rec, prec)
+}
+
+/// `calc_detection_voc_ap(use_07_metric=False)`: the all-point interpolated area under the curve.
+fn voc_ap(rec: &[f64], prec: &[f64]) -> f64 {
+    let mut mpre = Vec::with_capacity(prec.len() + 2);
+    mpre.push(0.0);
+    mpre.extend(prec.iter().map(|&v| if v.is_nan() { 0.0 } else { v }));
+    mpre.push(0.0);
+    let mut mrec = Vec::with_capacity(rec.len() + 2);
+    mrec.push(0.0);
+    mrec.extend_from_slice(rec);
+    mrec.push(1.0);
+    for i in (0..mpre.len() - 1).rev() {
+        mpre[i] = mpre[i].max(mpre[i + 1]);
+    }
+    let terms: Vec<f64> = (0..mrec.len() - 1)
+        .filter(|&i| mrec[i + 1] != mrec[i])
+        .map(|i| (mrec[i + 1] - mrec[i]) * mpre[i + 1])
+        .collect();
+    numpy_sum(&terms)
+}
+
+/// `np.nanmean` over labels `0..=max seen label`, per threshold (NaN when all are NaN).
+#[allow(clippy::cast_precision_loss, reason = "counts far below 2^53")]
+fn nanmean_over_labels(ap: &[Vec<f64>], seen: &[bool]) -> Vec<f64> {
+    let n_fg = (0..seen.len()).rev().find(|&k| seen[k]).map_or(0, |k| k + 1);
+    ap.iter()
+        .map(|row| {
+            let vals: Vec<f64> = row[..n_fg]
                 .iter()
                 .map(|&v| if v.is_nan() { 0.0 } else { v })
                 .collect();
-            let cnt = ap[t][..n_fg].iter().filter(|v| !v.is_nan()).count();
+            let cnt = row[..n_fg].iter().filter(|v| !v.is_nan()).count();
             if cnt == 0 {
                 f64::NAN
             } else {
                 numpy_sum(&vals) / cnt as f64
             }
         })
-        .collect();
+        .collect()
+}
+
+/// The text summary: one line per threshold.
+fn summary_text(thr: &[f64], maps: &[f64], iou_type: IouType) -> String {
+    use std::fmt::Write as _;
     let mut summary = String::new();
-    for (t, m) in thr.iter().zip(&maps) {
-        use std::fmt::Write as _;
+    for (t, m) in thr.iter().zip(maps) {
         let _ = writeln!(
             summary,
             " VOC mAP@{:<4} (chainercv all-point AP, {}) = {}",
             py_fixed(*t, 2),
-            p.iou_type.as_str(),
+            iou_type.as_str(),
             if m.is_nan() {
                 "nan".to_owned()
             } else {
@@ -293,10 +344,16 @@ pub(crate) fn run(
             }
         );
     }
-    let mut per_category: Vec<CategoryAp> = (0..kn)
+    summary
+}
+
+/// Per-category rows (AP per threshold, -1 for NaN; detection counts are filled in later).
+fn per_category(gt: &CocoDataset, cat_ids: &[i64], ap: &[Vec<f64>], n_pos: &[u64]) -> Vec<CategoryAp> {
+    (0..cat_ids.len())
         .map(|k| {
-            let per: Vec<f64> = (0..tn)
-                .map(|t| if ap[t][k].is_nan() { -1.0 } else { ap[t][k] })
+            let per: Vec<f64> = ap
+                .iter()
+                .map(|row| if row[k].is_nan() { -1.0 } else { row[k] })
                 .collect();
             CategoryAp {
                 category_id: cat_ids[k],
@@ -308,26 +365,32 @@ pub(crate) fn run(
                 num_dt: 0,
             }
         })
-        .collect();
+        .collect()
+}
 
-    super::count_detections(&mut per_category, gt, img_ids, dets);
-    Ok(EvalReport {
-        iou_type: p.iou_type,
-        protocol: Protocol::VocChainercv,
-        stats: maps.iter().map(|&m| if m.is_nan() { -1.0 } else { m }).collect(),
-        stat_names: thr
-            .iter()
-            .map(|t| format!("mAP@{}", py_fixed(t * 100.0, 0)))
-            .collect(),
-        map_per_iou: maps,
-        per_category,
-        summary,
-        params: p.clone(),
-        num_detections: num_dets,
-        accumulated: None,
-        voc: Some(VocReport {
-            thresholds: thr.clone(),
-            curves,
-        }),
-    })
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn match_codes_take_the_best_gt_once_and_ignore_difficult() {
+        // d0 -> g0 (tp); d1 also prefers g0, already taken (fp); d2 -> g1, difficult (ignored);
+        // d3 below the threshold (fp).
+        let ious = [0.9, 0.2, 0.8, 0.1, 0.0, 0.7, 0.3, 0.4];
+        let codes = match_codes(&ious, 2, &[false, true], &[0.5, 0.85]);
+        assert_eq!(codes, vec![vec![1, 0, -1, 0], vec![1, 0, 0, 0]]);
+    }
+
+    #[test]
+    fn all_point_ap_is_the_area_under_the_monotone_curve() {
+        // tp, fp, tp over 2 positives: precision 1, 1/2, 2/3 at recall 1/2, 1/2, 1.
+        let (rec, prec) = prec_rec(&[0, 1, 2], &[1, 0, 1], 2);
+        assert_eq!(rec, vec![0.5, 0.5, 1.0]);
+        assert_eq!(prec, vec![1.0, 0.5, 2.0 / 3.0]);
+        // 0.5 * 1 + 0.5 * 2/3.
+        assert!((voc_ap(&rec, &prec) - (0.5 + 1.0 / 3.0)).abs() < 1e-15);
+        // nanmean over labels 0..=max seen: label 1 never seen but below a seen one counts as NaN.
+        let maps = nanmean_over_labels(&[vec![0.5, f64::NAN, 1.0]], &[true, false, true]);
+        assert_eq!(maps, vec![0.75]);
+    }
 }

@@ -1,4 +1,4 @@
-//! Normalises RGB images and pads them into `[N, 3, H, W]` batches (SPEC section 1).
+//! Normalises RGB images and pads them into `[N, 3, H, W]` batches (docs/model-contract.md).
 //!
 //! Each image is scaled to [0, 1], normalised with the model's mean/std, and placed at the top-left
 //! of a canvas whose sides are the batch maxima rounded up to the model's `size_divisor`; the

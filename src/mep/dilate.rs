@@ -1,5 +1,5 @@
 //! Stage 2a of the MEP: binary dilation of the thinned boundary with a 3x3 square, iterated
-//! (SPEC section 2.2; `cv2.dilate(thin, np.ones((3, 3)), iterations=n)` with pixels outside the
+//! (docs/mep.md#seeds; `cv2.dilate(thin, np.ones((3, 3)), iterations=n)` with pixels outside the
 //! image never setting a pixel).
 //!
 //! `n` iterations of a 3x3 square equal one dilation with the `(2n+1) x (2n+1)` square, also at the

@@ -1,5 +1,5 @@
 //! Stage 2b of the MEP: exact Euclidean distance transform of the dilated boundary, and the seed
-//! threshold (SPEC section 2.2; `scipy.ndimage.distance_transform_edt(D == 0)`, with `+inf`
+//! threshold (docs/mep.md#seeds; `scipy.ndimage.distance_transform_edt(D == 0)`, with `+inf`
 //! everywhere when `D` is empty).
 //!
 //! Algorithm: the separable exact EDT of Meijster, Roerdink & Hesselink ("A general algorithm for

@@ -2,13 +2,15 @@
 //! (`--semantic-dir`): images and label maps as PNG (the `image` crate), boundary and probability
 //! maps as `.npy` (`ndarray-npy`) or PNG. Every error names the file; nothing panics on bad input.
 //! Outputs are written with the atomic writers of [`crate::output`].
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use image::DynamicImage;
 use ndarray::{Array2, Array3, Dimension};
 use ndarray_npy::{ReadNpyError, ReadNpyExt, ReadableElement};
 
+use super::{MepInput, Semantic};
 use crate::error::{Error, Result};
+use crate::maps::SemanticMap;
 
 fn npy_error(path: &Path, e: ReadNpyError, expect_dtype: &str, expect_shape: &str) -> Error {
     match e {
@@ -280,6 +282,136 @@ pub fn read_labels(path: &Path) -> Result<Array2<u16>> {
             format!("label PNG must be 8- or 16-bit grey, found {:?}", other.color()),
         )),
     }
+}
+
+/// The semantic file of a case folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SemanticFile {
+    /// `semantic.npy`: f32 probabilities `[K+1, H, W]`.
+    Probabilities(PathBuf),
+    /// `labels.png`: class ids (255 = ignore).
+    Labels(PathBuf),
+}
+
+/// The input files of one MEP case folder (docs/mep.md#case-folders): `image.png`,
+/// `boundary.npy` (or `boundary.png`), and `semantic.npy` (or `labels.png`); the first name
+/// found wins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseFiles {
+    /// The RGB image.
+    pub image: PathBuf,
+    /// The boundary map.
+    pub boundary: PathBuf,
+    /// The semantic input.
+    pub semantic: SemanticFile,
+}
+
+fn find_one(dir: &Path, names: &[&str]) -> Option<PathBuf> {
+    names.iter().map(|n| dir.join(n)).find(|p| p.is_file())
+}
+
+impl CaseFiles {
+    /// Finds the inputs in the case folder `dir`.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming the folder when an input is missing.
+    pub fn find(dir: &Path) -> Result<Self> {
+        let image = find_one(dir, &["image.png"]);
+        let boundary = find_one(dir, &["boundary.npy", "boundary.png"]);
+        let semantic = find_one(dir, &["semantic.npy"])
+            .map(SemanticFile::Probabilities)
+            .or_else(|| find_one(dir, &["labels.png"]).map(SemanticFile::Labels));
+        match (image, boundary, semantic) {
+            (Some(image), Some(boundary), Some(semantic)) => Ok(Self {
+                image,
+                boundary,
+                semantic,
+            }),
+            _ => Err(Error::invalid(
+                dir.display(),
+                "needs image.png, boundary.npy|png and semantic.npy|labels.png",
+            )),
+        }
+    }
+
+    /// Reads the files and checks that every map has the image's size.
+    ///
+    /// # Errors
+    /// The readers' errors, or [`Error::Invalid`] naming the map whose size differs.
+    pub fn load(&self) -> Result<CaseMaps> {
+        let image = read_rgb(&self.image)?;
+        let boundary = read_boundary(&self.boundary)?;
+        let (h, w, _) = image.dim();
+        let size_err = |file: &Path, (fh, fw): (usize, usize)| {
+            Error::invalid(
+                file.display(),
+                format!(
+                    "size {fh}x{fw} (HxW) differs from the image's {h}x{w} ({})",
+                    self.image.display()
+                ),
+            )
+        };
+        if boundary.dim() != (h, w) {
+            return Err(size_err(&self.boundary, boundary.dim()));
+        }
+        let semantic = match &self.semantic {
+            SemanticFile::Probabilities(p) => {
+                let a = read_probabilities(p)?;
+                let (_, sh, sw) = a.dim();
+                if (sh, sw) != (h, w) {
+                    return Err(size_err(p, (sh, sw)));
+                }
+                SemanticMap::Probabilities(a)
+            }
+            SemanticFile::Labels(p) => {
+                let a = read_labels(p)?;
+                if a.dim() != (h, w) {
+                    return Err(size_err(p, a.dim()));
+                }
+                SemanticMap::Labels(a)
+            }
+        };
+        Ok(CaseMaps {
+            image,
+            boundary,
+            semantic,
+        })
+    }
+}
+
+/// The loaded inputs of one case, all of the image's size.
+#[derive(Debug, Clone)]
+pub struct CaseMaps {
+    /// RGB image `[H, W, 3]`.
+    pub image: Array3<u8>,
+    /// Boundary probabilities `[H, W]`.
+    pub boundary: Array2<f32>,
+    /// Probabilities or labels.
+    pub semantic: SemanticMap,
+}
+
+impl CaseMaps {
+    /// The MEP input over these maps.
+    #[must_use]
+    pub fn input(&self) -> MepInput<'_> {
+        let semantic = match &self.semantic {
+            SemanticMap::Probabilities(p) => Semantic::Probabilities(p.view()),
+            SemanticMap::Labels(l) => Semantic::Labels(l.view()),
+        };
+        MepInput {
+            image: self.image.view(),
+            boundary: self.boundary.view(),
+            semantic,
+        }
+    }
+}
+
+/// Loads the case folder `dir` ([`CaseFiles::find`] then [`CaseFiles::load`]).
+///
+/// # Errors
+/// See [`CaseFiles::find`] and [`CaseFiles::load`].
+pub fn load_case(dir: &Path) -> Result<CaseMaps> {
+    CaseFiles::find(dir)?.load()
 }
 
 #[cfg(test)]

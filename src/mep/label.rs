@@ -1,5 +1,5 @@
 //! Stage 2c of the MEP: 8-connected component labelling of the seeds, components numbered
-//! `1..=n` in the raster (row-major) order of their first pixel (SPEC section 2.2; what
+//! `1..=n` in the raster (row-major) order of their first pixel (docs/mep.md#seeds; what
 //! `scipy.ndimage.label(seeds, np.ones((3, 3)))` and `cv2.connectedComponents(seeds, 8)` produce).
 //!
 //! Algorithm: the classic two-pass labelling with union-find (Rosenfeld & Pfaltz 1966; Wu, Otoo &

@@ -1,18 +1,18 @@
-//! The Mask Extraction Pipeline (MEP) of the BAISeg paper, exactly as `SPEC.md` section 2 fixes it:
+//! The Mask Extraction Pipeline (MEP) of the BAISeg paper, exactly as `docs/mep.md` fixes it:
 //! edge NMS thinning -> dilation -> exact Euclidean distance transform -> seed threshold ->
 //! 8-connected labelling -> OpenCV-semantics marker watershed -> closing + semantic filtering.
 //!
 //! One module per stage, each a pure function over `ndarray` buffers with a `_into`/`_mut` variant
 //! that reuses caller buffers:
 //!
-//! | stage | module | SPEC |
+//! | stage | module | docs/mep.md |
 //! |---|---|---|
-//! | thinning (triangle smoothing + edge NMS) | [`nms`] | 2.1 |
-//! | 3x3 dilation, iterated | [`dilate`] | 2.2 |
-//! | exact Euclidean distance + seed threshold | [`distance`] | 2.2 |
-//! | 8-connected labelling (raster order) | [`label`] | 2.2 |
-//! | `cv2.watershed` | [`watershed`] | 2.3 |
-//! | closing, semantic filter, class, score | [`refine`] | 2.4 |
+//! | thinning (triangle smoothing + edge NMS) | [`nms`] | #thinning |
+//! | 3x3 dilation, iterated | [`dilate`] | #seeds |
+//! | exact Euclidean distance + seed threshold | [`distance`] | #seeds |
+//! | 8-connected labelling (raster order) | [`label`] | #seeds |
+//! | `cv2.watershed` | [`watershed`] | #watershed |
+//! | closing, semantic filter, class, score | [`refine`] | #refinement |
 //!
 //! [`Mep`] wires them together with per-image buffers that are reused across images; stages run
 //! row- or instance-parallel on the current rayon pool. Working memory beyond the inputs is
@@ -48,7 +48,7 @@ pub mod nms;
 pub mod refine;
 pub mod watershed;
 
-/// Every parameter of the MEP, with the SPEC's defaults.
+/// Every parameter of the MEP, with the defaults of docs/mep.md#parameters.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MepParams {
     /// NMS sampling radius `r` (pixels along the normal).
@@ -74,7 +74,7 @@ pub struct MepParams {
 /// Which Mask Extraction Pipeline runs (`--mep paper|improved`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum MepMode {
-    /// SPEC section 2, exactly.
+    /// docs/mep.md, exactly.
     #[default]
     Paper,
     /// The project's own MEP for real boundary maps ([`improved`], `docs/mep-improved.md`).
@@ -414,7 +414,7 @@ impl Mep {
     }
 }
 
-/// Checks shapes and values of the inputs (SPEC section 2: everything at image resolution).
+/// Checks shapes and values of the inputs (docs/mep.md: everything at image resolution).
 fn validate(input: &MepInput<'_>, p: &MepParams) -> Result<()> {
     let (h, w) = input.boundary.dim();
     let (ih, iw, ic) = input.image.dim();

@@ -1,4 +1,4 @@
-//! Stage 1 of the MEP: boundary thinning by edge non-maximum suppression (SPEC section 2.1).
+//! Stage 1 of the MEP: boundary thinning by edge non-maximum suppression (docs/mep.md#thinning).
 //!
 //! The algorithm is the structured-edge NMS of Dollár & Zitnick (`edgesNmsMex` in Piotr's toolbox,
 //! as used by HED/RCF/BAISeg): smooth the boundary map with a triangle filter, estimate the edge
@@ -13,7 +13,7 @@
 //!   of length 1) are never stored: they are evaluated on the fly, in `f64`, only for the pixels that
 //!   can end up in the thinned map (`B(p) >= edge_threshold > 0`); all other pixels are decided
 //!   without them (see [`thin_nms`]);
-//! - the NMS comparison is done in `f64` as the SPEC requires.
+//! - the NMS comparison is done in `f64` as docs/mep.md#thinning requires.
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis};
 use rayon::prelude::*;
 
@@ -414,7 +414,7 @@ fn kept(
 }
 
 /// Thins `boundary` by edge NMS and thresholds it: returns the binary map (0/1)
-/// `NMS(B) >= threshold` (SPEC section 2.1).
+/// `NMS(B) >= threshold` (docs/mep.md#thinning).
 ///
 /// Example (5x5): a vertical ridge two pixels wide keeps only the stronger column.
 /// ```

@@ -1,4 +1,4 @@
-//! Stage 4 of the MEP: per-instance refinement (SPEC section 2.4): morphological closing of each
+//! Stage 4 of the MEP: per-instance refinement (docs/mep.md#refinement): morphological closing of each
 //! watershed region with OpenCV's elliptical kernel (`cv2.morphologyEx(mask, MORPH_CLOSE,
 //! getStructuringElement(MORPH_ELLIPSE, (k, k)))`, default borders), the semantic filter, the
 //! instance's class (majority vote, ties to the smaller id) and score.
@@ -586,7 +586,7 @@ fn close_bits(
 #[cfg(test)]
 pub(crate) mod reference {
     //! Slow references: full-image closing with OpenCV border rules, and the refinement written
-    //! from the SPEC's prose.
+    //! from docs/mep.md's prose.
     use ndarray::{Array2, ArrayView2};
 
     use super::ellipse_kernel;

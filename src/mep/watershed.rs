@@ -1,6 +1,6 @@
 //! Stage 3 of the MEP: marker-based watershed with exactly the semantics of OpenCV's
 //! `cv2.watershed` (`cv::watershed` in `modules/imgproc/src/segmentation.cpp`, Meyer's flooding
-//! with 256 FIFO priority queues), SPEC section 2.3.
+//! with 256 FIFO priority queues), docs/mep.md#watershed.
 //!
 //! What is reproduced, step by step (read from OpenCV's behaviour, not its code):
 //! 1. the one-pixel frame of the marker image is set to `-1`; interior negative markers become 0;
@@ -239,7 +239,7 @@ fn flood(img: &[u8], m: &mut [i32], h: usize, w: usize, scratch: &mut WatershedS
 #[cfg(test)]
 pub(crate) mod reference {
     //! Slow reference: the same flooding with `VecDeque`s and 2-D indexing, written from the prose
-    //! of the SPEC, for the proptests.
+    //! of docs/mep.md#watershed, for the proptests.
     use std::collections::VecDeque;
 
     use ndarray::{Array2, Array3};

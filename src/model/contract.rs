@@ -1,4 +1,4 @@
-//! The BAISeg model contract (SPEC section 1): I/O names, ranks, dtypes and `metadata_props`.
+//! The BAISeg model contract (docs/model-contract.md): I/O names, ranks, dtypes and `metadata_props`.
 //!
 //! A graph is accepted only if it has an `image` f32 input of rank 4 with 3 channels, a `boundary`
 //! f32 output of rank 4 with 1 channel, optionally a `semantic` f32 output of rank 4 with K+1

@@ -99,7 +99,7 @@ impl Model {
 /// Tolerance on the [0, 1] range of probability outputs (float rounding of sigmoid/softmax).
 const PROBABILITY_SLACK: f32 = 1e-3;
 
-/// The contract (SPEC section 1) wants probabilities: sigmoid/softmax applied in the graph. Raw
+/// The contract (docs/model-contract.md) wants probabilities: sigmoid/softmax applied in the graph. Raw
 /// logits would silently become scores far outside [0, 1]; they are refused, naming the range.
 ///
 /// # Errors

@@ -1,7 +1,7 @@
 //! Stage 1: the network, through ONNX Runtime.
 //!
 //! [`runtime`] finds and loads the ONNX Runtime shared library, [`contract`] checks a graph
-//! against SPEC section 1 and reads its metadata, [`session`] builds a session on the requested
+//! against docs/model-contract.md and reads its metadata, [`session`] builds a session on the requested
 //! execution provider (never falling back silently), and [`forward`] runs one batch.
 pub mod contract;
 pub mod forward;

@@ -1,4 +1,4 @@
-//! COCO results JSON (SPEC section 3): one record per instance with a compressed RLE mask that
+//! COCO results JSON (docs/outputs.md#coco-results): one record per instance with a compressed RLE mask that
 //! pycocotools decodes identically, plus the per-image record files that make runs resumable.
 use std::collections::HashMap;
 use std::path::Path;

@@ -658,131 +658,92 @@ mod tests {
         assert_eq!(out.get_pixel(0, 0).0, instance_color(0));
     }
 
-    /// Renders demo overlays for eyeballing: synthetic discs on a real COCO image into
-    /// `/tmp/overlay_demo.png` and a 2x upscale (label scale 2) into `/tmp/overlay_demo_large.png`.
-    #[test]
-    #[ignore = "writes demo PNGs to /tmp"]
-    fn demo_overlay_png() {
-        let path = "/work/shared/fixtures/coco/clarifai_val2017_10/images/000000176857.jpg";
-        let img = image::open(path).expect("demo image").to_rgb8();
-        let names: Vec<String> = ["person", "bicycle", "car", "dog", "traffic light", "umbrella"]
-            .iter()
-            .map(|s| (*s).to_string())
-            .collect();
-        let render = |img: &RgbImage, out: &str| {
-            let (w, h) = img.dimensions();
-            let k = i64::from(w) / 500;
-            let spots = [
-                (1, 0.97, 120, 150, 60),
-                (2, 0.88, 200, 200, 45),
-                (3, 0.64, 330, 120, 70),
-                (4, 0.51, 420, 300, 50),
-                (5, 0.93, 40, 20, 35),
-                (6, 0.35, 480, 360, 40),
-                (1, 0.72, 250, 330, 30),
-                (3, 0.99, 60, 320, 25),
-            ];
-            let instances: Vec<Instance> = spots
-                .iter()
-                .map(|&(c, s, x, y, r)| inst(c, s, disc(w, h, x * k, y * k, r * k)))
-                .collect();
-            let ov = render_overlay(img, &instances, &names, &OverlayOptions::default());
-            ov.save(out).expect("save demo");
-        };
-        render(&img, "/tmp/overlay_demo.png");
-        // Every glyph, 4x nearest-neighbour, to inspect the font.
-        let mut sheet = RgbImage::from_pixel(290, 40, Rgb([255, 255, 255]));
-        let all: String = (32u8..=126).map(char::from).collect();
-        let (first, second) = all.split_at(48);
-        font::draw_text(&mut sheet, 2, 2, first, 1, [0, 0, 0]);
-        font::draw_text(&mut sheet, 2, 14, second, 1, [0, 0, 0]);
-        font::draw_text(
-            &mut sheet,
-            2,
-            26,
-            "person 0.97 traffic light 0.35 (x/y) 100%",
-            1,
-            [0, 0, 0],
-        );
-        let zoom = image::imageops::resize(&sheet, 290 * 4, 40 * 4, image::imageops::FilterType::Nearest);
-        zoom.save("/tmp/overlay_font_sheet.png").expect("save font sheet");
-        let big = image::imageops::resize(
-            &img,
-            img.width() * 2,
-            img.height() * 2,
-            image::imageops::FilterType::Triangle,
-        );
-        render(&big, "/tmp/overlay_demo_large.png");
+    /// The masks of the fixture's COCO detections (`fixtures/coco/clarifai_val2017_10/dets_segm.json`,
+    /// image 176857, score >= 0.3) as full-image crops, score order unchanged.
+    fn fixture_instances() -> (u32, u32, Vec<Instance>) {
+        use crate::rle::Rle;
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/coco/clarifai_val2017_10/dets_segm.json");
+        let text = std::fs::read_to_string(&path).expect("fixture json");
+        let dets: serde_json::Value = serde_json::from_str(&text).expect("fixture json parses");
+        let (mut h, mut w) = (0, 0);
+        let mut instances = Vec::new();
+        for d in dets.as_array().expect("dets") {
+            let score = d["score"].as_f64().expect("score");
+            if d["image_id"].as_u64() != Some(176_857) || score < 0.3 {
+                continue;
+            }
+            let size = &d["segmentation"]["size"];
+            h = u32::try_from(size[0].as_u64().expect("h")).expect("h");
+            w = u32::try_from(size[1].as_u64().expect("w")).expect("w");
+            let counts = d["segmentation"]["counts"].as_str().expect("counts");
+            let data = Rle::from_compressed_string(counts, h, w)
+                .expect("rle")
+                .to_row_major();
+            let mask = CropMask {
+                image_height: h,
+                image_width: w,
+                x: 0,
+                y: 0,
+                width: w,
+                height: h,
+                data,
+            };
+            let category = u32::try_from(d["category_id"].as_u64().expect("category")).expect("category");
+            instances.push(inst(category, score, mask));
+        }
+        (h, w, instances)
     }
 
-    /// Renders the fixture's synthetic COCO detections (`dets_segm.json`, score >= 0.3) over their
-    /// real images into `/tmp/overlay_demo_<image id>.png`, for eyeballing realistic masks.
+    /// On real COCO masks: pixels outside every mask are untouched; the best-scoring instance
+    /// (painted last) shows its colour inside and the dark outline exactly on its 4-connected
+    /// border (image edges excluded).
     #[test]
-    #[ignore = "writes demo PNGs to /tmp"]
-    fn demo_overlay_coco_dets() {
-        use crate::rle::Rle;
-        let root = std::path::Path::new("/work/shared/fixtures/coco/clarifai_val2017_10");
-        let read = |name: &str| -> serde_json::Value {
-            let text = std::fs::read_to_string(root.join(name)).expect("fixture json");
-            serde_json::from_str(&text).expect("fixture json parses")
+    fn coco_fixture_masks_paint_inside_outline_on_border_nothing_outside() {
+        let (h, w, instances) = fixture_instances();
+        assert!(instances.len() >= 3, "{} instances", instances.len());
+        let img = gradient(w, h);
+        let opts = OverlayOptions {
+            alpha: 1.0,
+            draw_text: false,
+            draw_outline: true,
         };
-        let gt = read("instances_val2017_subset.json");
-        let dets = read("dets_segm.json");
-        let mut names = vec![String::new(); 90];
-        for c in gt["categories"].as_array().expect("categories") {
-            let id = c["id"].as_u64().expect("id") as usize;
-            names[id - 1] = c["name"].as_str().expect("name").to_string();
-        }
-        for image_id in [176_857u64, 86_956, 424_349, 74_646] {
-            let path = root.join(format!("images/{image_id:012}.jpg"));
-            let img = image::open(path).expect("image").to_rgb8();
-            let mut instances = Vec::new();
-            for d in dets.as_array().expect("dets") {
-                let score = d["score"].as_f64().expect("score");
-                if d["image_id"].as_u64() != Some(image_id) || score < 0.3 {
+        let out = render_overlay(&img, &instances, &names(), &opts);
+        let top = (0..instances.len())
+            .max_by(|&a, &b| instances[a].score.total_cmp(&instances[b].score))
+            .expect("instances");
+        let m = &instances[top].mask;
+        let fg = |x: i64, y: i64| {
+            x >= 0 && y >= 0 && x < i64::from(w) && y < i64::from(h) && m.contains(y as u32, x as u32)
+        };
+        let color = instance_color(top);
+        let dark = color.map(|v| (u32::from(v) * 5 / 10) as u8);
+        let (mut inside, mut border) = (0usize, 0usize);
+        for y in 0..h {
+            for x in 0..w {
+                let px = out.get_pixel(x, y).0;
+                if !instances.iter().any(|i| i.mask.contains(y, x)) {
+                    assert_eq!(px, img.get_pixel(x, y).0, "outside pixel ({x}, {y}) changed");
                     continue;
                 }
-                let size = &d["segmentation"]["size"];
-                let (h, w) = (
-                    size[0].as_u64().expect("h") as u32,
-                    size[1].as_u64().expect("w") as u32,
-                );
-                let counts = d["segmentation"]["counts"].as_str().expect("counts");
-                let full = Rle::from_compressed_string(counts, h, w)
-                    .expect("rle")
-                    .to_row_major();
-                let full = CropMask {
-                    image_height: h,
-                    image_width: w,
-                    x: 0,
-                    y: 0,
-                    width: w,
-                    height: h,
-                    data: full,
-                };
-                let [bx, by, bw, bh] = full.bbox().map(|v| v as u32);
-                if bw == 0 {
+                if !fg(i64::from(x), i64::from(y)) {
                     continue;
                 }
-                let data = (by..by + bh)
-                    .flat_map(|r| (bx..bx + bw).map(move |c| (r, c)))
-                    .map(|(r, c)| u8::from(full.contains(r, c)))
-                    .collect();
-                let mask = CropMask {
-                    image_height: h,
-                    image_width: w,
-                    x: bx,
-                    y: by,
-                    width: bw,
-                    height: bh,
-                    data,
-                };
-                let category = d["category_id"].as_u64().expect("category") as u32;
-                instances.push(inst(category, score, mask));
+                let (xi, yi) = (i64::from(x), i64::from(y));
+                let on_border = [(xi - 1, yi), (xi + 1, yi), (xi, yi - 1), (xi, yi + 1)]
+                    .into_iter()
+                    .any(|(nx, ny)| {
+                        nx >= 0 && ny >= 0 && nx < i64::from(w) && ny < i64::from(h) && !fg(nx, ny)
+                    });
+                if on_border {
+                    border += 1;
+                    assert_eq!(px, dark, "border pixel ({x}, {y})");
+                } else {
+                    inside += 1;
+                    assert_eq!(px, color, "inside pixel ({x}, {y})");
+                }
             }
-            let out = render_overlay(&img, &instances, &names, &OverlayOptions::default());
-            out.save(format!("/tmp/overlay_demo_{image_id}.png"))
-                .expect("save");
         }
+        assert!(inside > 100 && border > 20, "inside {inside}, border {border}");
     }
 }

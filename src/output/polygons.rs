@@ -19,7 +19,7 @@ use crate::rle::Rle;
 /// How `instances.json` stores masks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum MaskFormat {
-    /// pycocotools compressed RLE (the SPEC's default).
+    /// pycocotools compressed RLE (the default, docs/outputs.md#rle).
     #[default]
     Rle,
     /// COCO polygons, every part of a mask, holes bridged.

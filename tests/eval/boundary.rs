@@ -1,59 +1,19 @@
 //! Boundary IoU parity: the 12 stats of `--iou-type boundary` equal faster-coco-eval 1.8.0's
 //! `COCOeval_faster(iouType="boundary")` to 1e-6 on every segm fixture
 //! (`fixtures/coco/*/reference_boundary*.json`, made by `benches/gen_boundary_refs.py`).
-use std::path::{Path, PathBuf};
-
 use baiseg_rt::eval::{self, IouType, Params};
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/coco")
-}
+use super::{RefCase, fixtures, reference_cases};
 
-struct Case {
-    name: String,
-    gt: PathBuf,
-    results: PathBuf,
-    expected: Vec<f64>,
-}
-
-fn cases() -> Vec<Case> {
-    let root = fixtures();
-    let mut out = Vec::new();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&root)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_dir())
-        .flat_map(|d| std::fs::read_dir(d).unwrap().map(|e| e.unwrap().path()))
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("reference_boundary")
-        })
+fn cases() -> Vec<RefCase> {
+    let cases: Vec<RefCase> = reference_cases("reference_boundary", "faster_coco_eval")
+        .into_iter()
+        .filter(|c| c.iou_type == IouType::Boundary)
         .collect();
-    files.sort();
-    for f in files {
-        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap();
-        assert_eq!(v["versions"]["faster_coco_eval"], "1.8.0", "{}", f.display());
-        let gt = root.join(v["gt"].as_str().unwrap());
-        for (key, case) in v.as_object().unwrap() {
-            if case.get("iouType").and_then(|x| x.as_str()) != Some("boundary") {
-                continue;
-            }
-            out.push(Case {
-                name: format!("{}:{key}", f.strip_prefix(&root).unwrap().display()),
-                gt: gt.clone(),
-                results: root.join(case["results"].as_str().unwrap()),
-                expected: case["faster_coco_eval"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|x| x.as_f64().unwrap())
-                    .collect(),
-            });
-        }
+    for c in &cases {
+        assert_eq!(c.versions["faster_coco_eval"], "1.8.0", "{}", c.name);
     }
-    out
+    cases
 }
 
 #[test]

@@ -1,71 +1,15 @@
 //! Golden parity: all 12 stats equal `reference_stats*.json` (pycocotools 2.0.11) for every
 //! dataset and results file under `fixtures/coco/`.
-use std::path::{Path, PathBuf};
-
 use baiseg_rt::eval::{self, CocoDataset, Detection, Evaluator, IouType, Params, load_results};
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/coco")
-}
+use super::{RefCase, fixtures, reference_cases};
 
-struct Case {
-    name: String,
-    gt: PathBuf,
-    results: PathBuf,
-    iou_type: IouType,
-    expected: Vec<f64>,
-}
-
-fn cases() -> Vec<Case> {
-    let root = fixtures();
-    let mut out = Vec::new();
-    let mut dirs: Vec<_> = std::fs::read_dir(&root)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_dir())
-        .collect();
-    dirs.sort();
-    for dir in dirs {
-        let mut refs: Vec<_> = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| {
-                p.file_name()
-                    .unwrap()
-                    .to_string_lossy()
-                    .starts_with("reference_stats")
-            })
-            .collect();
-        refs.sort();
-        for r in refs {
-            let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&r).unwrap()).unwrap();
-            let gt = root.join(v["gt"].as_str().unwrap());
-            for (key, case) in v.as_object().unwrap() {
-                let Some(results) = case.get("results").and_then(|x| x.as_str()) else {
-                    continue;
-                };
-                let iou_type = match case["iouType"].as_str().unwrap() {
-                    "segm" => IouType::Segm,
-                    "bbox" => IouType::Bbox,
-                    other => panic!("{other}"),
-                };
-                let expected = case["pycocotools"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|x| x.as_f64().unwrap())
-                    .collect();
-                out.push(Case {
-                    name: format!("{}:{}", r.strip_prefix(&root).unwrap().display(), key),
-                    gt: gt.clone(),
-                    results: root.join(results),
-                    iou_type,
-                    expected,
-                });
-            }
-        }
+fn cases() -> Vec<RefCase> {
+    let cases = reference_cases("reference_stats", "pycocotools");
+    for c in &cases {
+        assert!(matches!(c.iou_type, IouType::Segm | IouType::Bbox), "{}", c.name);
     }
-    out
+    cases
 }
 
 #[test]

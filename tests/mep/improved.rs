@@ -1,12 +1,11 @@
-//! `--mep improved` (issue 14, `docs/mep-improved.md`): insta snapshots on every fixture case,
+//! `--mep improved` (`docs/mep-improved.md`): insta snapshots on every fixture case,
 //! determinism across thread counts, the behaviours it is built for (small objects, broken
 //! boundaries, class changes), degenerate inputs without panics, and the `--mep` flag.
-use baiseg_rt::instances::{Instance, paint_label_map};
+use baiseg_rt::instances::Instance;
 use baiseg_rt::mep::{MepInput, MepMode, MepParams, Semantic, extract};
 use ndarray::{Array2, Array3};
-use serde_json::json;
 
-use super::{Case, case_names, fixtures, hash_u16_map};
+use super::{Case, case_names, fixtures};
 
 fn improved() -> MepParams {
     MepParams {
@@ -26,20 +25,8 @@ fn run_labels(boundary: &Array2<f32>, classes: &Array2<u16>, p: &MepParams) -> V
     extract(&input, p).expect("valid input")
 }
 
-fn summary(name: &str, instances: &[Instance], (h, w): (usize, usize)) -> serde_json::Value {
-    let labels = paint_label_map(instances, h as u32, w as u32);
-    json!({
-        "case": name,
-        "mep": "improved",
-        "size": [h, w],
-        "instances": instances.len(),
-        "label_map_fnv1a": hash_u16_map(&labels),
-        "per_instance": instances.iter().map(|i| {
-            let s = i.summary();
-            let [x, y, w, h] = s.bbox;
-            format!("class {} area {} bbox [{x}, {y}, {w}, {h}] score {:.6}", s.category, s.area, s.score)
-        }).collect::<Vec<_>>(),
-    })
+fn summary(name: &str, instances: &[Instance], dim: (usize, usize)) -> serde_json::Value {
+    super::summary(name, Some("improved"), instances, dim)
 }
 
 #[test]

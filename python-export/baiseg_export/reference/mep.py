@@ -1,4 +1,4 @@
-"""Python reference of the Mask Extraction Pipeline (MEP), SPEC.md section 2.
+"""Python reference of the Mask Extraction Pipeline (MEP), docs/mep.md.
 
 One function per stage, in pipeline order::
 
@@ -9,7 +9,7 @@ array (what ``make_fixtures`` writes and the Rust implementation is tested again
 
 Everything is numpy/scipy/OpenCV, vectorised but otherwise straightforward: this module is the
 definition the Rust runtime must match pixel for pixel, and the speed baseline of
-``benches/compare_mep.py``. Where the SPEC leaves a floating-point detail open, the choice made
+``benches/compare_mep.py``. Where docs/mep.md leaves a floating-point detail open, the choice made
 here is written next to the code and in ``fixtures/mep/README.md``:
 
 * Thinning runs in f64. The triangle smoothing is two passes (along x, then along y); each output
@@ -54,7 +54,7 @@ __all__ = [
     "watershed",
 ]
 
-#: SPEC defaults, under their CLI/config names.
+#: The defaults of docs/mep.md#parameters, under their CLI/config names.
 DEFAULT_PARAMS: dict[str, Any] = {
     "nms_radius": 1,
     "nms_margin": 1.01,
@@ -178,7 +178,7 @@ def nms_thin(
     h, w = b32.shape
     b = b32.astype(np.float64)
     # Only pixels that can pass the threshold need the test: a pixel with B(p) < t_e is not in
-    # ``thin`` whether suppressed or not, so ``thin`` equals the SPEC's for every pixel. With
+    # ``thin`` whether suppressed or not, so ``thin`` equals docs/mep.md's for every pixel. With
     # ``full_nms=True`` every pixel with B(p) > 0 is tested (the complete NMS map).
     test = b > 0 if full_nms else (b > 0) & (b32 >= np.float32(edge_threshold))
     ys, xs = np.nonzero(test)
@@ -295,7 +295,7 @@ def semantic_classes(shape, semantic=None, labels=None):
     """``(cls, fg)``: per-pixel class id (int64) and foreground F.
 
     Probabilities: ``cls = argmax P`` (ties: smaller channel), ``F = cls != 0``. Label map:
-    ``cls = L``, ``F = L not in {0, 255}``. Neither (class-agnostic extension, not in the SPEC):
+    ``cls = L``, ``F = L not in {0, 255}``. Neither (class-agnostic extension, not in docs/mep.md):
     every pixel is class 1 and foreground.
     """
     h, w = shape
@@ -436,7 +436,7 @@ def _as_rle(inst: dict, height: int, width: int) -> dict:
 
 
 def agree(a: list[dict], b: list[dict], height: int, width: int) -> tuple[bool, dict]:
-    """SPEC's tolerant "agree" rule between two MEP results.
+    """The tolerant "agree" rule of docs/mep.md#agreement between two MEP results.
 
     Instances are matched one-to-one greedily by descending IoU (pairs with IoU >= 0.5 only;
     equal IoUs: smaller index in ``a``, then in ``b``). The results agree when every matched
@@ -575,7 +575,7 @@ def mep(
 
     ``mask`` is the bool crop of the tight ``bbox`` ``[x, y, w, h]`` (``instance_mask`` expands
     it); ``rle`` is a pycocotools compressed RLE ``{"size": [H, W], "counts": str}``; ``label``
-    is the watershed label the instance came from. Parameters (SPEC names): ``nms_radius=1,
+    is the watershed label the instance came from. Parameters (docs/mep.md#parameters names): ``nms_radius=1,
     nms_margin=1.01, edge_threshold=0.5, dilate_iterations=2, seed_distance=3.0,
     closing_kernel=5, min_area=0``. Give ``semantic`` (f32 [K+1,H,W]) or ``labels`` (u8/u16
     HxW); with neither, every instance is class 1 with score 1.0 (an extension).

@@ -276,14 +276,14 @@ def synthetic(
 # --------------------------------------------------------------------------------------------
 
 
-def _load_coco(path: Path):
+def load_coco(path: Path):
     from pycocotools.coco import COCO
 
     with contextlib.redirect_stdout(io.StringIO()):
         return COCO(str(path))
 
 
-def _instance_map(coco, img_id: int, h: int, w: int):
+def instance_map(coco, img_id: int, h: int, w: int):
     """Instance ids (largest first, so smaller objects stay on top), category per id, crowd."""
     anns = coco.loadAnns(coco.getAnnIds(imgIds=[img_id]))
     ids = np.zeros((h, w), np.int32)
@@ -332,7 +332,7 @@ def coco_case(
     """
     root = SHARED_COCO / dataset
     ann = next(p for p in sorted(root.glob("*.json")) if "dets" not in p.name and "ref" not in p.name)
-    coco = _load_coco(ann)
+    coco = load_coco(ann)
     img_info = next(i for i in coco.dataset["images"] if Path(i["file_name"]).name == file_name)
     img_path = next(root.rglob(file_name))
     bgr = cv2.imread(str(img_path), cv2.IMREAD_COLOR)
@@ -340,7 +340,7 @@ def coco_case(
     h, w = img_info["height"], img_info["width"]
     if image.shape[:2] != (h, w):
         raise ValueError(f"{img_path}: size {image.shape[:2]} != JSON {(h, w)}")
-    ids, cats, crowd = _instance_map(coco, img_info["id"], h, w)
+    ids, cats, crowd = instance_map(coco, img_info["id"], h, w)
     image, ids, crowd = _resize_case(image, ids, crowd, max_side)
     boundary = boundary_from_instances(ids, blur)
     cat_map = cats[ids]

@@ -22,7 +22,7 @@ class OrtError(BaisegError, RuntimeError):
 
 
 class ModelContractError(BaisegError, ValueError):
-    """The ONNX graph is not a BAISeg model (SPEC section 1)."""
+    """The ONNX graph is not a BAISeg model (docs/model-contract.md)."""
 
 
 class CocoError(BaisegError, ValueError):
