@@ -180,7 +180,7 @@ def mep(
     labels: Any = None,
     **params: Any,
 ) -> List[Instance]:
-    """The Mask Extraction Pipeline on one image (SPEC section 2).
+    """The Mask Extraction Pipeline on one image (docs/mep.md).
 
     Args:
         image: RGB ``uint8`` ``[H, W, 3]``.
