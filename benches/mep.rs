@@ -308,7 +308,10 @@ fn stages<M: Measurement>(c: &mut Criterion<M>) {
     // Large single images for the within-image thread scaling (`-- 2048x2048` / `-- 4096x4096`).
     for (h, w, n) in [(2048, 2048, 400), (4096, 4096, 1600)] {
         let name = format!("mep/{h}x{w}_{n}");
-        if std::env::args().skip(1).any(|a| !a.starts_with('-') && name.contains(a.as_str())) {
+        if std::env::args()
+            .skip(1)
+            .any(|a| !a.starts_with('-') && name.contains(a.as_str()))
+        {
             bench_size(c, h, w, n);
         }
     }

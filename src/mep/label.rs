@@ -95,7 +95,11 @@ pub fn label_8_into(
         unreachable!("standard layout is contiguous")
     };
     let threads = rayon::current_num_threads();
-    let nbands = if threads <= 1 { 1 } else { (2 * threads).min(h.div_ceil(32)).max(1) };
+    let nbands = if threads <= 1 {
+        1
+    } else {
+        (2 * threads).min(h.div_ceil(32)).max(1)
+    };
     let band_rows = h.div_ceil(nbands);
     let bands: Vec<Band> = (0..nbands)
         .into_par_iter()

@@ -241,7 +241,9 @@ fn flood(img: &[u8], m: &mut [i32], h: usize, w: usize, scratch: &mut WatershedS
 /// `max_c |a_c - b_c|` over the three channels of two pixels.
 #[inline]
 fn max_diff(a: [u8; 3], b: [u8; 3]) -> u8 {
-    a[0].abs_diff(b[0]).max(a[1].abs_diff(b[1])).max(a[2].abs_diff(b[2]))
+    a[0].abs_diff(b[0])
+        .max(a[1].abs_diff(b[1]))
+        .max(a[2].abs_diff(b[2]))
 }
 
 #[cfg(test)]

@@ -99,4 +99,3 @@ pub fn class_map_into(semantic: &Semantic<'_>, mut out: ArrayViewMut2<'_, u16>) 
         }
     }
 }
-

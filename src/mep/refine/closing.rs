@@ -212,4 +212,3 @@ pub(super) fn close_bits(
         }
     }
 }
-
