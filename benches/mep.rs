@@ -6,7 +6,8 @@
 //! 3-class semantic map with noisy probabilities, a boundary map made of the instance contours,
 //! Gaussian-blurred (sigma 1) and noisy, and an RGB image with a colour per object plus noise.
 //!
-//! `cargo bench --bench mep` (all), `cargo bench --bench mep -- 1024x1024` (one size),
+//! `cargo bench --bench mep` (all), `cargo bench --bench mep -- 1024x1024` (one size; 2048x2048
+//! and 4096x4096 only when named), `whole_2t`: one image on two threads,
 //! `cargo bench --bench mep -- batch8` (parallel speedup). With `MEP_BENCH_CPU=1` the stage
 //! benches measure process CPU time instead of wall time (robust on a shared, loaded machine;
 //! the single-threaded benches use one worker, so CPU time = that worker's time); the batch bench
@@ -273,6 +274,12 @@ fn bench_input<M: Measurement>(c: &mut Criterion<M>, name: &str, s: &Synthetic) 
     group.bench_function("whole", |b| {
         b.iter(|| one.install(|| black_box(mep.run(&s.input()).expect("runs"))));
     });
+    // One image on two threads (stages split by rows, regions and the class map beside the
+    // watershed): compare with `whole` in wall time (without MEP_BENCH_CPU).
+    let two = pool(2);
+    group.bench_function("whole_2t", |b| {
+        b.iter(|| two.install(|| black_box(mep.run(&s.input()).expect("runs"))));
+    });
     group.finish();
 }
 
@@ -301,6 +308,16 @@ fn stages<M: Measurement>(c: &mut Criterion<M>) {
     bench_size(c, 512, 512, 25);
     bench_size(c, 1024, 1024, 100);
     bench_size(c, 1024, 2048, 200);
+    // Large single images for the within-image thread scaling (`-- 2048x2048` / `-- 4096x4096`).
+    for (h, w, n) in [(2048, 2048, 400), (4096, 4096, 1600)] {
+        let name = format!("mep/{h}x{w}_{n}");
+        if std::env::args()
+            .skip(1)
+            .any(|a| !a.starts_with('-') && name.contains(a.as_str()))
+        {
+            bench_size(c, h, w, n);
+        }
+    }
 }
 
 /// A batch of 8 1024x1024 images, one runner per worker, on 1 and 2 threads.

@@ -385,7 +385,7 @@ fn write_outputs(
     let hu = u32::try_from(h).context("image too large")?;
     let wu = u32::try_from(w).context("image too large")?;
     let labels = paint_label_map(instances, hu, wu);
-    png::write_label_png(&case.out.join("labels.png"), labels.view())?;
+    write_label_png_fast(&case.out.join("labels.png"), labels.view())?;
     let json = serde_json::to_vec_pretty(&coco_records(instances, case.image_id))?;
     write_bytes_atomic(&case.out.join("instances.json"), &json)?;
     if save.contains(&SaveKind::Overlay) {
@@ -410,6 +410,31 @@ fn write_outputs(
             write_bytes_atomic(&case.out.join(name), &buf)?;
         }
     }
+    Ok(())
+}
+
+/// `labels.png` as a 16-bit grey PNG with one fixed filter (`Up`: a label map is mostly equal to
+/// the row above) and the fast deflate: the adaptive filter choice of the shared encoder tries
+/// five filters per row. The pixels are those of `png::write_label_png`; the bytes differ
+/// (docs/mep-performance.md#process).
+fn write_label_png_fast(path: &Path, labels: ndarray::ArrayView2<'_, u16>) -> anyhow::Result<()> {
+    use image::ImageEncoder;
+    use image::codecs::png::{CompressionType, FilterType, PngEncoder};
+    let (h, w) = labels.dim();
+    let mut samples = Vec::with_capacity(2 * h * w);
+    for v in labels.iter() {
+        samples.extend_from_slice(&v.to_ne_bytes());
+    }
+    let mut encoded = Vec::with_capacity(h * w / 4 + 1024);
+    PngEncoder::new_with_quality(&mut encoded, CompressionType::Fast, FilterType::Up)
+        .write_image(
+            &samples,
+            u32::try_from(w).context("image too large")?,
+            u32::try_from(h).context("image too large")?,
+            image::ExtendedColorType::L16,
+        )
+        .with_context(|| format!("{}: PNG encoding", path.display()))?;
+    write_bytes_atomic(path, &encoded)?;
     Ok(())
 }
 

@@ -12,9 +12,10 @@
 //!
 //! The MEP never needs the distances themselves: [`seeds_into`] thresholds the squared distances
 //! against the smallest integer `k0` with `sqrt(k0) > t_d`, which is exactly `dist > t_d`. For the
-//! usual small thresholds (`k0 <= 256`, i.e. `t_d < 16`) it skips the lower envelope altogether:
-//! after the column pass, a pixel is within `t_d` of the boundary iff one of the `2 sqrt(k0) - 1`
-//! columns around it has a small enough column distance, a few vectorised compares per pixel.
+//! usual small thresholds (`k0 <= 256`, i.e. `t_d < 16`) it computes no distance at all: a pixel
+//! is within `t_d` of the boundary iff the boundary dilated by the disc `dx^2 + dy^2 < k0` covers
+//! it, a few vectorised byte-wise ORs of whole rows per pixel, row-parallel
+//! (docs/mep-performance.md#seeds).
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis, Zip};
 use rayon::prelude::*;
 
@@ -226,7 +227,8 @@ pub fn seeds(dilated: ArrayView2<'_, u8>, seed_distance: f64) -> Array2<u8> {
     out
 }
 
-/// [`seeds`] into caller buffers: `scratch` (i32, the column distances) and `out` (0/1).
+/// [`seeds`] into caller buffers: `scratch` (i32, the column distances of the general path) and
+/// `out` (0/1).
 ///
 /// # Panics
 /// When a buffer's shape differs from `dilated`'s.
@@ -242,71 +244,118 @@ pub fn seeds_into(
     if h == 0 || w == 0 {
         return;
     }
+    let k0 = seed_threshold(seed_distance);
+    if let Some(k0) = k0.filter(|&k| k <= MAX_WINDOW_K0) {
+        seeds_window(dilated, k0, out);
+        return;
+    }
     let inf = inf_for(h, w);
     column_pass(dilated, scratch.view_mut(), inf);
-    let k0 = seed_threshold(seed_distance);
     let inf_passes = f64::INFINITY > seed_distance;
-    match k0 {
-        Some(k0) if k0 <= MAX_WINDOW_K0 => seeds_window(scratch.view(), k0, inf, inf_passes, out),
-        _ => for_each_row_d2(scratch.view(), inf, out, |d| match d {
-            None => u8::from(inf_passes),
-            Some(v) => u8::from(k0.is_some_and(|k| v >= k)),
-        }),
-    }
+    for_each_row_d2(scratch.view(), inf, out, |d| match d {
+        None => u8::from(inf_passes),
+        Some(v) => u8::from(k0.is_some_and(|k| v >= k)),
+    });
 }
 
 /// Largest `k0` handled by [`seeds_window`] (window half-width 15).
 const MAX_WINDOW_K0: i64 = 256;
 
-/// The seed threshold without the full row pass, for small `k0`: a pixel is *not* a seed iff some
-/// column `x + dx` with `dx^2 < k0` has `dx^2 + g^2 < k0`, i.e. `g < T(dx)` with `T(dx)` the
-/// smallest integer whose square is `>= k0 - dx^2`. When the map has no set pixel at all (every `g`
-/// is `inf`), every pixel is a seed iff `inf > t_d`.
-fn seeds_window(g: ArrayView2<'_, i32>, k0: i64, inf: i32, inf_passes: bool, mut out: ArrayViewMut2<'_, u8>) {
-    let w = g.ncols();
-    let all_inf = g.iter().all(|&v| v >= inf);
-    if all_inf {
-        out.fill(u8::from(inf_passes));
-        return;
-    }
-    // (dx, T(dx)) for dx >= 0 with dx^2 < k0.
-    let mut taps: Vec<(usize, i32)> = Vec::new();
+/// The taps of the seed window for `k0`: `(dx, e)` for every `dx >= 0` with `dx^2 < k0`, where
+/// `e` is the largest `|dy|` with `dx^2 + dy^2 < k0`.
+fn window_taps(k0: i64) -> Vec<(usize, usize)> {
+    let mut taps = Vec::new();
     let mut dx = 0i64;
     while dx * dx < k0 {
-        let k = k0 - dx * dx;
-        let mut t = (k as f64).sqrt() as i64;
-        while t * t < k {
-            t += 1;
+        let mut e = 0i64;
+        while dx * dx + (e + 1) * (e + 1) < k0 {
+            e += 1;
         }
-        while t > 0 && (t - 1) * (t - 1) >= k {
-            t -= 1;
-        }
-        taps.push((dx as usize, i32::try_from(t).unwrap_or(i32::MAX)));
+        taps.push((dx as usize, e as usize));
         dx += 1;
     }
-    Zip::from(out.axis_iter_mut(Axis(0)))
-        .and(g.axis_iter(Axis(0)))
-        .par_for_each(|mut orow, grow| {
-            let grow = grow.to_vec();
-            let mut near = vec![0u8; w];
-            for &(dx, t) in &taps {
-                if dx >= w {
-                    break;
-                }
-                // Neighbour on the right (x + dx) and on the left (x - dx).
-                for (n, &v) in near[..w - dx].iter_mut().zip(&grow[dx..]) {
-                    *n |= u8::from(v < t);
-                }
-                if dx > 0 {
-                    for (n, &v) in near[dx..].iter_mut().zip(&grow[..w - dx]) {
-                        *n |= u8::from(v < t);
+    taps
+}
+
+/// The seed threshold without any distance, for small `k0` (docs/mep-performance.md#seeds): a
+/// pixel is *not* a seed iff a set pixel of `dilated` lies at an offset `(dx, dy)` with
+/// `dx^2 + dy^2 < k0`, i.e. iff the binary dilation of `dilated` by that disc covers it. The disc
+/// is applied as, per output row, vertical ORs of `2e+1` input rows (one per distinct half-height
+/// `e`, built incrementally) and then ORs of those rows shifted by `+-dx`: byte-wise ORs over
+/// whole rows that the compiler vectorises. Pixels outside the image are never set, as in the
+/// distance transform. With no set pixel at all every distance is `+inf > t_d` and every pixel
+/// is a seed, which is what the dilation gives too (`k0` is finite here).
+fn seeds_window(dilated: ArrayView2<'_, u8>, k0: i64, mut out: ArrayViewMut2<'_, u8>) {
+    let (h, w) = dilated.dim();
+    let taps = window_taps(k0);
+    let emax = taps.iter().map(|&(_, e)| e).max().unwrap_or(0);
+    // Slot of each half-height in the per-row buffers (distinct heights only).
+    let mut heights: Vec<usize> = taps.iter().map(|&(_, e)| e).collect();
+    heights.sort_unstable();
+    heights.dedup();
+    let d = dilated.as_standard_layout();
+    let Some(d) = d.as_slice() else {
+        unreachable!("standard layout is contiguous")
+    };
+    out.axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .with_min_len(16)
+        .for_each_init(
+            || (vec![0u8; w], vec![0u8; heights.len() * w], vec![0u8; w]),
+            |(acc, slots, near), (y, mut orow)| {
+                let row = |r: usize| &d[r * w..(r + 1) * w];
+                acc.copy_from_slice(row(y));
+                let mut slot = 0;
+                for e in 0..=emax {
+                    if e > 0 {
+                        if y >= e {
+                            for (a, &v) in acc.iter_mut().zip(row(y - e)) {
+                                *a |= v;
+                            }
+                        }
+                        if y + e < h {
+                            for (a, &v) in acc.iter_mut().zip(row(y + e)) {
+                                *a |= v;
+                            }
+                        }
+                    }
+                    if heights.get(slot) == Some(&e) {
+                        slots[slot * w..(slot + 1) * w].copy_from_slice(acc);
+                        slot += 1;
                     }
                 }
-            }
-            for (o, &n) in orow.iter_mut().zip(&near) {
-                *o = 1 - n;
-            }
-        });
+                near.fill(0);
+                for &(dx, e) in &taps {
+                    if dx >= w {
+                        break;
+                    }
+                    let s = heights.partition_point(|&v| v < e);
+                    let v = &slots[s * w..(s + 1) * w];
+                    // Set pixel on the right (x + dx) and on the left (x - dx).
+                    for (n, &b) in near[..w - dx].iter_mut().zip(&v[dx..]) {
+                        *n |= b;
+                    }
+                    if dx > 0 {
+                        for (n, &b) in near[dx..].iter_mut().zip(&v[..w - dx]) {
+                            *n |= b;
+                        }
+                    }
+                }
+                match orow.as_slice_mut() {
+                    Some(o) => {
+                        for (o, &n) in o.iter_mut().zip(near.iter()) {
+                            *o = u8::from(n == 0);
+                        }
+                    }
+                    None => {
+                        for (o, &n) in orow.iter_mut().zip(near.iter()) {
+                            *o = u8::from(n == 0);
+                        }
+                    }
+                }
+            },
+        );
 }
 
 #[cfg(test)]
@@ -378,6 +427,33 @@ mod tests {
             prop_assert_eq!(&fast, &slow);
             let s = seeds(b.view(), t);
             prop_assert_eq!(s, slow.mapv(|d| u8::from(d > t)));
+        }
+
+        /// The windowed threshold (no distance) agrees with the exact row pass on larger maps.
+        #[test]
+        fn window_matches_row_pass(
+            (h, w) in (1usize..70, 1usize..70),
+            p in 0.0f64..0.05,
+            t in -1.0f64..16.0,
+            seed in any::<u64>(),
+        ) {
+            let mut x = seed | 1;
+            let b = Array2::from_shape_fn((h, w), |_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                u8::from((x % 10_000) as f64 / 10_000.0 < p) * 3
+            });
+            let k0 = seed_threshold(t).expect("finite");
+            prop_assert!(k0 <= MAX_WINDOW_K0);
+            let mut fast = Array2::<u8>::zeros((h, w));
+            seeds_window(b.view(), k0, fast.view_mut());
+            let inf = inf_for(h, w);
+            let mut g = Array2::<i32>::zeros((h, w));
+            column_pass(b.view(), g.view_mut(), inf);
+            let mut slow = Array2::<u8>::zeros((h, w));
+            for_each_row_d2(g.view(), inf, slow.view_mut(), |d| u8::from(d.is_none_or(|v| v >= k0)));
+            prop_assert_eq!(fast, slow);
         }
     }
 }

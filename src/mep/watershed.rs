@@ -168,13 +168,11 @@ fn flood(img: &[u8], m: &mut [i32], h: usize, w: usize, scratch: &mut WatershedS
     // the top). `mp` and `ip` come from `m` and `img`, which are not otherwise accessed below.
     let get = |n: usize| unsafe { *mp.add(n) };
     let set = |n: usize, v: i32| unsafe { *mp.add(n) = v };
-    let diff = |a: usize, b: usize| unsafe {
-        let (pa, pb) = (ip.add(3 * a), ip.add(3 * b));
-        let d0 = (*pa).abs_diff(*pb);
-        let d1 = (*pa.add(1)).abs_diff(*pb.add(1));
-        let d2 = (*pa.add(2)).abs_diff(*pb.add(2));
-        d0.max(d1).max(d2)
+    let colour = |a: usize| unsafe {
+        let pa = ip.add(3 * a);
+        [*pa, *pa.add(1), *pa.add(2)]
     };
+    let diff = |a: usize, b: usize| max_diff(colour(a), colour(b));
     // Initial push, raster order (interior pixels only, so the SAFETY note above applies).
     for y in 1..h - 1 {
         for i in y * w + 1..y * w + w - 1 {
@@ -209,13 +207,16 @@ fn flood(img: &[u8], m: &mut [i32], h: usize, w: usize, scratch: &mut WatershedS
             }
         }
         let i = queues[active].pop() as usize;
+        // The four neighbours are read once: labelling `i` and queueing one neighbour never
+        // changes another neighbour's value, so the loaded values stay current.
+        let nb = [i - 1, i + 1, i - w, i + w];
+        let t = nb.map(get);
         let mut lab = 0i32;
-        for n in [i - 1, i + 1, i - w, i + w] {
-            let t = get(n);
-            if t > 0 {
+        for &v in &t {
+            if v > 0 {
                 if lab == 0 {
-                    lab = t;
-                } else if t != lab {
+                    lab = v;
+                } else if v != lab {
                     lab = WSHED;
                 }
             }
@@ -225,15 +226,24 @@ fn flood(img: &[u8], m: &mut [i32], h: usize, w: usize, scratch: &mut WatershedS
         if lab == WSHED {
             continue;
         }
-        for n in [i - 1, i + 1, i - w, i + w] {
-            if get(n) == 0 {
-                let t = diff(i, n);
-                queues[usize::from(t)].push(n as u32);
-                active = active.min(usize::from(t));
+        let c = colour(i);
+        for (&n, &v) in nb.iter().zip(&t) {
+            if v == 0 {
+                let d = usize::from(max_diff(c, colour(n)));
+                queues[d].push(n as u32);
+                active = active.min(d);
                 set(n, IN_QUEUE);
             }
         }
     }
+}
+
+/// `max_c |a_c - b_c|` over the three channels of two pixels.
+#[inline]
+fn max_diff(a: [u8; 3], b: [u8; 3]) -> u8 {
+    a[0].abs_diff(b[0])
+        .max(a[1].abs_diff(b[1]))
+        .max(a[2].abs_diff(b[2]))
 }
 
 #[cfg(test)]
