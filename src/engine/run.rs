@@ -27,7 +27,8 @@ use crate::timing;
 /// Sees every event of a run (progress bars); called from the coordinating thread.
 pub type Observer<'a> = &'a (dyn Fn(Event<'_>) + Sync);
 
-/// Runs the engine over `cfg.inputs` into `sink`. `cancel` stops the run between images (images
+/// Runs the engine over `cfg.inputs` into `sink` (about 80 lines: the steps of
+/// docs/engine.md#data-flow in order, each a call). `cancel` stops the run between images (images
 /// in flight are finished and handed to the sink).
 ///
 /// # Errors
@@ -42,31 +43,12 @@ pub fn run(
 ) -> Result<InferSummary> {
     timing::reset();
     let folder = sink.folder();
-    if let Some((layout, _)) = folder
-        && layout.root().exists()
-        && !layout.root().is_dir()
-    {
-        return Err(Error::setting(
-            "output folder",
-            format!("{}: exists and is not a directory", layout.root().display()),
-        ));
-    }
-    let enumerated = enumerate(cfg, folder.map(|(l, _)| l))?;
-    let model = Model::load(&cfg.model, &cfg.session)?;
-    if !model.info.has_semantic && cfg.semantic_dir.is_none() {
-        return Err(Error::setting(
-            "semantic labels",
-            format!(
-                "{}: single-branch model (no `semantic` output): give a directory of semantic label PNGs",
-                cfg.model.display()
-            ),
-        ));
-    }
-    let header = cfg.coco.as_deref().map(CocoHeader::read).transpose()?;
-    let categories = category_map(cfg, &model.info.classes, header.as_ref())?;
-    if let Some((layout, _)) = folder {
-        prepare_folder(layout)?;
-    }
+    let Setup {
+        enumerated,
+        model,
+        header,
+        categories,
+    } = setup(cfg, folder.map(|(l, _)| l))?;
     let items = enumerated.items;
     if let Some((layout, _)) = folder {
         plan::check_provenance(cfg, layout, items.len())?;
@@ -83,15 +65,7 @@ pub fn run(
         todo: plan.todo.len(),
         already_done: plan.resumed,
     });
-    let threads = cfg
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
-        .max(1);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(|i| format!("baiseg-worker-{i}"))
-        .build()
-        .map_err(|e| Error::setting("worker threads", e))?;
+    let (pool, threads) = worker_pool(cfg)?;
     let mut engine = engine(cfg, model)?;
     let max_inflight = threads * 2 + engine.batch();
     let mut runner = Runner::new(
@@ -144,6 +118,64 @@ pub fn run(
         device: engine.model().device.to_string(),
         results_path: written.as_ref().map(|w| w.path.clone()),
         results_written: written.map_or(0, |w| w.records),
+    })
+}
+
+/// The worker pool (decoding, MEP, per-image writes) and its size: `cfg.threads` or every core.
+fn worker_pool(cfg: &InferConfig) -> Result<(rayon::ThreadPool, usize)> {
+    let threads = cfg
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+        .max(1);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("baiseg-worker-{i}"))
+        .build()
+        .map_err(|e| Error::setting("worker threads", e))?;
+    Ok((pool, threads))
+}
+
+/// What a run needs before planning.
+struct Setup {
+    enumerated: Enumerated,
+    model: Model,
+    header: Option<CocoHeader>,
+    categories: CategoryMap,
+}
+
+/// Checks the output folder, lists the inputs, loads the model and the COCO header, and prepares
+/// the folder; in this order, so that the cheap checks fail first.
+fn setup(cfg: &InferConfig, folder: Option<&OutputLayout>) -> Result<Setup> {
+    if let Some(layout) = folder
+        && layout.root().exists()
+        && !layout.root().is_dir()
+    {
+        return Err(Error::setting(
+            "output folder",
+            format!("{}: exists and is not a directory", layout.root().display()),
+        ));
+    }
+    let enumerated = enumerate(cfg, folder)?;
+    let model = Model::load(&cfg.model, &cfg.session)?;
+    if !model.info.has_semantic && cfg.semantic_dir.is_none() {
+        return Err(Error::setting(
+            "semantic labels",
+            format!(
+                "{}: single-branch model (no `semantic` output): give a directory of semantic label PNGs",
+                cfg.model.display()
+            ),
+        ));
+    }
+    let header = cfg.coco.as_deref().map(CocoHeader::read).transpose()?;
+    let categories = category_map(cfg, &model.info.classes, header.as_ref())?;
+    if let Some(layout) = folder {
+        prepare_folder(layout)?;
+    }
+    Ok(Setup {
+        enumerated,
+        model,
+        header,
+        categories,
     })
 }
 

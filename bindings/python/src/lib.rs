@@ -379,17 +379,16 @@ impl Model {
     }
 }
 
+/// One listed input: `(path, name, image_id, reason)`.
+type ListedInput = (String, String, Option<i64>, Option<String>);
+
 /// The inputs as `infer` lists them (files, directories, zip archives; the library's one listing
 /// rule) with their image ids by the library's one matching rule (`docs/engine.md#image-ids`):
 /// `(path, name, image_id, reason)` per image, `image_id` `None` with the reason when the COCO
 /// file gives it none.
 #[pyfunction]
 #[pyo3(signature = (inputs, coco = None))]
-fn list_inputs(
-    py: Python<'_>,
-    inputs: Vec<PathBuf>,
-    coco: Option<PathBuf>,
-) -> PyResult<Vec<(String, String, Option<i64>, Option<String>)>> {
+fn list_inputs(py: Python<'_>, inputs: Vec<PathBuf>, coco: Option<PathBuf>) -> PyResult<Vec<ListedInput>> {
     py.detach(|| {
         let header = coco.as_deref().map(CocoHeader::read).transpose()?;
         let found = baiseg_rt::input::enumerate_inputs(&inputs, &[])?;
