@@ -18,7 +18,7 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::input::preprocess::{make_batch, padded_shape};
-use crate::input::{DecodeOptions, InputItem, decode_image_with, enumerate_inputs};
+use crate::input::{DecodeOptions, InputItem, enumerate_inputs};
 use crate::instances::Instance;
 use crate::maps::{self, Maps};
 use crate::mep::{Mep, MepParams};
@@ -390,6 +390,9 @@ fn finish_image(
                 }
                 None => None,
             };
+            if stitched.is_compact() || labels.is_some() && shared.mep.mode == crate::mep::MepMode::Paper {
+                return finish_compact(shared, item, image, stitched.into_compact(labels)?);
+            }
             return finish_maps(shared, item, image, &stitched.into_maps(labels)?);
         }
     };
@@ -406,6 +409,31 @@ fn finish_image(
     finish_maps(shared, item, image, &maps)
 }
 
+/// A tiled image on compact maps (`src/tile/mep.rs`): the boundary and semantic maps are written
+/// first, then the banded MEP consumes (and frees) them; the rest as [`finish_maps`].
+fn finish_compact(
+    shared: &Shared,
+    item: &InputItem,
+    image: &RgbImage,
+    maps: crate::tile::mep::CompactMaps,
+) -> Result<(ImageRecords, Vec<Instance>)> {
+    if shared.write_outputs {
+        let _span = timing::span("output::write");
+        let [_, _, semantic, boundary, _] = output_paths(&shared.out, item);
+        if shared.save.semantic {
+            png::write_class_png(&semantic, maps.classes.view())?;
+        }
+        if shared.save.boundary {
+            png::write_boundary_png(&boundary, maps.boundary.view())?;
+        }
+    }
+    let (w, h) = image.dimensions();
+    let view = ArrayView3::from_shape((h as usize, w as usize, 3), image.as_raw())
+        .map_err(|e| Error::invalid("image", e))?;
+    let instances = crate::tile::mep::extract_compact(view, maps, &shared.mep)?;
+    finish_outputs(shared, item, image, instances, None)
+}
+
 /// MEP, outputs and record of one image, from its maps.
 fn finish_maps(
     shared: &Shared,
@@ -414,6 +442,17 @@ fn finish_maps(
     maps: &Maps,
 ) -> Result<(ImageRecords, Vec<Instance>)> {
     let instances = run_mep(&shared.meps, &shared.mep, maps, image)?;
+    finish_outputs(shared, item, image, instances, Some(maps))
+}
+
+/// Outputs and record of one image (the maps' outputs too when `maps` is given).
+fn finish_outputs(
+    shared: &Shared,
+    item: &InputItem,
+    image: &RgbImage,
+    instances: Vec<Instance>,
+    maps: Option<&Maps>,
+) -> Result<(ImageRecords, Vec<Instance>)> {
     let (w, h) = image.dimensions();
     let record = ImageRecords::new(&item.name, h, w, &instances);
     if shared.write_outputs {
@@ -425,10 +464,14 @@ fn finish_maps(
                 crate::instances::paint_label_map(&instances, h, w).view(),
             )?;
         }
-        if shared.save.semantic {
+        if shared.save.semantic
+            && let Some(maps) = maps
+        {
             png::write_class_png(&semantic, maps.class_map().view())?;
         }
-        if shared.save.boundary {
+        if shared.save.boundary
+            && let Some(maps) = maps
+        {
             png::write_boundary_png(&boundary, maps.boundary.view())?;
         }
         if shared.save.overlay {
@@ -704,11 +747,7 @@ pub fn run_infer(
                         .map(|&i| {
                             let _span = timing::span("input::decode");
                             let item = &feeder_items[i];
-                            (
-                                i,
-                                item.read_bytes()
-                                    .and_then(|b| decode_image_with(&b, &item.display_path(), &decode_opts)),
-                            )
+                            (i, crate::input::decode::decode_item_with(item, &decode_opts))
                         })
                         .collect()
                 });
@@ -735,22 +774,24 @@ pub fn run_infer(
                 let Some((index, image)) = group.into_iter().next() else {
                     return Ok(None);
                 };
-                let (stitched, ort) = match crate::tile::infer_tiled(&mut model, &image, &opts, batch_size) {
-                    Ok(done) => done,
-                    // As for a one-image batch: an ONNX Runtime failure skips this image only.
-                    Err(Error::Ort(reason)) => {
-                        let path = items[index].display_path().display().to_string();
-                        handle(
-                            Outcome {
-                                index,
-                                result: Err(Error::Ort(format!("{path}: {reason}"))),
-                            },
-                            failed,
-                        );
-                        return Ok(None);
-                    }
-                    Err(e) => return Err(e),
-                };
+                let keep = crate::tile::SemanticKeep::for_run(&cfg.mep, cfg.semantic_dir.is_some());
+                let (stitched, ort) =
+                    match crate::tile::infer_tiled_with(&mut model, &image, &opts, batch_size, keep) {
+                        Ok(done) => done,
+                        // As for a one-image batch: an ONNX Runtime failure skips this image only.
+                        Err(Error::Ort(reason)) => {
+                            let path = items[index].display_path().display().to_string();
+                            handle(
+                                Outcome {
+                                    index,
+                                    result: Err(Error::Ort(format!("{path}: {reason}"))),
+                                },
+                                failed,
+                            );
+                            return Ok(None);
+                        }
+                        Err(e) => return Err(e),
+                    };
                 ort_time += ort;
                 while *outstanding >= max_inflight {
                     match out_rx.recv() {
