@@ -158,7 +158,10 @@ fn compact_tiled_maps_write_the_untiled_outputs() {
         for sub in ["labels", "semantic", "boundary"] {
             for stem in ["000000", "000001"] {
                 let read = |run: &str| {
-                    let p = dir.join(&format!("{name}-{run}")).join(sub).join(format!("{stem}.png"));
+                    let p = dir
+                        .join(&format!("{name}-{run}"))
+                        .join(sub)
+                        .join(format!("{stem}.png"));
                     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
                 };
                 assert!(read("whole") == read("tiled"), "{name}: {sub}/{stem}.png differs");

@@ -317,8 +317,7 @@ mod tests {
         });
         let probs = Array3::from_shape_fn((4, h, w), |(c, y, x)| {
             let favoured = cell(y, x) == c;
-            let v = if favoured { 2.0 } else { 0.5 } + noise[(y * w + x + c * 7919) % (h * w)];
-            v
+            (if favoured { 2.0 } else { 0.5 }) + noise[(y * w + x + c * 7919) % (h * w)]
         });
         let sum = probs.sum_axis(Axis(0));
         let probs = Array3::from_shape_fn((4, h, w), |(c, y, x)| probs[[c, y, x]] / sum[[y, x]]);
