@@ -57,35 +57,17 @@ impl Maps {
         })
     }
 
-    /// The per-pixel class map (argmax of probabilities, ties to the smaller id; or the labels).
-    #[must_use]
-    pub fn class_map(&self) -> Array2<u16> {
+    /// The per-pixel class map: the labels as given, or the argmax of the probabilities with the
+    /// one class-map policy ([`crate::class_map::argmax`], docs/model-contract.md#class-map).
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] when the probabilities hold NaN.
+    pub fn class_map(&self) -> Result<Array2<u16>> {
         match &self.semantic {
-            SemanticMap::Labels(l) => l.clone(),
-            SemanticMap::Probabilities(p) => argmax_classes(p.view()),
+            SemanticMap::Labels(l) => Ok(l.clone()),
+            SemanticMap::Probabilities(p) => crate::class_map::argmax(p.view()),
         }
     }
-}
-
-/// Argmax over the class axis of `[K+1, H, W]` probabilities (first maximum wins).
-#[must_use]
-pub fn argmax_classes(p: ArrayView3<'_, f32>) -> Array2<u16> {
-    let (k, h, w) = p.dim();
-    let mut best = p.index_axis(Axis(0), 0).to_owned();
-    let mut cls = Array2::<u16>::zeros((h, w));
-    for c in 1..k {
-        let plane = p.index_axis(Axis(0), c);
-        ndarray::Zip::from(&mut best)
-            .and(&mut cls)
-            .and(&plane)
-            .for_each(|b, id, &v| {
-                if v > *b {
-                    *b = v;
-                    *id = u16::try_from(c).unwrap_or(u16::MAX);
-                }
-            });
-    }
-    cls
 }
 
 /// Linear interpolation taps for one axis, cv2 `INTER_LINEAR` convention.
@@ -285,8 +267,12 @@ mod tests {
     }
 
     #[test]
-    fn argmax_ties_go_to_smaller_id() {
+    fn class_map_ties_go_to_smaller_id() {
         let p = array![[[0.5f32, 0.2]], [[0.5, 0.3]], [[0.0, 0.5]]];
-        assert_eq!(argmax_classes(p.view()), array![[0u16, 2]]);
+        let maps = Maps {
+            boundary: Array2::zeros((1, 2)),
+            semantic: SemanticMap::Probabilities(p),
+        };
+        assert_eq!(maps.class_map().expect("no NaN"), array![[0u16, 2]]);
     }
 }

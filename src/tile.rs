@@ -29,6 +29,8 @@ use crate::input::preprocess::round_up;
 use crate::maps::{Maps, SemanticMap, resize_window};
 use crate::model::{Model, RawOutputs};
 
+pub mod mep;
+
 /// `--tile SIZE --tile-overlap PX`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TileOptions {
@@ -220,22 +222,93 @@ pub fn tile_batch(
     tensor
 }
 
+/// What the stitched maps keep of the model's semantic output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SemanticKeep {
+    /// All `K+1` probability channels at full resolution (`4 (K+1)` bytes per pixel): what
+    /// [`Stitched::into_maps`] and the full-frame MEP runner need (`--mep improved`).
+    Full,
+    /// The argmax class map (u16) and the probabilities of the `K` foreground classes only: all
+    /// the paper MEP needs (`mep::extract_compact`, `docs/tiling.md#memory`).
+    Compact,
+    /// Nothing: the classes come from outside (`--semantic-dir`).
+    Discard,
+}
+
+impl SemanticKeep {
+    /// What a run with these MEP parameters needs: the compact maps for the paper MEP, the full
+    /// probabilities for the improved one, nothing when labels come from outside.
+    #[must_use]
+    pub fn for_run(params: &crate::mep::MepParams, labels_from_outside: bool) -> Self {
+        if labels_from_outside {
+            Self::Discard
+        } else if params.mode == crate::mep::MepMode::Paper {
+            Self::Compact
+        } else {
+            Self::Full
+        }
+    }
+}
+
+/// The semantic part of [`Stitched`].
+#[derive(Debug, Clone)]
+pub enum StitchedSemantic {
+    /// No semantic map (single-branch model, or [`SemanticKeep::Discard`]).
+    None,
+    /// Class probabilities `[K+1, H, W]`.
+    Full(Array3<f32>),
+    /// The class map (argmax of the probabilities, first maximum on ties, as
+    /// `mep::refine::class_map_into`) and the foreground probabilities `[K, H, W]` (channel
+    /// `c - 1` holds class `c`).
+    Compact {
+        /// Argmax class per pixel.
+        classes: Array2<u16>,
+        /// Probabilities of classes `1..=K`.
+        foreground: Array3<f32>,
+    },
+}
+
 /// Full-frame maps assembled from tiles.
 #[derive(Debug, Clone)]
 pub struct Stitched {
     /// Boundary probability `[H, W]`.
     pub boundary: Array2<f32>,
-    /// Class probabilities `[K+1, H, W]`, when the model has a semantic branch.
-    pub probabilities: Option<Array3<f32>>,
+    /// What is kept of the semantic output.
+    pub semantic: StitchedSemantic,
 }
 
 impl Stitched {
-    /// Empty maps for an `h x w` image with `channels` semantic channels (`None`: single-branch).
+    /// Empty maps for an `h x w` image with `channels` semantic channels (`None`: single-branch),
+    /// keeping all of them ([`SemanticKeep::Full`]).
     #[must_use]
     pub fn new(h: usize, w: usize, channels: Option<usize>) -> Self {
+        Self::with_keep(h, w, channels, SemanticKeep::Full)
+    }
+
+    /// Empty maps for an `h x w` image with `channels` semantic channels (`None`: single-branch),
+    /// keeping `keep` of them.
+    #[must_use]
+    pub fn with_keep(h: usize, w: usize, channels: Option<usize>, keep: SemanticKeep) -> Self {
+        let semantic = match (channels, keep) {
+            (None, _) | (_, SemanticKeep::Discard) => StitchedSemantic::None,
+            (Some(k), SemanticKeep::Full) => StitchedSemantic::Full(Array3::zeros((k, h, w))),
+            (Some(k), SemanticKeep::Compact) => StitchedSemantic::Compact {
+                classes: Array2::zeros((h, w)),
+                foreground: Array3::zeros((k.saturating_sub(1), h, w)),
+            },
+        };
         Self {
             boundary: Array2::zeros((h, w)),
-            probabilities: channels.map(|k| Array3::zeros((k, h, w))),
+            semantic,
+        }
+    }
+
+    /// The full probabilities, when kept ([`SemanticKeep::Full`]).
+    #[must_use]
+    pub fn probabilities(&self) -> Option<&Array3<f32>> {
+        match &self.semantic {
+            StitchedSemantic::Full(p) => Some(p),
+            _ => None,
         }
     }
 
@@ -244,7 +317,7 @@ impl Stitched {
     ///
     /// # Errors
     /// [`Error::Invalid`] when the slot is outside the batch or the outputs disagree with the
-    /// maps (missing semantic channels).
+    /// maps (missing semantic channels), or (compact maps) the probabilities hold NaN.
     pub fn add(
         &mut self,
         raw: &RawOutputs,
@@ -261,27 +334,66 @@ impl Stitched {
         }
         let rows = tile.rows.start - tile.y..tile.rows.end - tile.y;
         let cols = tile.cols.start - tile.x..tile.cols.end - tile.x;
-        let place = |dst: ndarray::ArrayViewMut2<'_, f32>, src: ndarray::ArrayView2<'_, f32>| {
-            let mut dst = dst;
-            let window = resize_window(src, tile_h, tile_w, rows.clone(), cols.clone());
-            dst.slice_mut(s![tile.rows.clone(), tile.cols.clone()])
-                .assign(&window);
+        let window = |src: ndarray::ArrayView2<'_, f32>| {
+            resize_window(src, tile_h, tile_w, rows.clone(), cols.clone())
         };
         let b = raw.boundary.index_axis(Axis(0), slot);
-        place(self.boundary.view_mut(), b.index_axis(Axis(0), 0));
-        if let Some(p) = self.probabilities.as_mut() {
-            let Some(sem) = raw.semantic.as_ref() else {
-                return Err(Error::invalid("tiles", "the model gave no semantic output"));
-            };
-            let sem = sem.index_axis(Axis(0), slot);
-            if sem.shape()[0] != p.shape()[0] {
-                return Err(Error::invalid(
-                    "tiles",
-                    "semantic channel count changed between tiles",
-                ));
+        self.boundary
+            .slice_mut(s![tile.rows.clone(), tile.cols.clone()])
+            .assign(&window(b.index_axis(Axis(0), 0)));
+        let channels = match &self.semantic {
+            StitchedSemantic::None => return Ok(()),
+            StitchedSemantic::Full(p) => p.shape()[0],
+            StitchedSemantic::Compact { foreground, .. } => foreground.shape()[0] + 1,
+        };
+        let Some(sem) = raw.semantic.as_ref() else {
+            return Err(Error::invalid("tiles", "the model gave no semantic output"));
+        };
+        let sem = sem.index_axis(Axis(0), slot);
+        if sem.shape()[0] != channels {
+            return Err(Error::invalid(
+                "tiles",
+                "semantic channel count changed between tiles",
+            ));
+        }
+        let (rs, cs) = (tile.rows.clone(), tile.cols.clone());
+        match &mut self.semantic {
+            StitchedSemantic::None => {}
+            StitchedSemantic::Full(p) => {
+                for (c, mut plane) in p.axis_iter_mut(Axis(0)).enumerate() {
+                    plane
+                        .slice_mut(s![rs.clone(), cs.clone()])
+                        .assign(&window(sem.index_axis(Axis(0), c)));
+                }
             }
-            for (c, mut plane) in p.axis_iter_mut(Axis(0)).enumerate() {
-                place(plane.view_mut(), sem.index_axis(Axis(0), c));
+            StitchedSemantic::Compact { classes, foreground } => {
+                // The class map is the argmax over all K+1 channels (first maximum wins, as
+                // `mep::refine::class_map_into`); only the foreground channels are stored.
+                let mut best = window(sem.index_axis(Axis(0), 0));
+                let mut nan = best.iter().any(|v| v.is_nan());
+                let mut cls = Array2::<u16>::zeros(best.dim());
+                for c in 1..channels {
+                    let plane = window(sem.index_axis(Axis(0), c));
+                    let id = u16::try_from(c).unwrap_or(u16::MAX);
+                    ndarray::Zip::from(&mut best)
+                        .and(&mut cls)
+                        .and(&plane)
+                        .for_each(|b, k, &v| {
+                            nan |= v.is_nan();
+                            if v > *b {
+                                *b = v;
+                                *k = id;
+                            }
+                        });
+                    foreground
+                        .index_axis_mut(Axis(0), c - 1)
+                        .slice_mut(s![rs.clone(), cs.clone()])
+                        .assign(&plane);
+                }
+                if nan {
+                    return Err(Error::invalid("semantic probabilities", "contain NaN"));
+                }
+                classes.slice_mut(s![rs, cs]).assign(&cls);
             }
         }
         Ok(())
@@ -291,26 +403,23 @@ impl Stitched {
     /// (`--semantic-dir`).
     ///
     /// # Errors
-    /// [`Error::Invalid`] when `labels` has the wrong size, or neither is available.
+    /// [`Error::Invalid`] when `labels` has the wrong size, neither is available, or the maps are
+    /// compact (use [`mep::CompactMaps`] and [`mep::extract_compact`] for those).
     pub fn into_maps(self, labels: Option<Array2<u16>>) -> Result<Maps> {
-        let semantic = match (labels, self.probabilities) {
+        let dim = self.boundary.dim();
+        let semantic = match (labels, self.semantic) {
             (Some(l), _) => {
-                if l.dim() != self.boundary.dim() {
-                    return Err(Error::invalid(
-                        "semantic labels",
-                        format!(
-                            "label map is {}x{} but the image is {}x{}",
-                            l.nrows(),
-                            l.ncols(),
-                            self.boundary.nrows(),
-                            self.boundary.ncols()
-                        ),
-                    ));
-                }
+                check_label_size(&l, dim)?;
                 SemanticMap::Labels(l)
             }
-            (None, Some(p)) => SemanticMap::Probabilities(p),
-            (None, None) => {
+            (None, StitchedSemantic::Full(p)) => SemanticMap::Probabilities(p),
+            (None, StitchedSemantic::Compact { .. }) => {
+                return Err(Error::invalid(
+                    "tiles",
+                    "compact stitched maps hold no background channel: run them with tile::mep::extract_compact",
+                ));
+            }
+            (None, StitchedSemantic::None) => {
                 return Err(Error::invalid(
                     "model",
                     "single-branch model: semantic labels must come from --semantic-dir",
@@ -322,6 +431,62 @@ impl Stitched {
             semantic,
         })
     }
+
+    /// Whether these maps are compact (they go to [`mep::extract_compact`], not
+    /// [`Stitched::into_maps`]).
+    #[must_use]
+    pub fn is_compact(&self) -> bool {
+        matches!(self.semantic, StitchedSemantic::Compact { .. })
+    }
+
+    /// The compact MEP input: the boundary, the class map (`labels` when given; their 255 =
+    /// ignore is applied by [`mep::extract_compact`]) and the foreground probabilities.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] when `labels` has the wrong size, or there are neither labels nor a
+    /// class map, or the maps hold all probabilities (use [`Stitched::into_maps`]).
+    pub fn into_compact(self, labels: Option<Array2<u16>>) -> Result<mep::CompactMaps> {
+        let dim = self.boundary.dim();
+        let (classes, foreground, from_labels) = match (labels, self.semantic) {
+            (Some(l), _) => {
+                check_label_size(&l, dim)?;
+                (l, None, true)
+            }
+            (None, StitchedSemantic::Compact { classes, foreground }) => (classes, Some(foreground), false),
+            (None, StitchedSemantic::Full(_)) => {
+                return Err(Error::invalid(
+                    "tiles",
+                    "full stitched maps: use Stitched::into_maps",
+                ));
+            }
+            (None, StitchedSemantic::None) => {
+                return Err(Error::invalid(
+                    "model",
+                    "single-branch model: semantic labels must come from --semantic-dir",
+                ));
+            }
+        };
+        Ok(mep::CompactMaps {
+            boundary: self.boundary,
+            classes,
+            foreground,
+            from_labels,
+        })
+    }
+}
+
+fn check_label_size(l: &Array2<u16>, (h, w): (usize, usize)) -> Result<()> {
+    if l.dim() != (h, w) {
+        return Err(Error::invalid(
+            "semantic labels",
+            format!(
+                "label map is {}x{} but the image is {h}x{w}",
+                l.nrows(),
+                l.ncols(),
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Runs the model tile by tile on `image`, `batch` tiles per forward pass, and stitches the maps.
@@ -336,13 +501,28 @@ pub fn infer_tiled(
     opts: &TileOptions,
     batch: usize,
 ) -> Result<(Stitched, Duration)> {
+    infer_tiled_with(model, image, opts, batch, SemanticKeep::Full)
+}
+
+/// [`infer_tiled`], keeping `keep` of the semantic output ([`SemanticKeep::Compact`] for the
+/// paper MEP: a third less memory per pixel for three classes, `docs/tiling.md#memory`).
+///
+/// # Errors
+/// As [`infer_tiled`].
+pub fn infer_tiled_with(
+    model: &mut Model,
+    image: &RgbImage,
+    opts: &TileOptions,
+    batch: usize,
+    keep: SemanticKeep,
+) -> Result<(Stitched, Duration)> {
     let d = model.info.size_divisor;
     opts.validate(d)?;
     let norm = model.info.normalization();
     let (h, w) = (image.height() as usize, image.width() as usize);
     let plan = TilePlan::new(h, w, opts, d);
     let channels = model.info.has_semantic.then_some(model.info.classes.len() + 1);
-    let mut out = Stitched::new(h, w, channels);
+    let mut out = Stitched::with_keep(h, w, channels, keep);
     let mut ort = Duration::ZERO;
     for chunk in plan.tiles.chunks(batch.max(1)) {
         let tensor = {
@@ -509,7 +689,7 @@ mod tests {
         for y in 0..h {
             for x in 0..w {
                 assert_eq!(st.boundary[[y, x]], value(y, x), "({y}, {x})");
-                assert_eq!(st.probabilities.as_ref().unwrap()[[1, y, x]], value(y, x));
+                assert_eq!(st.probabilities().unwrap()[[1, y, x]], value(y, x));
             }
         }
         let maps = st.into_maps(None).unwrap();

@@ -136,6 +136,40 @@ fn tiled_runs_of_a_position_independent_model_equal_untiled_runs() {
     assert_eq!(tiled, whole, "identical records");
 }
 
+/// The compact tiled path (`src/tile/mep.rs`: class map + foreground probabilities, banded
+/// seeds) writes the same files as the untiled path: records, label, semantic and boundary PNGs,
+/// with the model's probabilities and with label maps from `--semantic-dir`.
+#[test]
+fn compact_tiled_maps_write_the_untiled_outputs() {
+    let dir = TestDir::new();
+    let model = fixture("models/sobel.onnx");
+    let inputs = ["samples/images/000000.png", "samples/images/000001.png"];
+    let save = ["--save", "labels,semantic,boundary"];
+    let tile = ["--tile", "128", "--tile-overlap", "32", "--batch", "3"];
+    let semantic_dir = fixture("samples/semantic");
+    let labels = ["--semantic-dir", semantic_dir.to_str().expect("utf-8 path")];
+    for (name, extra) in [("probs", &[][..]), ("labels", &labels[..])] {
+        let untiled: Vec<&str> = save.iter().chain(extra).copied().collect();
+        let tiled: Vec<&str> = untiled.iter().chain(&tile).copied().collect();
+        let whole = infer(&dir, &format!("{name}-whole"), &model, &inputs, &untiled);
+        let cut = infer(&dir, &format!("{name}-tiled"), &model, &inputs, &tiled);
+        assert!(whole.len() >= 10, "{name}: {} instances", whole.len());
+        assert_eq!(cut, whole, "{name}: identical records");
+        for sub in ["labels", "semantic", "boundary"] {
+            for stem in ["000000", "000001"] {
+                let read = |run: &str| {
+                    let p = dir
+                        .join(&format!("{name}-{run}"))
+                        .join(sub)
+                        .join(format!("{stem}.png"));
+                    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+                };
+                assert!(read("whole") == read("tiled"), "{name}: {sub}/{stem}.png differs");
+            }
+        }
+    }
+}
+
 /// The tiny test model is *not* position-independent: its attention blocks and ASPP pool over
 /// the whole input (17 ReduceMean, 16 ReduceMax), so a tile sees other global statistics than
 /// the whole image. Tiling still covers every pixel once; only a tile as large as the image gives

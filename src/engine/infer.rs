@@ -21,9 +21,9 @@ use crate::input::Letterbox;
 use crate::input::preprocess::make_batch;
 use crate::instances::Instance;
 use crate::maps::{self, Maps};
-use crate::mep::MepParams;
+use crate::mep::{MepMode, MepParams};
 use crate::model::{Model, RawOutputs};
-use crate::tile::{Stitched, TileOptions};
+use crate::tile::{SemanticKeep, Stitched, TileOptions};
 use crate::timing;
 
 /// How the engine processes images (validated by [`Engine::new`] / [`Engine::set_options`]).
@@ -37,6 +37,42 @@ pub struct EngineOptions {
     pub tile: Option<TileOptions>,
     /// Images (or tiles) per forward pass.
     pub batch: usize,
+    /// Keep the class map and the boundary of tiled images on compact maps for the sink
+    /// (`--save semantic,boundary`); otherwise the banded MEP frees them as it goes
+    /// (docs/tiling.md#memory).
+    pub keep_maps: bool,
+}
+
+/// The maps of one finished image, as far as they were kept.
+#[derive(Debug)]
+pub enum FinishedMaps {
+    /// Full maps at image resolution.
+    Full(Maps),
+    /// A tiled image on compact maps (docs/tiling.md#memory): its class map and boundary when
+    /// [`EngineOptions::keep_maps`] asked for them.
+    Compact(Option<(Array2<u16>, Array2<f32>)>),
+}
+
+impl FinishedMaps {
+    /// The per-pixel class map, when kept.
+    ///
+    /// # Errors
+    /// As [`Maps::class_map`].
+    pub fn class_map(&self) -> Result<Option<std::borrow::Cow<'_, Array2<u16>>>> {
+        Ok(match self {
+            Self::Full(maps) => Some(std::borrow::Cow::Owned(maps.class_map()?)),
+            Self::Compact(kept) => kept.as_ref().map(|(c, _)| std::borrow::Cow::Borrowed(c)),
+        })
+    }
+
+    /// The boundary map, when kept.
+    #[must_use]
+    pub fn boundary(&self) -> Option<ndarray::ArrayView2<'_, f32>> {
+        match self {
+            Self::Full(maps) => Some(maps.boundary.view()),
+            Self::Compact(kept) => kept.as_ref().map(|(_, b)| b.view()),
+        }
+    }
 }
 
 /// Where an image's network outputs come from.
@@ -84,6 +120,7 @@ pub struct Finisher {
     mep: MepParams,
     meps: MepPool,
     semantic_dir: Option<PathBuf>,
+    keep_maps: bool,
     classes: Vec<String>,
 }
 
@@ -109,9 +146,23 @@ impl Finisher {
     ///
     /// # Errors
     /// Unreadable or mismatched semantic labels, and the MEP's errors.
-    pub fn finish(&self, stem: &str, job: ImageJob) -> Result<(RgbImage, Maps, Vec<Instance>)> {
+    pub fn finish(&self, stem: &str, job: ImageJob) -> Result<(RgbImage, FinishedMaps, Vec<Instance>)> {
         let labels = self.labels(stem)?;
+        let (w, h) = job.image.dimensions();
+        let view = ArrayView3::from_shape((h as usize, w as usize, 3), job.image.as_raw())
+            .map_err(|e| Error::invalid("image", e))?;
         let maps = match job.outputs {
+            Outputs::Tiled(stitched)
+                if stitched.is_compact() || labels.is_some() && self.mep.mode == MepMode::Paper =>
+            {
+                // The banded paper MEP on compact maps (docs/tiling.md#banded-mep).
+                let compact = stitched.into_compact(labels.map(|(_, l)| l))?;
+                let kept = self
+                    .keep_maps
+                    .then(|| (compact.classes.clone(), compact.boundary.clone()));
+                let instances = crate::tile::mep::extract_compact(view, compact, &self.mep)?;
+                return Ok((job.image, FinishedMaps::Compact(kept), instances));
+            }
             Outputs::Tiled(stitched) => stitched.into_maps(labels.map(|(_, l)| l))?,
             Outputs::Batch(raw, slot, letterbox) => match labels {
                 Some((path, labels)) => maps::from_outputs_with_labels(&raw, slot, &letterbox, labels)
@@ -119,11 +170,8 @@ impl Finisher {
                 None => maps::from_outputs(&raw, slot, &letterbox)?,
             },
         };
-        let (w, h) = job.image.dimensions();
-        let view = ArrayView3::from_shape((h as usize, w as usize, 3), job.image.as_raw())
-            .map_err(|e| Error::invalid("image", e))?;
         let instances = self.meps.run(&self.mep, &maps.mep_input(view)?)?;
-        Ok((job.image, maps, instances))
+        Ok((job.image, FinishedMaps::Full(maps), instances))
     }
 }
 
@@ -159,6 +207,7 @@ impl Engine {
                 mep: MepParams::default(),
                 meps: MepPool::default(),
                 semantic_dir: None,
+                keep_maps: false,
                 classes,
             }),
             tile: None,
@@ -177,12 +226,15 @@ impl Engine {
         if let Some(t) = &options.tile {
             t.validate(self.model.info.size_divisor)?;
         }
-        let same = self.finisher.mep == options.mep && self.finisher.semantic_dir == options.semantic_dir;
+        let same = self.finisher.mep == options.mep
+            && self.finisher.semantic_dir == options.semantic_dir
+            && self.finisher.keep_maps == options.keep_maps;
         if !same {
             self.finisher = Arc::new(Finisher {
                 mep: options.mep,
                 meps: MepPool::default(),
                 semantic_dir: options.semantic_dir,
+                keep_maps: options.keep_maps,
                 classes: self.model.info.classes.clone(),
             });
         }
@@ -289,12 +341,14 @@ impl Engine {
             return Ok(Forward::Ready(Vec::new()));
         };
         let t0 = Instant::now();
-        let (stitched, ort) = match crate::tile::infer_tiled(&mut self.model, &image, opts, self.batch) {
-            Ok(done) => done,
-            // As for a one-image batch: an ONNX Runtime failure skips this image only.
-            Err(Error::Ort { message: reason, .. }) => return Ok(Forward::Failed(index, reason)),
-            Err(e) => return Err(e),
-        };
+        let keep = SemanticKeep::for_run(&self.finisher.mep, self.finisher.semantic_dir.is_some());
+        let (stitched, ort) =
+            match crate::tile::infer_tiled_with(&mut self.model, &image, opts, self.batch, keep) {
+                Ok(done) => done,
+                // As for a one-image batch: an ONNX Runtime failure skips this image only.
+                Err(Error::Ort { message: reason, .. }) => return Ok(Forward::Failed(index, reason)),
+                Err(e) => return Err(e),
+            };
         self.times.ort += ort;
         self.times.preprocess += t0.elapsed().saturating_sub(ort);
         Ok(Forward::Ready(vec![ImageJob {

@@ -17,7 +17,7 @@ use super::infer::{Engine, EngineOptions, Finisher, Forward, ImageJob};
 use super::plan::{self, Plan};
 use super::sink::{Accepted, FinishedImage, RunResults, Sink};
 use crate::error::{Error, Result};
-use crate::input::{DecodeOptions, Enumerated, InputItem, decode_image_with, enumerate_inputs};
+use crate::input::{DecodeOptions, Enumerated, InputItem, enumerate_inputs};
 use crate::instances::Instance;
 use crate::model::Model;
 use crate::output::coco_json::CocoHeader;
@@ -66,7 +66,8 @@ pub fn run(
         already_done: plan.resumed,
     });
     let (pool, threads) = worker_pool(cfg)?;
-    let mut engine = engine(cfg, model)?;
+    let keep_maps = folder.is_some_and(|(_, save)| save.semantic || save.boundary);
+    let mut engine = engine(cfg, model, keep_maps)?;
     let max_inflight = threads * 2 + engine.batch();
     let mut runner = Runner::new(
         &items,
@@ -240,8 +241,8 @@ fn prepare_folder(layout: &OutputLayout) -> Result<()> {
 }
 
 /// The engine for `cfg`, checking the tile options and that one tiled forward pass fits the pixel
-/// budget (docs/tiling.md#budget).
-fn engine(cfg: &InferConfig, model: Model) -> Result<Engine> {
+/// budget (docs/tiling.md#budget); `keep_maps`: the sink saves the class map or the boundary.
+fn engine(cfg: &InferConfig, model: Model, keep_maps: bool) -> Result<Engine> {
     let batch = cfg.batch.max(1);
     if let Some(t) = &cfg.tile {
         let size_divisor = model.info.size_divisor;
@@ -265,6 +266,7 @@ fn engine(cfg: &InferConfig, model: Model) -> Result<Engine> {
             semantic_dir: cfg.semantic_dir.clone(),
             tile: cfg.tile,
             batch,
+            keep_maps,
         },
     )
 }
@@ -303,9 +305,7 @@ fn feed(
                 .map(|&i| {
                     let _span = timing::span("input::decode");
                     let item = &items[i];
-                    let image = item
-                        .read_bytes()
-                        .and_then(|b| decode_image_with(&b, &item.display_path(), opts));
+                    let image = crate::input::decode::decode_item_with(item, opts);
                     (i, image)
                 })
                 .collect()

@@ -11,12 +11,12 @@ use std::sync::Mutex;
 use image::RgbImage;
 
 use super::config::SaveSet;
+use super::infer::FinishedMaps;
 use super::plan::Plan;
 use crate::error::{Error, Result};
 use crate::eval::{Detection, Evaluator, Segmentation};
 use crate::input::InputItem;
 use crate::instances::Instance;
-use crate::maps::Maps;
 use crate::output::coco_json::ResultRecord;
 use crate::output::polygons::MaskFormat;
 use crate::output::{CategoryMap, ImageRecords, OutputLayout, png};
@@ -29,8 +29,8 @@ pub struct FinishedImage<'a> {
     pub item: &'a InputItem,
     /// The decoded image.
     pub image: &'a RgbImage,
-    /// Its maps at image resolution.
-    pub maps: &'a Maps,
+    /// Its maps at image resolution, as far as they were kept.
+    pub maps: &'a FinishedMaps,
     /// Its instances, in MEP order.
     pub instances: &'a [Instance],
     /// Its record (what resume keeps).
@@ -155,11 +155,15 @@ impl Sink for FileSink {
                 crate::instances::paint_label_map(done.instances, h, w).view(),
             )?;
         }
-        if self.save.semantic {
-            png::write_class_png(&paths.semantic, done.maps.class_map().view())?;
+        if self.save.semantic
+            && let Some(classes) = done.maps.class_map()?
+        {
+            png::write_class_png(&paths.semantic, classes.view())?;
         }
-        if self.save.boundary {
-            png::write_boundary_png(&paths.boundary, done.maps.boundary.view())?;
+        if self.save.boundary
+            && let Some(boundary) = done.maps.boundary()
+        {
+            png::write_boundary_png(&paths.boundary, boundary)?;
         }
         if self.save.overlay {
             let _span = timing::span("output::overlay");
@@ -286,7 +290,7 @@ mod tests {
     use super::*;
     use crate::input::Origin;
     use crate::instances::CropMask;
-    use crate::maps::SemanticMap;
+    use crate::maps::{Maps, SemanticMap};
 
     fn item(name: &str) -> InputItem {
         InputItem {
@@ -311,11 +315,11 @@ mod tests {
         }
     }
 
-    fn maps() -> Maps {
-        Maps {
+    fn maps() -> FinishedMaps {
+        FinishedMaps::Full(Maps {
             boundary: Array2::from_elem((8, 10), 0.25),
             semantic: SemanticMap::Labels(Array2::from_elem((8, 10), 1)),
-        }
+        })
     }
 
     #[test]

@@ -28,10 +28,10 @@ pub fn default_max_pixels() -> u64 {
 }
 
 /// Bytes per pixel of an image that runs tile by tile (`--tile`): the network only ever sees one
-/// tile batch, but the stitched full-frame maps (boundary + class probabilities, ~20 B/px for three
-/// classes) and the MEP's scratch (16 B/px) grow with the image; measured 41.8 B/px on the
-/// demonstration model (README, "Large images"), rounded up.
-pub const TILED_BYTES_PER_PIXEL: u64 = 48;
+/// tile batch, but the RGB image (3), the stitched maps in their compact form (boundary 4, class
+/// map 2, foreground probabilities 4 K) and the full-frame MEP maps (seeds 1, markers 4) grow with
+/// the image (`docs/tiling.md#memory`): about 26 B/px for three classes, rounded up.
+pub const TILED_BYTES_PER_PIXEL: u64 = 28;
 
 /// The largest image that runs tile by tile: half the physical memory divided by
 /// [`TILED_BYTES_PER_PIXEL`], at least 16 megapixels. With `--tile`, `--max-pixels` bounds one

@@ -263,6 +263,7 @@ impl Model {
             semantic_dir: None,
             tile,
             batch: batch_size,
+            keep_maps: false,
         })?;
         let before = loaded.engine.times();
         let n = images.len() as u64;
