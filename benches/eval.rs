@@ -150,7 +150,7 @@ fn rle_ops(c: &mut Criterion) {
         });
     });
     c.bench_function("rle/merge 64", |b| {
-        b.iter(|| Rle::merge(black_box(&rles), false).counts.len())
+        b.iter(|| Rle::merge(black_box(&rles), false).counts.len());
     });
 }
 

@@ -218,14 +218,14 @@ fn bench_input<M: Measurement>(c: &mut Criterion<M>, name: &str, s: &Synthetic) 
 
     group.bench_function("nms", |b| {
         b.iter(|| {
-            one.install(|| nms::thin_nms_into(s.boundary.view(), &np, smooth.view_mut(), out_u8.view_mut()))
+            one.install(|| nms::thin_nms_into(s.boundary.view(), &np, smooth.view_mut(), out_u8.view_mut()));
         });
     });
     group.bench_function("dilate", |b| {
         b.iter(|| {
             out_u8.assign(&thin);
             one.install(|| {
-                dilate::dilate_square_mut(out_u8.view_mut(), p.dilate_iterations, scratch_u8.view_mut())
+                dilate::dilate_square_mut(out_u8.view_mut(), p.dilate_iterations, scratch_u8.view_mut());
             });
         });
     });
@@ -237,7 +237,7 @@ fn bench_input<M: Measurement>(c: &mut Criterion<M>, name: &str, s: &Synthetic) 
                     p.seed_distance,
                     out_i32.view_mut(),
                     out_u8.view_mut(),
-                )
+                );
             });
         });
     });
@@ -264,7 +264,7 @@ fn bench_input<M: Measurement>(c: &mut Criterion<M>, name: &str, s: &Synthetic) 
     group.bench_function("class_map", |b| {
         b.iter(|| {
             one.install(|| refine::class_map_into(&sem, classes.view_mut()))
-                .expect("no NaN")
+                .expect("no NaN");
         });
     });
     group.bench_function("refine", |b| {
@@ -360,6 +360,7 @@ fn cpu_now() -> Duration {
         tv_nsec: 0,
     };
     // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant the kernel knows.
+    #[allow(unsafe_code, reason = "libc::clock_gettime has no safe wrapper in std")]
     let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &raw mut ts) };
     assert_eq!(rc, 0, "clock_gettime");
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)

@@ -51,7 +51,7 @@ pub enum Error {
         #[source]
         source: Option<ort::Error>,
     },
-    /// The ONNX graph does not follow the BAISeg model contract (docs/model-contract.md).
+    /// The ONNX graph does not follow the `BAISeg` model contract (docs/model-contract.md).
     #[error("{path}: not a BAISeg model: {reason}")]
     ModelContract {
         /// The model file.

@@ -1,7 +1,7 @@
 //! # baiseg-rt
 //!
-//! Runtime for BAISeg (Boundary-Assisted weakly supervised Instance Segmentation): run an exported
-//! BAISeg ONNX graph with ONNX Runtime, turn its boundary and semantic maps into instance masks with
+//! Runtime for `BAISeg` (Boundary-Assisted weakly supervised Instance Segmentation): run an exported
+//! `BAISeg` ONNX graph with ONNX Runtime, turn its boundary and semantic maps into instance masks with
 //! the paper's Mask Extraction Pipeline (MEP), write COCO results, and evaluate them with
 //! pycocotools-identical COCO metrics and the paper's VOC-style mAP.
 //!

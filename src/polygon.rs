@@ -133,15 +133,12 @@ pub fn mask_polygons(data: &[u8], width: usize, height: usize) -> Vec<Vec<(i64, 
             }
             let next_child = children.get(&(r, i)).and_then(|c| c.get(ci)).copied();
             let top = stack.len() - 1;
-            match next_child {
-                Some((child, s)) => {
-                    stack[top].3 += 1;
-                    stack.push((child, s, 0, 0));
-                }
-                None => {
-                    stack[top].2 += 1;
-                    stack[top].3 = 0;
-                }
+            if let Some((child, s)) = next_child {
+                stack[top].3 += 1;
+                stack.push((child, s, 0, 0));
+            } else {
+                stack[top].2 += 1;
+                stack[top].3 = 0;
             }
         }
         out.push(simplify(&path));

@@ -712,8 +712,8 @@ mod tests {
         for t in &plan.tiles {
             let lo = full_lo
                 .slice(s![
-                    t.y / 2..(t.y + plan.tile_h) / 2,
-                    t.x / 2..(t.x + plan.tile_w) / 2
+                    t.y / 2..usize::midpoint(t.y, plan.tile_h),
+                    t.x / 2..usize::midpoint(t.x, plan.tile_w)
                 ])
                 .to_owned();
             let raw = RawOutputs {

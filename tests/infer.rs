@@ -125,9 +125,9 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     for e in std::fs::read_dir(dir).unwrap().flatten() {
         let p = e.path();
         if p.is_dir() {
-            out.extend(walk(&p))
+            out.extend(walk(&p));
         } else {
-            out.push(p)
+            out.push(p);
         }
     }
     out
@@ -595,12 +595,9 @@ fn ctrl_c_keeps_finished_work_and_leaves_no_partial_file() {
         .spawn()
         .unwrap();
     // Wait until some images are done, then interrupt.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_mins(2);
     while std::time::Instant::now() < deadline
-        && std::fs::read_dir(dir.join("out/records"))
-            .map(|d| d.count())
-            .unwrap_or(0)
-            < 3
+        && std::fs::read_dir(dir.join("out/records")).map_or(0, std::iter::Iterator::count) < 3
     {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }

@@ -16,7 +16,7 @@ fn rle(r: &ResultRecord) -> Rle {
     Rle::from_compressed_string(&r.segmentation.counts, h, w).expect("valid RLE")
 }
 
-/// Greedy one-to-one matching by descending IoU, pairs with IoU >= 0.5 only: `(iou, i, j)`.
+/// Greedy one-to-one matching by descending `IoU`, pairs with `IoU` >= 0.5 only: `(iou, i, j)`.
 fn greedy_pairs(a: &[&ResultRecord], b: &[&ResultRecord]) -> Vec<(f64, usize, usize)> {
     let (ra, rb): (Vec<Rle>, Vec<Rle>) = (
         a.iter().map(|r| rle(r)).collect(),
@@ -47,8 +47,8 @@ fn greedy_pairs(a: &[&ResultRecord], b: &[&ResultRecord]) -> Vec<(f64, usize, us
 }
 
 /// The agreement rule (docs/mep.md#agreement) for one image: after [`greedy_pairs`], every matched pair has an
-/// IoU of at least 0.99 and equal classes, and the unmatched instances of both sides cover less
-/// than 0.1% of the image. Returns (matched, worst IoU, unmatched share) or the reason it fails.
+/// `IoU` of at least 0.99 and equal classes, and the unmatched instances of both sides cover less
+/// than 0.1% of the image. Returns (matched, worst `IoU`, unmatched share) or the reason it fails.
 fn agree(a: &[&ResultRecord], b: &[&ResultRecord], pixels: f64) -> Result<(usize, f64, f64), String> {
     let pairs = greedy_pairs(a, b);
     let mut worst: f64 = 1.0;
@@ -123,7 +123,7 @@ fn tiled_runs_of_a_position_independent_model_equal_untiled_runs() {
         .filter(|r| {
             seams
                 .iter()
-                .any(|&s| r.bbox[0] < s as f64 && r.bbox[0] + r.bbox[2] > s as f64)
+                .any(|&s| r.bbox[0] < f64::from(s) && r.bbox[0] + r.bbox[2] > f64::from(s))
         })
         .count();
     assert!(crossing >= 5, "only {crossing} instances cross a seam");
@@ -171,7 +171,7 @@ fn compact_tiled_maps_write_the_untiled_outputs() {
 }
 
 /// The tiny test model is *not* position-independent: its attention blocks and ASPP pool over
-/// the whole input (17 ReduceMean, 16 ReduceMax), so a tile sees other global statistics than
+/// the whole input (17 `ReduceMean`, 16 `ReduceMax`), so a tile sees other global statistics than
 /// the whole image. Tiling still covers every pixel once; only a tile as large as the image gives
 /// the untiled result exactly (nothing is tiled then).
 #[test]

@@ -17,11 +17,11 @@ use super::{EXIT_OK, EXIT_PARTIAL, GlobalOpts};
 /// `--iou-type`.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum IouTypeArg {
-    /// Mask IoU.
+    /// Mask `IoU`.
     Segm,
-    /// Box IoU.
+    /// Box `IoU`.
     Bbox,
-    /// Boundary IoU (Cheng et al. 2021), as faster-coco-eval `iouType="boundary"`.
+    /// Boundary `IoU` (Cheng et al. 2021), as faster-coco-eval `iouType="boundary"`.
     Boundary,
 }
 
@@ -41,11 +41,11 @@ pub enum SortArg {
 /// `--protocol`.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum ProtocolArg {
-    /// pycocotools COCOeval (12 stats).
+    /// pycocotools `COCOeval` (12 stats).
     Coco,
-    /// chainercv eval_instance_segmentation_voc at IoU 0.25/0.5/0.7/0.75 (crowd = difficult).
+    /// chainercv `eval_instance_segmentation_voc` at `IoU` 0.25/0.5/0.7/0.75 (crowd = difficult).
     VocChainercv,
-    /// COCOeval with iouThrs 0.25/0.5/0.7/0.75 (as CIM).
+    /// `COCOeval` with iouThrs 0.25/0.5/0.7/0.75 (as CIM).
     CocoThresholds,
 }
 
@@ -89,7 +89,7 @@ pub struct EvalArgs {
     /// Metric family.
     #[arg(long, value_enum, default_value = "coco")]
     pub protocol: ProtocolArg,
-    /// IoU thresholds, comma-separated [default: 0.50:0.05:0.95; voc protocols 0.25,0.5,0.7,0.75].
+    /// `IoU` thresholds, comma-separated [default: 0.50:0.05:0.95; voc protocols 0.25,0.5,0.7,0.75].
     #[arg(long, value_delimiter = ',', value_name = "T,...")]
     pub iou_thrs: Option<Vec<f64>>,
     /// maxDets, comma-separated (at least 3 for the 12-line summary) [default: 1,10,100].
@@ -130,7 +130,7 @@ pub struct EvalArgs {
     /// picture beside it (same name, .svg and .png).
     #[arg(long, value_name = "FILE")]
     pub confusion: Option<PathBuf>,
-    /// Confusion matrix: IoU needed for a match.
+    /// Confusion matrix: `IoU` needed for a match.
     #[arg(long, value_name = "T", default_value_t = 0.5)]
     pub confusion_iou: f64,
     /// Confusion matrix: detections below this score are left out.
@@ -145,7 +145,7 @@ pub struct EvalArgs {
     /// Order of the per-category table.
     #[arg(long, value_enum, default_value = "id")]
     pub sort: SortArg,
-    /// Boundary IoU: erosion radius as a fraction of the image diagonal.
+    /// Boundary `IoU`: erosion radius as a fraction of the image diagonal.
     #[arg(long, value_name = "R", default_value_t = eval::boundary::DEFAULT_DILATION_RATIO)]
     pub boundary_dilation_ratio: f64,
 }

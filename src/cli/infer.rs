@@ -26,7 +26,7 @@ Outputs (in --out): instances.json (COCO results, compressed RLE), images.json (
 Exit status: 0 all images done, 2 some inputs skipped (listed in the summary), 1 fatal error,
 64 usage error (bad flag or value), 130 interrupted (re-run the same command to resume).")]
 pub struct InferArgs {
-    /// The BAISeg ONNX model (see models/README.md for the contract).
+    /// The `BAISeg` ONNX model (see models/README.md for the contract).
     #[arg(value_name = "MODEL.onnx")]
     pub model: PathBuf,
     /// Images, directories (searched recursively, sorted) or .zip archives.
@@ -46,7 +46,7 @@ pub struct InferArgs {
     /// Execution provider: cpu, cuda[:N], tensorrt[:N], or auto (CUDA if it works, else CPU).
     #[arg(long, default_value = "cpu", value_name = "DEVICE")]
     pub device: Device,
-    /// TensorRT engine cache directory [default: <MODEL>.trt-cache next to the model].
+    /// `TensorRT` engine cache directory [default: <MODEL>.trt-cache next to the model].
     #[arg(long, value_name = "DIR")]
     pub trt_cache: Option<PathBuf>,
     /// Images per ONNX Runtime call (images are grouped by padded size).

@@ -39,16 +39,16 @@ pub struct MepFlags {
     /// NMS margin m: a pixel is suppressed when a sample exceeds m * B(p).
     #[arg(long, value_name = "M", default_value_t = MepParams::default().nms_margin)]
     pub nms_margin: f64,
-    /// Threshold t_e on the thinned boundary.
+    /// Threshold `t_e` on the thinned boundary.
     #[arg(long, value_name = "T", default_value_t = MepParams::default().edge_threshold)]
     pub edge_threshold: f32,
     /// Number of 3x3 dilations of the thinned boundary.
     #[arg(long, value_name = "N", default_value_t = MepParams::default().dilate_iterations)]
     pub dilate_iterations: usize,
-    /// Seed distance threshold t_d in pixels (seeds are dist > t_d).
+    /// Seed distance threshold `t_d` in pixels (seeds are dist > `t_d`).
     #[arg(long, value_name = "PX", default_value_t = MepParams::default().seed_distance)]
     pub seed_distance: f64,
-    /// Size of the elliptical closing kernel (5 = OpenCV's 5x5 MORPH_ELLIPSE; 0 or 1: none).
+    /// Size of the elliptical closing kernel (5 = `OpenCV`'s 5x5 `MORPH_ELLIPSE`; 0 or 1: none).
     #[arg(long, value_name = "K", default_value_t = MepParams::default().closing_kernel)]
     pub closing_kernel: usize,
     /// Instances with fewer pixels are dropped.
@@ -65,6 +65,10 @@ pub struct MepFlags {
 /// Parameters of `--mep improved` (docs/mep-improved.md#parameters).
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Improved MEP options")]
+#[allow(
+    clippy::struct_field_names,
+    reason = "the fields are the `--improved-*` flags, named as the CLI names them"
+)]
 pub struct ImprovedFlags {
     /// Hysteresis low threshold on the boundary map.
     #[arg(long, value_name = "T", default_value_t = ImprovedParams::default().edge_low)]
@@ -422,7 +426,7 @@ fn write_label_png_fast(path: &Path, labels: ndarray::ArrayView2<'_, u16>) -> an
     use image::codecs::png::{CompressionType, FilterType, PngEncoder};
     let (h, w) = labels.dim();
     let mut samples = Vec::with_capacity(2 * h * w);
-    for v in labels.iter() {
+    for v in labels {
         samples.extend_from_slice(&v.to_ne_bytes());
     }
     let mut encoded = Vec::with_capacity(h * w / 4 + 1024);

@@ -28,7 +28,7 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_FATAL: u8 = 1;
 /// Exit code: done, but some inputs were skipped (see the summary).
 pub const EXIT_PARTIAL: u8 = 2;
-/// Exit code: the command line is wrong (unknown flag, bad value); nothing was done (EX_USAGE of
+/// Exit code: the command line is wrong (unknown flag, bad value); nothing was done (`EX_USAGE` of
 /// sysexits.h; clap's own 2 would collide with [`EXIT_PARTIAL`]).
 pub const EXIT_USAGE: u8 = 64;
 /// Exit code: interrupted (Ctrl-C); re-run the same command to resume.
@@ -90,14 +90,14 @@ pub struct GlobalOpts {
     /// Print only errors (no progress bar, no summary).
     #[arg(long, short = 'q', global = true)]
     pub quiet: bool,
-    /// More logging (-v: debug, -vv: trace). RUST_LOG overrides.
+    /// More logging (-v: debug, -vv: trace). `RUST_LOG` overrides.
     #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Segment instances in images with a BAISeg ONNX model: writes COCO results (RLE masks) and,
+    /// Segment instances in images with a `BAISeg` ONNX model: writes COCO results (RLE masks) and,
     /// on request, label/semantic/boundary PNGs and overlays.
     Infer(infer::InferArgs),
     /// Evaluate COCO results against a COCO annotation file (pycocotools-identical numbers),

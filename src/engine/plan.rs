@@ -40,15 +40,14 @@ fn assign_ids(
             return Ok(i as i64 + 1);
         };
         let id = header.match_image(&item.name, item.file_name())?;
-        match owner.get(&id) {
-            Some(&first) => Err(format!(
+        if let Some(&first) = owner.get(&id) {
+            Err(format!(
                 "matches image id {id}, which {} already matched: ambiguous",
                 items[first].display_path().display()
-            )),
-            None => {
-                owner.insert(id, i);
-                Ok(id)
-            }
+            ))
+        } else {
+            owner.insert(id, i);
+            Ok(id)
         }
     };
     items
@@ -158,29 +157,26 @@ pub fn check_provenance(cfg: &InferConfig, layout: &OutputLayout, total: usize) 
     };
     let out = layout.root();
     if !cfg.force {
-        match Provenance::read(out)? {
-            Some(before) => {
-                if let Some(diff) = before.difference(&now) {
-                    return Err(Error::invalid(
-                        out.display(),
-                        format!(
-                            "holds records of another run: {diff}; use --force to recompute them, or another --out"
-                        ),
-                    ));
-                }
+        if let Some(before) = Provenance::read(out)? {
+            if let Some(diff) = before.difference(&now) {
+                return Err(Error::invalid(
+                    out.display(),
+                    format!(
+                        "holds records of another run: {diff}; use --force to recompute them, or another --out"
+                    ),
+                ));
             }
-            None => {
-                let has_records = std::fs::read_dir(layout.records_dir()).is_ok_and(|mut entries| {
-                    entries.any(|e| e.is_ok_and(|e| !e.file_name().to_string_lossy().starts_with('.')))
-                });
-                if has_records {
-                    return Err(Error::invalid(
-                        out.display(),
-                        format!(
-                            "holds records but no {RUN_FILE} saying what made them; use --force to recompute them, or another --out"
-                        ),
-                    ));
-                }
+        } else {
+            let has_records = std::fs::read_dir(layout.records_dir()).is_ok_and(|mut entries| {
+                entries.any(|e| e.is_ok_and(|e| !e.file_name().to_string_lossy().starts_with('.')))
+            });
+            if has_records {
+                return Err(Error::invalid(
+                    out.display(),
+                    format!(
+                        "holds records but no {RUN_FILE} saying what made them; use --force to recompute them, or another --out"
+                    ),
+                ));
             }
         }
     }

@@ -400,7 +400,7 @@ impl<'a> Runner<'a> {
         'a: 's,
     {
         let mut batcher: Batcher<RgbImage> = engine.batcher();
-        for (index, image) in decoded.iter() {
+        for (index, image) in &decoded {
             while let Ok(o) = self.rx.try_recv() {
                 self.outstanding -= 1;
                 self.handle(o);

@@ -171,7 +171,7 @@ impl Sink for FileSink {
                 done.image,
                 done.instances,
                 done.classes,
-                &Default::default(),
+                &crate::output::overlay::OverlayOptions::default(),
             );
             png::write_jpeg(&paths.overlay, &picture)?;
         }

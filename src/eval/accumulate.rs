@@ -46,7 +46,7 @@ struct CatCells {
     recall: Vec<f64>,
 }
 
-/// Tensor sizes: IoU thresholds, recall thresholds, area ranges, maxDets.
+/// Tensor sizes: `IoU` thresholds, recall thresholds, area ranges, maxDets.
 #[derive(Clone, Copy)]
 struct Dims {
     tn: usize,
@@ -173,7 +173,7 @@ struct Scratch {
     best: Vec<f64>,
 }
 
-/// Which (IoU threshold, area range, maxDets) cells are filled, and the ground-truth count.
+/// Which (`IoU` threshold, area range, maxDets) cells are filled, and the ground-truth count.
 #[derive(Clone, Copy)]
 struct Cell {
     t: usize,
@@ -182,7 +182,7 @@ struct Cell {
     npig: u64,
 }
 
-/// Recall, precision and scores of one category at one (IoU threshold, area range, maxDets).
+/// Recall, precision and scores of one category at one (`IoU` threshold, area range, maxDets).
 #[allow(clippy::cast_precision_loss, reason = "counts far below 2^53")]
 fn fill_threshold(
     c: &mut CatCells,

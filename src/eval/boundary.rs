@@ -1,12 +1,12 @@
-//! Boundary IoU (Cheng et al., CVPR 2021), as faster-coco-eval 1.8.0 `iouType="boundary"` and the
+//! Boundary `IoU` (Cheng et al., CVPR 2021), as faster-coco-eval 1.8.0 `iouType="boundary"` and the
 //! reference boundary-iou-api compute it; see `docs/evaluation.md#boundary-iou`.
 //!
 //! The boundary of a mask `M` is `M` minus its erosion by a `(2d+1) x (2d+1)` square, pixels
 //! outside the image counting as background (so a mask cut by the image border has a boundary
 //! there too). `d = max(1, round(ratio * sqrt(h^2 + w^2) - 1e-10))` with round half away from
-//! zero, `h x w` the image size and `ratio` 0.02 by default. The Boundary IoU of a detection and a
+//! zero, `h x w` the image size and `ratio` 0.02 by default. The Boundary `IoU` of a detection and a
 //! non-crowd ground truth is `min(mask IoU, IoU of the two boundaries)`; for a crowd ground truth
-//! it is the mask IoU (crowd rule), as faster-coco-eval does.
+//! it is the mask `IoU` (crowd rule), as faster-coco-eval does.
 //!
 //! The erosion is separable (a square is a column segment times a row segment) and runs on the
 //! mask's bounding box only: the boundary lies inside the mask, and everything outside the box is
@@ -31,6 +31,10 @@ pub fn dilation_radius(height: u32, width: u32, ratio: f64) -> u32 {
 /// The boundary mask of `rle` for erosion radius `d` (see the module docs).
 #[must_use]
 #[allow(clippy::many_single_char_names, reason = "image coordinates")]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one erosion walk over the RLE, as faster-coco-eval's; split, its state would be passed around"
+)]
 pub fn boundary(rle: &Rle, d: u32) -> Rle {
     let h = rle.height as usize;
     let w = rle.width as usize;
@@ -183,7 +187,7 @@ impl Encoder {
 /// Slow reference: the erosion tested pixel by pixel on the whole image.
 #[cfg(test)]
 fn boundary_slow(rle: &Rle, d: u32) -> Rle {
-    let (h, w) = (rle.height as i64, rle.width as i64);
+    let (h, w) = (i64::from(rle.height), i64::from(rle.width));
     let m = rle.to_column_major();
     let d = i64::from(d);
     let at = |x: i64, y: i64| x >= 0 && y >= 0 && x < w && y < h && m[(x * h + y) as usize] != 0;

@@ -1,16 +1,16 @@
 //! A tiny vector scene (lines, rectangles, text) rendered to SVG or to an anti-aliased PNG, for
 //! the evaluation plots; see `docs/evaluation.md#plots`.
 //!
-//! Text is laid out with the embedded DejaVu Sans (`assets/fonts/DejaVuSans.ttf`, Bitstream Vera
-//! / DejaVu licence in `assets/fonts/LICENSE-DejaVu.txt`), so a PNG needs no system font and the
-//! SVG's text widths (which name DejaVu Sans first) match the PNG's. Coordinates are in scene
+//! Text is laid out with the embedded `DejaVu` Sans (`assets/fonts/DejaVuSans.ttf`, Bitstream Vera
+//! / `DejaVu` licence in `assets/fonts/LICENSE-DejaVu.txt`), so a PNG needs no system font and the
+//! SVG's text widths (which name `DejaVu` Sans first) match the PNG's. Coordinates are in scene
 //! units, y down; a text's `(x, y)` is its anchor on the baseline.
 use std::fmt::Write as _;
 
 use ab_glyph::{Font, FontRef, GlyphId, PxScale, ScaleFont, point};
 use image::{Rgb, RgbImage};
 
-/// DejaVu Sans (Book), embedded.
+/// `DejaVu` Sans (Book), embedded.
 static FONT_BYTES: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 
 fn font() -> FontRef<'static> {

@@ -1,12 +1,12 @@
-//! Confusion matrix over the categories plus background, at one IoU and one score threshold;
+//! Confusion matrix over the categories plus background, at one `IoU` and one score threshold;
 //! definitions in `docs/evaluation.md#confusion-matrix`.
 //!
 //! Per image, the detections with score >= `score_thresh` are taken in score order (highest
-//! first); each is matched to the still-unmatched non-crowd ground truth of highest IoU >=
+//! first); each is matched to the still-unmatched non-crowd ground truth of highest `IoU` >=
 //! `iou_thresh`, looking at ground truths of its own class first and, only if none qualifies, at
 //! every class. A match adds one to `matrix[gt class][detected class]`. A detection left
 //! unmatched counts in the background row (`matrix[K][detected class]`), unless it lies on a
-//! crowd region of its class (crowd IoU >= `iou_thresh`), where it is ignored; a ground truth
+//! crowd region of its class (crowd `IoU` >= `iou_thresh`), where it is ignored; a ground truth
 //! left unmatched counts in the background column (`matrix[gt class][K]`). Rows are ground
 //! truth, columns detections; `K` is the number of categories.
 use serde::Serialize;
@@ -17,7 +17,7 @@ use super::geometry::ImageGeom;
 /// Thresholds of the matrix.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct ConfusionParams {
-    /// IoU needed for a match.
+    /// `IoU` needed for a match.
     pub iou_thresh: f64,
     /// Detections below this score are left out.
     pub score_thresh: f64,

@@ -3,7 +3,7 @@
 //! One call of [`evaluate_image`] does all categories of one image: it groups ground truths and
 //! detections by category (file order kept, as `imgToAnns`), applies `loadRes` semantics to the
 //! detections (area and box from the box or from the mask), sorts detections by score with a
-//! stable sort (numpy `mergesort`), keeps the best `maxDets[-1]`, computes the IoU matrix once
+//! stable sort (numpy `mergesort`), keeps the best `maxDets[-1]`, computes the `IoU` matrix once
 //! and runs the greedy matching for every area range.
 use std::collections::HashMap;
 use std::path::Path;
@@ -60,7 +60,7 @@ pub struct Context<'a> {
     pub cat_index: &'a HashMap<i64, u32>,
     /// `useCats`.
     pub use_cats: bool,
-    /// Mask or box IoU.
+    /// Mask or box `IoU`.
     pub iou_type: IouType,
     /// `iouThrs`.
     pub iou_thrs: &'a [f64],
@@ -72,7 +72,7 @@ pub struct Context<'a> {
     pub mode: ResultMode,
     /// Count matches to ground-truth id 0.
     pub fix_zero_ids: bool,
-    /// Boundary IoU dilation ratio.
+    /// Boundary `IoU` dilation ratio.
     pub boundary_dilation_ratio: f64,
     /// Results file name for error messages.
     pub results_path: &'a Path,
@@ -96,7 +96,7 @@ struct Group {
 /// (`None` for an image id only named in `imgIds`), `dets` its detections in insertion order.
 ///
 /// # Errors
-/// [`Error::Coco`](crate::Error::Coco) when a mask cannot be decoded or lacks what the IoU type
+/// [`Error::Coco`](crate::Error::Coco) when a mask cannot be decoded or lacks what the `IoU` type
 /// needs.
 pub fn evaluate_image(
     gt: &CocoDataset,
@@ -156,7 +156,7 @@ fn group_by_category(gt: &CocoDataset, position: usize, dets: &[DetEntry], ctx: 
 }
 
 /// `computeIoU` and `evaluateImg` for one category group: detections highest score first
-/// (stable), at most `maxDets[-1]`, their `loadRes` shapes, the IoU matrix, then the matching of
+/// (stable), at most `maxDets[-1]`, their `loadRes` shapes, the `IoU` matrix, then the matching of
 /// every area range.
 fn evaluate_group(
     gt: &CocoDataset,
@@ -234,7 +234,7 @@ fn key_of(k: u32, use_cats: bool) -> u32 {
     if use_cats { k } else { 0 }
 }
 
-/// `evaluateImg` for one area range: greedy matching per IoU threshold, ground truths ignored
+/// `evaluateImg` for one area range: greedy matching per `IoU` threshold, ground truths ignored
 /// last, crowds matchable many times, then unmatched detections outside the range ignored.
 /// Writes flags `(d * a_n + a) * T + t` and returns the number of ground truths not ignored.
 #[allow(

@@ -1,4 +1,4 @@
-//! All-category IoU matrices of one image, for the error analyses ([`super::tide`],
+//! All-category `IoU` matrices of one image, for the error analyses ([`super::tide`],
 //! [`super::confusion`]), which compare detections with ground truths of every class.
 //!
 //! Ground truths and detections of categories outside the evaluated ones are left out;
@@ -23,20 +23,20 @@ pub struct ImageGeom {
     pub det_cls: Vec<u32>,
     /// Score of each kept detection.
     pub det_score: Vec<f64>,
-    /// `det x gt` IoUs (non-crowd ground truths), row-major.
+    /// `det x gt` `IoUs` (non-crowd ground truths), row-major.
     pub iou: Vec<f64>,
-    /// `det x crowd` IoUs with the crowd rule (intersection over detection area), row-major.
+    /// `det x crowd` `IoUs` with the crowd rule (intersection over detection area), row-major.
     pub crowd_iou: Vec<f64>,
 }
 
 impl ImageGeom {
-    /// IoU of detection `d` and non-crowd ground truth `g`.
+    /// `IoU` of detection `d` and non-crowd ground truth `g`.
     #[must_use]
     pub fn iou(&self, d: usize, g: usize) -> f64 {
         self.iou[d * self.gt_cls.len() + g]
     }
 
-    /// Crowd IoU of detection `d` and crowd region `c`.
+    /// Crowd `IoU` of detection `d` and crowd region `c`.
     #[must_use]
     pub fn crowd_iou(&self, d: usize, c: usize) -> f64 {
         self.crowd_iou[d * self.crowd_cls.len() + c]
@@ -48,11 +48,11 @@ impl ImageGeom {
 pub struct GeomContext<'a> {
     /// Category id -> index.
     pub cat_index: &'a HashMap<i64, u32>,
-    /// Mask, box or boundary IoU.
+    /// Mask, box or boundary `IoU`.
     pub iou_type: IouType,
     /// `loadRes` mode of the results.
     pub mode: ResultMode,
-    /// Boundary IoU dilation ratio.
+    /// Boundary `IoU` dilation ratio.
     pub boundary_dilation_ratio: f64,
     /// Results file for error messages.
     pub results_path: &'a Path,
@@ -62,7 +62,7 @@ pub struct GeomContext<'a> {
 /// (at most `max_dets` of them, best scores first).
 ///
 /// # Errors
-/// [`Error::Coco`](crate::Error::Coco) when a mask cannot be decoded or lacks what the IoU type
+/// [`Error::Coco`](crate::Error::Coco) when a mask cannot be decoded or lacks what the `IoU` type
 /// needs.
 pub fn image_geom(
     gt: &CocoDataset,

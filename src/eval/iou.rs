@@ -1,9 +1,9 @@
-//! IoU matrices between the detections and ground truths of one image and category
+//! `IoU` matrices between the detections and ground truths of one image and category
 //! (`COCOeval.computeIoU` / `maskUtils.iou`), on RLEs without decoding to pixel masks.
 use super::boundary::boundary;
 use crate::rle::{Bbox, Rle, bbox_iou, rle_iou_with_boxes};
 
-/// A mask prepared for repeated IoU: its RLE and its box (the `rleIou` pre-filter).
+/// A mask prepared for repeated `IoU`: its RLE and its box (the `rleIou` pre-filter).
 #[derive(Debug, Clone)]
 pub struct MaskGeom {
     /// The mask.
@@ -21,7 +21,7 @@ impl MaskGeom {
     }
 }
 
-/// Row-major `dts.len() x gts.len()` mask IoUs (`ious[d * G + g]`), crowd rules per ground truth.
+/// Row-major `dts.len() x gts.len()` mask `IoUs` (`ious[d * G + g]`), crowd rules per ground truth.
 #[must_use]
 pub fn mask_iou_matrix(dts: &[MaskGeom], gts: &[MaskGeom], crowd: &[bool]) -> Vec<f64> {
     let mut out = Vec::with_capacity(dts.len() * gts.len());
@@ -33,7 +33,7 @@ pub fn mask_iou_matrix(dts: &[MaskGeom], gts: &[MaskGeom], crowd: &[bool]) -> Ve
     out
 }
 
-/// Row-major `dts.len() x gts.len()` box IoUs (`bbIou`), crowd rules per ground truth.
+/// Row-major `dts.len() x gts.len()` box `IoUs` (`bbIou`), crowd rules per ground truth.
 #[must_use]
 pub fn box_iou_matrix(dts: &[Bbox], gts: &[Bbox], crowd: &[bool]) -> Vec<f64> {
     let mut out = Vec::with_capacity(dts.len() * gts.len());
@@ -45,9 +45,9 @@ pub fn box_iou_matrix(dts: &[Bbox], gts: &[Bbox], crowd: &[bool]) -> Vec<f64> {
     out
 }
 
-/// Boundary IoU matrix (`iouType="boundary"`): the mask IoUs `mask_ious` (from
-/// [`mask_iou_matrix`]) lowered to the IoU of the boundaries for non-crowd ground truths; crowd
-/// columns keep the mask IoU. `d` is the erosion radius ([`super::boundary::dilation_radius`]).
+/// Boundary `IoU` matrix (`iouType="boundary"`): the mask `IoUs` `mask_ious` (from
+/// [`mask_iou_matrix`]) lowered to the `IoU` of the boundaries for non-crowd ground truths; crowd
+/// columns keep the mask `IoU`. `d` is the erosion radius ([`super::boundary::dilation_radius`]).
 #[must_use]
 pub fn boundary_iou_matrix(
     dts: &[MaskGeom],

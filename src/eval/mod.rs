@@ -88,7 +88,7 @@ pub struct EvalReport {
     pub stats: Vec<f64>,
     /// Names of `stats`.
     pub stat_names: Vec<String>,
-    /// COCO protocols: mAP (area all, largest maxDets) at each IoU threshold.
+    /// COCO protocols: mAP (area all, largest maxDets) at each `IoU` threshold.
     pub map_per_iou: Vec<f64>,
     /// Per-category results.
     pub per_category: Vec<CategoryAp>,
@@ -200,21 +200,20 @@ impl Evaluator {
                 "result {id} (image id {image_id}) has a non-finite score"
             )));
         }
-        let mode = match self.mode {
-            Some(m) => m,
-            None => {
-                let m = if det.bbox.is_some() {
-                    ResultMode::Bbox
-                } else if det.segmentation.is_some() {
-                    ResultMode::Segm
-                } else {
-                    return Err(bad(format!(
-                        "result {id} (image id {image_id}) has neither bbox nor segmentation"
-                    )));
-                };
-                self.mode = Some(m);
-                m
-            }
+        let mode = if let Some(m) = self.mode {
+            m
+        } else {
+            let m = if det.bbox.is_some() {
+                ResultMode::Bbox
+            } else if det.segmentation.is_some() {
+                ResultMode::Segm
+            } else {
+                return Err(bad(format!(
+                    "result {id} (image id {image_id}) has neither bbox nor segmentation"
+                )));
+            };
+            self.mode = Some(m);
+            m
         };
         match mode {
             ResultMode::Bbox if det.bbox.is_none() => {
@@ -243,7 +242,7 @@ impl Evaluator {
     /// matrix over the evaluated images and categories. Call before [`Evaluator::finish`].
     ///
     /// # Errors
-    /// [`Error::Coco`] when a mask cannot be decoded or lacks what the IoU type needs.
+    /// [`Error::Coco`] when a mask cannot be decoded or lacks what the `IoU` type needs.
     pub fn analyse(
         &self,
         tide: Option<&TideParams>,
@@ -296,7 +295,7 @@ impl Evaluator {
     /// Runs evaluate, accumulate and summarize (or the VOC protocol).
     ///
     /// # Errors
-    /// [`Error::Coco`] when a mask cannot be decoded or lacks what the IoU type needs.
+    /// [`Error::Coco`] when a mask cannot be decoded or lacks what the `IoU` type needs.
     pub fn finish(self) -> Result<EvalReport> {
         match self.params.protocol {
             Protocol::VocChainercv => voc::run(
@@ -448,7 +447,7 @@ pub fn evaluate_files(gt_path: &Path, results_path: &Path, params: Params) -> Re
     evaluate(gt?, results?, params, results_path)
 }
 
-/// mAP per IoU threshold: the mean of the valid precision cells over recall thresholds and
+/// mAP per `IoU` threshold: the mean of the valid precision cells over recall thresholds and
 /// categories, area `all`, the largest maxDets.
 fn map_per_iou(acc: &Accumulated, n_max_dets: usize) -> Vec<f64> {
     let m_last = n_max_dets.saturating_sub(1);
@@ -466,7 +465,7 @@ fn map_per_iou(acc: &Accumulated, n_max_dets: usize) -> Vec<f64> {
         .collect()
 }
 
-/// The `coco-thresholds` summary lines, one per IoU threshold.
+/// The `coco-thresholds` summary lines, one per `IoU` threshold.
 fn threshold_lines(thrs: &[f64], maps: &[f64]) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
@@ -553,10 +552,10 @@ impl EvalReport {
                     .then(a.category_id.cmp(&b.category_id))
             }),
             TableSort::Name => {
-                rows.sort_by(|a, b| a.name.cmp(&b.name).then(a.category_id.cmp(&b.category_id)))
+                rows.sort_by(|a, b| a.name.cmp(&b.name).then(a.category_id.cmp(&b.category_id)));
             }
             TableSort::Gt => {
-                rows.sort_by(|a, b| b.num_gt.cmp(&a.num_gt).then(a.category_id.cmp(&b.category_id)))
+                rows.sort_by(|a, b| b.num_gt.cmp(&a.num_gt).then(a.category_id.cmp(&b.category_id)));
             }
         }
         rows

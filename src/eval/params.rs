@@ -5,11 +5,11 @@ use serde::Serialize;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum IouType {
-    /// Mask IoU on RLEs.
+    /// Mask `IoU` on RLEs.
     Segm,
-    /// Box IoU.
+    /// Box `IoU`.
     Bbox,
-    /// Boundary IoU (Cheng et al. 2021): `min(mask IoU, boundary IoU)`, see [`super::boundary`].
+    /// Boundary `IoU` (Cheng et al. 2021): `min(mask IoU, boundary IoU)`, see [`super::boundary`].
     Boundary,
 }
 
@@ -38,7 +38,7 @@ pub struct UnknownName {
 }
 
 impl IouType {
-    /// Every IoU type, in the CLI's order.
+    /// Every `IoU` type, in the CLI's order.
     pub const ALL: [Self; 3] = [Self::Segm, Self::Bbox, Self::Boundary];
 }
 
@@ -70,7 +70,7 @@ impl std::str::FromStr for IouType {
 pub enum Protocol {
     /// pycocotools `COCOeval` (the default).
     Coco,
-    /// chainercv `eval_instance_segmentation_voc` (all-point AP) at every IoU threshold;
+    /// chainercv `eval_instance_segmentation_voc` (all-point AP) at every `IoU` threshold;
     /// crowd ground truth is treated as "difficult".
     VocChainercv,
     /// `COCOeval` with `iouThrs = [0.25, 0.5, 0.7, 0.75]` (as CIM).
@@ -161,7 +161,7 @@ pub struct Params {
     /// pycocotools stores matched ids and reads 0 as "unmatched", so by default (false) such a
     /// detection is a false positive, bit-identically to pycocotools.
     pub fix_zero_ids: bool,
-    /// Boundary IoU: erosion radius as a fraction of the image diagonal (default 0.02).
+    /// Boundary `IoU`: erosion radius as a fraction of the image diagonal (default 0.02).
     pub boundary_dilation_ratio: f64,
 }
 
@@ -185,7 +185,7 @@ impl Default for Params {
 }
 
 impl Params {
-    /// Defaults for an IoU type.
+    /// Defaults for an `IoU` type.
     #[must_use]
     pub fn new(iou_type: IouType) -> Self {
         Self {

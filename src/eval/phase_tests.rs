@@ -3,8 +3,8 @@
 //! recall / score tensors) and `summarize` (the 12 stats).
 //!
 //! The case: a 10x10 image, one category, two 4x4 ground-truth boxes `g1 = [0,0,4,4]` and
-//! `g2 = [5,5,4,4]`; three detections: `d1 = g1` (score 0.9, IoU 1 with g1), `d2 = [5,5,4,2]`
-//! (0.8, IoU 8/16 = 0.5 with g2) and `d3 = [0,5,3,3]` (0.7, IoU 0 with both); box IoU at the
+//! `g2 = [5,5,4,4]`; three detections: `d1 = g1` (score 0.9, `IoU` 1 with g1), `d2 = [5,5,4,2]`
+//! (0.8, `IoU` 8/16 = 0.5 with g2) and `d3 = [0,5,3,3]` (0.7, `IoU` 0 with both); box `IoU` at the
 //! thresholds 0.5 and 0.75. By hand: at 0.5, d1 and d2 match (0.5 >= 0.5) and d3 is a false
 //! positive, so recall reaches 1 with precision 1 -> AP 1; at 0.75 only d1 matches: recall 0.5,
 //! precision 1/(1 + eps) up to recall 0.5 (51 of the 101 recall thresholds) -> AP 51/101 (times

@@ -2,9 +2,9 @@
 //!
 //! One figure for all categories (`pr_all.*`, the mean over categories with ground truth, cells
 //! without ground truth left out as in `summarize`) and one per category with ground truth or
-//! detections (`pr_<category id>.*`). A COCO figure has two panels: the curves at every IoU
+//! detections (`pr_<category id>.*`). A COCO figure has two panels: the curves at every `IoU`
 //! threshold (area `all`, largest maxDets), and the curves of every area range averaged over the
-//! IoU thresholds (whose mean is the AP of that range); each legend entry gives the AP of its
+//! `IoU` thresholds (whose mean is the AP of that range); each legend entry gives the AP of its
 //! curve. A VOC figure has the first panel only. Title, axis labels, ticks and legends are text
 //! ([`super::canvas`]); see `docs/evaluation.md#plots`.
 use std::path::{Path, PathBuf};
@@ -77,7 +77,7 @@ pub struct Curve {
 pub struct Panel {
     /// Panel title.
     pub title: String,
-    /// Legend header (e.g. "IoU").
+    /// Legend header (e.g. "`IoU`").
     pub legend_title: String,
     /// Curves.
     pub curves: Vec<Curve>,

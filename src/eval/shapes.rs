@@ -1,6 +1,6 @@
 //! The geometry every protocol compares: a ground truth's mask or box, a detection's mask, box
-//! and area under `COCO.loadRes` rules (docs/evaluation.md#loadres), and the IoU matrix between
-//! two sets of them (mask, box or boundary IoU). COCO ([`super::evaluate`]), VOC
+//! and area under `COCO.loadRes` rules (docs/evaluation.md#loadres), and the `IoU` matrix between
+//! two sets of them (mask, box or boundary `IoU`). COCO ([`super::evaluate`]), VOC
 //! ([`super::voc`]) and the error analyses ([`super::geometry`]) all decode and compare here.
 use std::fmt::Display;
 use std::path::Path;
@@ -113,20 +113,20 @@ pub(crate) fn det_box(e: &DetEntry, h: u32, w: u32, mode: ResultMode, path: &Pat
     }
 }
 
-/// The shapes of one side (detections or ground truths) of an image, as the IoU type needs them.
+/// The shapes of one side (detections or ground truths) of an image, as the `IoU` type needs them.
 #[derive(Debug, Clone)]
 pub enum Shapes {
-    /// Masks, for mask and boundary IoU.
+    /// Masks, for mask and boundary `IoU`.
     Masks(Vec<MaskGeom>),
-    /// Boxes, for box IoU.
+    /// Boxes, for box `IoU`.
     Boxes(Vec<Bbox>),
 }
 
-/// What decoding a set of shapes needs: the IoU type, the image size, and (for detections) the
+/// What decoding a set of shapes needs: the `IoU` type, the image size, and (for detections) the
 /// `loadRes` mode and the results file named in errors.
 #[derive(Debug, Clone, Copy)]
 pub struct ShapeContext<'a> {
-    /// Mask, box or boundary IoU.
+    /// Mask, box or boundary `IoU`.
     pub iou_type: IouType,
     /// Image height.
     pub height: u32,
@@ -178,7 +178,7 @@ impl Shapes {
     /// Appends the shape of detection `e` and returns its `loadRes` area.
     ///
     /// # Errors
-    /// [`Error::Coco`] naming the result when it lacks what the IoU type and mode need.
+    /// [`Error::Coco`] naming the result when it lacks what the `IoU` type and mode need.
     pub fn push_det(&mut self, e: &DetEntry, ctx: &ShapeContext<'_>) -> Result<f64> {
         let (h, w) = (ctx.height, ctx.width);
         Ok(match self {
@@ -228,8 +228,8 @@ impl Shapes {
     }
 }
 
-/// Row-major `dts.len() x gts.len()` IoUs (`ious[d * G + g]`) with the crowd rule per ground
-/// truth; boundary IoU when `iou_type` is [`IouType::Boundary`] (dilation ratio
+/// Row-major `dts.len() x gts.len()` `IoUs` (`ious[d * G + g]`) with the crowd rule per ground
+/// truth; boundary `IoU` when `iou_type` is [`IouType::Boundary`] (dilation ratio
 /// `boundary_dilation_ratio` of the `h x w` image). Empty when either side is.
 #[must_use]
 pub fn iou_matrix(

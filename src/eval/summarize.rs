@@ -187,13 +187,13 @@ pub struct CategoryAp {
     pub category_id: i64,
     /// Category name.
     pub name: String,
-    /// AP over all IoU thresholds (area all, last maxDets); -1 without ground truth.
+    /// AP over all `IoU` thresholds (area all, last maxDets); -1 without ground truth.
     #[serde(rename = "AP")]
     pub ap: f64,
-    /// AP at each IoU threshold (same order as `params.iou_thrs`).
+    /// AP at each `IoU` threshold (same order as `params.iou_thrs`).
     #[serde(rename = "AP_per_iou")]
     pub ap_per_iou: Vec<f64>,
-    /// Recall over all IoU thresholds (area all, last maxDets).
+    /// Recall over all `IoU` thresholds (area all, last maxDets).
     #[serde(rename = "AR")]
     pub ar: f64,
     /// Number of ground truths (not crowd) of this category in the evaluated images.

@@ -2,12 +2,12 @@
 //! definitions are in `docs/evaluation.md#tide-error-breakdown`.
 //!
 //! Per image, detections (best `max_dets` of the image, all classes together) are matched
-//! greedily in score order to the unused same-class ground truth of highest IoU, a true positive
-//! at IoU >= `pos_thresh`; unmatched detections over a crowd region of their class (crowd IoU >
+//! greedily in score order to the unused same-class ground truth of highest `IoU`, a true positive
+//! at `IoU` >= `pos_thresh`; unmatched detections over a crowd region of their class (crowd `IoU` >
 //! `pos_thresh`) are ignored for AP. Every detection that is not a true positive gets the first
 //! error type that fits, in this order: background (image without ground truth), localisation
-//! (same class, `bg <= IoU <= pos`), classification (other class, IoU >= pos), duplicate (same
-//! class, IoU >= pos with an already used ground truth), background (IoU <= bg with everything),
+//! (same class, `bg <= IoU <= pos`), classification (other class, `IoU` >= pos), duplicate (same
+//! class, `IoU` >= pos with an already used ground truth), background (`IoU` <= bg with everything),
 //! else both (classification and localisation). A ground truth left unmatched that no
 //! classification/localisation error could fix is missed.
 //!
@@ -24,9 +24,9 @@ use super::geometry::ImageGeom;
 /// TIDE thresholds.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct TideParams {
-    /// Foreground IoU threshold `t_f` (0.5).
+    /// Foreground `IoU` threshold `t_f` (0.5).
     pub pos_thresh: f64,
-    /// Background IoU threshold `t_b` (0.1).
+    /// Background `IoU` threshold `t_b` (0.1).
     pub bg_thresh: f64,
     /// Detections kept per image (100).
     pub max_dets: usize,
@@ -48,13 +48,13 @@ impl Default for TideParams {
 pub enum ErrorKind {
     /// Right place, wrong class.
     Cls,
-    /// Right class, IoU between the thresholds.
+    /// Right class, `IoU` between the thresholds.
     Loc,
-    /// Wrong class and IoU between the thresholds.
+    /// Wrong class and `IoU` between the thresholds.
     Both,
     /// Right class and place, but the ground truth was taken by a higher-scoring detection.
     Dupe,
-    /// Overlaps nothing (IoU <= `t_b` with every ground truth).
+    /// Overlaps nothing (`IoU` <= `t_b` with every ground truth).
     Bkg,
     /// A ground truth no detection found or could be fixed into.
     Miss,

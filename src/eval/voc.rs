@@ -2,7 +2,7 @@
 //! (`calc_instance_segmentation_voc_prec_rec` + `calc_detection_voc_ap(use_07_metric=False)`).
 //!
 //! Per image and label, detections are taken highest score first; each is assigned to the
-//! ground truth of maximal IoU (first on ties, `argmax`); below the threshold it is a false
+//! ground truth of maximal `IoU` (first on ties, `argmax`); below the threshold it is a false
 //! positive; a ground truth taken a second time makes the detection a false positive; a
 //! "difficult" ground truth makes it neither. Labelled extension: `iscrowd` ground truth is
 //! treated as difficult (not counted in `n_pos`, matches to it ignored). AP is the all-point
@@ -27,7 +27,7 @@ use crate::Result;
 /// Precision/recall curves of the VOC protocol.
 #[derive(Debug, Clone)]
 pub struct VocReport {
-    /// IoU thresholds.
+    /// `IoU` thresholds.
     pub thresholds: Vec<f64>,
     /// `curves[t][k]`: `(recall, precision)` points of category `k` at threshold `t`
     /// (empty without ground truth).
@@ -165,7 +165,7 @@ fn image_labels(input: &VocInput<'_>, pos: usize, dets: &[DetEntry]) -> Result<V
         .collect()
 }
 
-/// Row-major `pd x gts` IoUs of one image and label (no crowd rule: crowds are "difficult").
+/// Row-major `pd x gts` `IoUs` of one image and label (no crowd rule: crowds are "difficult").
 fn label_ious(input: &VocInput<'_>, pos: usize, pd: &[&DetEntry], gts: &[u32]) -> Result<Vec<f64>> {
     let img = &input.gt.images[pos];
     let ctx = ShapeContext {
@@ -187,7 +187,7 @@ fn label_ious(input: &VocInput<'_>, pos: usize, pd: &[&DetEntry], gts: &[u32]) -
 }
 
 /// Match codes per threshold (1 tp, 0 fp, -1 ignored): each detection, in score order, goes to
-/// its ground truth of maximal IoU (first on ties); below the threshold, or to a ground truth
+/// its ground truth of maximal `IoU` (first on ties); below the threshold, or to a ground truth
 /// already taken, it is a false positive; to a difficult one it is ignored.
 fn match_codes(ious: &[f64], g_n: usize, difficult: &[bool], thrs: &[f64]) -> Vec<Vec<i8>> {
     thrs.iter()
@@ -207,10 +207,8 @@ fn match_codes(ious: &[f64], g_n: usize, difficult: &[bool], thrs: &[f64]) -> Ve
                     }
                     let code = if difficult[best] {
                         -1
-                    } else if selec[best] {
-                        0
                     } else {
-                        1
+                        i8::from(!selec[best])
                     };
                     selec[best] = true;
                     code

@@ -551,6 +551,7 @@ mod tests {
     /// whole file first).
     #[test]
     fn decoding_a_file_allocates_little_more_than_the_rgb_buffer() {
+        const SLACK: u64 = 3 << 20;
         let dir = std::env::temp_dir().join(format!("baiseg-decode-peak-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let (w, h) = (1500u32, 1000u32);
@@ -558,7 +559,6 @@ mod tests {
         let base = DynamicImage::ImageRgb8(RgbImage::from_fn(w, h, |x, y| {
             image::Rgb([(x % 251) as u8, (y % 241) as u8, ((x * y) % 239) as u8])
         }));
-        const SLACK: u64 = 3 << 20;
         let cases: [(DynamicImage, image::ImageFormat, u64); 6] = [
             (base.clone(), image::ImageFormat::Png, 3 * px),
             (
@@ -605,7 +605,7 @@ mod tests {
             );
             // The whole-buffer conversion of the old path needed native + RGB at once.
             if img.color() != image::ColorType::Rgb8 {
-                let native = px * img.color().bytes_per_pixel() as u64;
+                let native = px * u64::from(img.color().bytes_per_pixel());
                 assert!(peak < native + 3 * px, "{:?}: {peak}", img.color());
             }
         }

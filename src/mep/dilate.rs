@@ -70,7 +70,7 @@ pub fn dilate_square_mut(
     }
 }
 
-/// `out[y][x] = OR in[y][x-r..=x+r]` (raw bytes ORed; normalised by [`vertical`]).
+/// `out[y][x] = OR in[y][x-r..=x+r]` (raw bytes `ORed`; normalised by [`vertical`]).
 fn horizontal(input: ArrayView2<'_, u8>, mut out: ArrayViewMut2<'_, u8>, r: usize) {
     let w = input.ncols();
     let r = r.min(w - 1);

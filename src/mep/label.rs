@@ -159,30 +159,27 @@ pub fn label_8_into(
             fill(orow, &band.runs[lo..hi], ids);
         }
     };
-    match out.as_slice_mut() {
-        Some(o) => {
-            let mut chunks: Vec<(&Band, u32, &mut [i32])> = Vec::with_capacity(bands.len());
-            let mut rest = o;
-            for (band, &base) in bands.iter().zip(&bases) {
-                let (this, tail) = rest.split_at_mut(band.rows() * w);
-                chunks.push((band, base, this));
-                rest = tail;
-            }
-            chunks
-                .into_par_iter()
-                .for_each(|(band, base, rows)| write_band(band, base, rows));
+    if let Some(o) = out.as_slice_mut() {
+        let mut chunks: Vec<(&Band, u32, &mut [i32])> = Vec::with_capacity(bands.len());
+        let mut rest = o;
+        for (band, &base) in bands.iter().zip(&bases) {
+            let (this, tail) = rest.split_at_mut(band.rows() * w);
+            chunks.push((band, base, this));
+            rest = tail;
         }
-        None => {
-            let mut tmp = vec![0i32; h * w];
-            let mut rest = tmp.as_mut_slice();
-            for (band, &base) in bands.iter().zip(&bases) {
-                let (this, tail) = rest.split_at_mut(band.rows() * w);
-                write_band(band, base, this);
-                rest = tail;
-            }
-            for (o, &v) in out.iter_mut().zip(&tmp) {
-                *o = v;
-            }
+        chunks
+            .into_par_iter()
+            .for_each(|(band, base, rows)| write_band(band, base, rows));
+    } else {
+        let mut tmp = vec![0i32; h * w];
+        let mut rest = tmp.as_mut_slice();
+        for (band, &base) in bands.iter().zip(&bases) {
+            let (this, tail) = rest.split_at_mut(band.rows() * w);
+            write_band(band, base, this);
+            rest = tail;
+        }
+        for (o, &v) in out.iter_mut().zip(&tmp) {
+            *o = v;
         }
     }
     next as usize

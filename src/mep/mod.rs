@@ -61,7 +61,7 @@ pub struct MepParams {
     pub dilate_iterations: usize,
     /// Seed distance threshold `t_d` in pixels (seeds are `dist > t_d`).
     pub seed_distance: f64,
-    /// Size of the elliptical closing kernel (5 = OpenCV's 5x5 `MORPH_ELLIPSE`).
+    /// Size of the elliptical closing kernel (5 = `OpenCV`'s 5x5 `MORPH_ELLIPSE`).
     pub closing_kernel: usize,
     /// Instances with fewer pixels are dropped.
     pub min_area: u64,
@@ -560,6 +560,10 @@ mod tests {
     }
 
     #[test]
+    #[allow(
+        clippy::items_after_statements,
+        reason = "a test-local helper next to its use"
+    )]
     fn invalid_inputs_are_errors() {
         let image = Array3::<u8>::zeros((4, 5, 3));
         let b = Array2::<f32>::zeros((4, 5));

@@ -14,6 +14,10 @@
 //!   can end up in the thinned map (`B(p) >= edge_threshold > 0`); all other pixels are decided
 //!   without them (see [`thin_nms`]);
 //! - the NMS comparison is done in `f64` as docs/mep.md#thinning requires.
+#![allow(
+    unsafe_code,
+    reason = "AVX2 kernels behind run-time feature detection (`is_x86_feature_detected!`); each block has its `// SAFETY:` argument"
+)]
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis};
 use rayon::prelude::*;
 
@@ -133,12 +137,11 @@ pub fn smooth_triangle(boundary: ArrayView2<'_, f32>, mut out: ArrayViewMut2<'_,
                         let r = rows[y + k] % 9;
                         &ring[r * w..(r + 1) * w]
                     });
-                    match orow.as_slice_mut() {
-                        Some(o) => kern.vertical(&src, o),
-                        None => {
-                            kern.vertical(&src, orow_buf);
-                            orow.iter_mut().zip(orow_buf.iter()).for_each(|(o, &v)| *o = v);
-                        }
+                    if let Some(o) = orow.as_slice_mut() {
+                        kern.vertical(&src, o);
+                    } else {
+                        kern.vertical(&src, orow_buf);
+                        orow.iter_mut().zip(orow_buf.iter()).for_each(|(o, &v)| *o = v);
                     }
                 }
             },
@@ -453,6 +456,10 @@ pub fn thin_nms(boundary: ArrayView2<'_, f32>, params: &NmsParams) -> Array2<u8>
 ///
 /// # Panics
 /// When a buffer's shape differs from `boundary`'s.
+#[allow(
+    clippy::single_match_else,
+    reason = "the two arms are the contiguous fast path and the strided fallback, side by side"
+)]
 pub fn thin_nms_into(
     boundary: ArrayView2<'_, f32>,
     params: &NmsParams,

@@ -1,8 +1,8 @@
-//! Stage 3 of the MEP: marker-based watershed with exactly the semantics of OpenCV's
+//! Stage 3 of the MEP: marker-based watershed with exactly the semantics of `OpenCV`'s
 //! `cv2.watershed` (`cv::watershed` in `modules/imgproc/src/segmentation.cpp`, Meyer's flooding
 //! with 256 FIFO priority queues), docs/mep.md#watershed.
 //!
-//! What is reproduced, step by step (read from OpenCV's behaviour, not its code):
+//! What is reproduced, step by step (read from `OpenCV`'s behaviour, not its code):
 //! 1. the one-pixel frame of the marker image is set to `-1`; interior negative markers become 0;
 //! 2. in raster order, every 0-pixel with a 4-neighbour `> 0` (left, right, up, down, as they are
 //!    at that moment of the scan) is pushed into queue `min` over those neighbours of
@@ -15,6 +15,10 @@
 //!
 //! Each pixel is queued at most once, so the queues hold at most `H*W` entries; they are kept in
 //! [`WatershedScratch`] and reused across images.
+#![allow(
+    unsafe_code,
+    reason = "the flood loop reads and writes the marker map without bounds checks; each block has its `// SAFETY:` argument"
+)]
 use ndarray::{Array2, ArrayView2, ArrayView3, ArrayViewMut2};
 
 /// Value of a watershed line (and of the frame).
@@ -166,8 +170,11 @@ fn flood(img: &[u8], m: &mut [i32], h: usize, w: usize, scratch: &mut WatershedS
     // ever queued since the frame is -1, never 0) and at their 4-neighbours `i +- 1`, `i +- w`;
     // all are < h*w = m.len(), and `3*n + 2 < 3*h*w = img.len()` for each of them (the assert at
     // the top). `mp` and `ip` come from `m` and `img`, which are not otherwise accessed below.
+    // SAFETY: `n` is an interior pixel or its 4-neighbour (above), so `n < m.len()`.
     let get = |n: usize| unsafe { *mp.add(n) };
+    // SAFETY: as for `get`; `m` is only written through `mp` below.
     let set = |n: usize, v: i32| unsafe { *mp.add(n) = v };
+    // SAFETY: `3 * a + 2 < img.len()` for every pixel `a` passed (above).
     let colour = |a: usize| unsafe {
         let pa = ip.add(3 * a);
         [*pa, *pa.add(1), *pa.add(2)]

@@ -1,4 +1,4 @@
-//! Building an ONNX Runtime session for a BAISeg model on a chosen execution provider.
+//! Building an ONNX Runtime session for a `BAISeg` model on a chosen execution provider.
 //!
 //! `cpu`, `cuda[:N]` and `tensorrt[:N]` are strict: if the provider cannot be registered the load
 //! fails with an error that says why (no silent CPU fallback). `auto` tries CUDA and falls back to
@@ -25,7 +25,7 @@ pub enum Device {
     Cpu,
     /// CUDA on the given GPU.
     Cuda(i32),
-    /// TensorRT on the given GPU (engines cached on disk).
+    /// `TensorRT` on the given GPU (engines cached on disk).
     TensorRt(i32),
     /// CUDA when it can be registered, else CPU (logged).
     Auto,
@@ -77,11 +77,11 @@ pub struct SessionOptions {
     pub device: Device,
     /// ONNX Runtime intra-op threads (`None`: ORT's default, all cores).
     pub threads: Option<usize>,
-    /// TensorRT engine cache directory (default: next to the model, `<model>.trt-cache/`).
+    /// `TensorRT` engine cache directory (default: next to the model, `<model>.trt-cache/`).
     pub trt_cache: Option<PathBuf>,
 }
 
-/// A loaded, contract-checked BAISeg model.
+/// A loaded, contract-checked `BAISeg` model.
 pub struct Model {
     pub(super) session: Session,
     /// What the model declares.
@@ -114,7 +114,7 @@ impl Model {
     ///
     /// # Errors
     /// [`Error::Io`] for a missing model file, [`Error::Ort`] when ONNX Runtime is missing or the
-    /// provider cannot be registered, [`Error::ModelContract`] for a graph that is not a BAISeg
+    /// provider cannot be registered, [`Error::ModelContract`] for a graph that is not a `BAISeg`
     /// model.
     pub fn load(path: &Path, options: &SessionOptions) -> Result<Self> {
         if !path.is_file() {

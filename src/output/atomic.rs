@@ -74,6 +74,7 @@ fn process_is_running(pid: u32) -> bool {
 /// in its subfolders named in `subdirs` (the folders `infer` writes). Only files named by this
 /// tool's scheme ([`temporary_owner`]) whose writer is no longer running are removed; symlinks
 /// (to files or folders) are never followed or removed. Returns how many were removed.
+#[must_use]
 pub fn remove_stale_temporaries(dir: &Path, subdirs: &[&str]) -> usize {
     let mut removed = remove_in(dir, false);
     for sub in subdirs {

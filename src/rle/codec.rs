@@ -101,7 +101,7 @@ impl Rle {
     }
 
     /// Checks that the runs sum to `height * width` (pycocotools does not check; a mismatch there
-    /// silently yields wrong IoUs).
+    /// silently yields wrong `IoUs`).
     ///
     /// # Errors
     /// [`RleError::SizeMismatch`] naming both sizes.

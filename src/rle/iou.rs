@@ -1,7 +1,7 @@
-//! Box and mask IoU exactly like maskApi.c's `bbIou` and `rleIou` (crowd rule included).
+//! Box and mask `IoU` exactly like maskApi.c's `bbIou` and `rleIou` (crowd rule included).
 use super::{Bbox, Rle};
 
-/// Box IoU exactly like `bbIou`: for a crowd ground truth the union is the detection's area.
+/// Box `IoU` exactly like `bbIou`: for a crowd ground truth the union is the detection's area.
 #[must_use]
 pub fn bbox_iou(dt: &Bbox, gt: &Bbox, crowd: bool) -> f64 {
     let w = (dt[2] + dt[0]).min(gt[2] + gt[0]) - dt[0].max(gt[0]);
@@ -18,7 +18,7 @@ pub fn bbox_iou(dt: &Bbox, gt: &Bbox, crowd: bool) -> f64 {
     i / u
 }
 
-/// Mask IoU exactly like one cell of `rleIou`, given both masks' boxes from [`Rle::to_bbox`]
+/// Mask `IoU` exactly like one cell of `rleIou`, given both masks' boxes from [`Rle::to_bbox`]
 /// (the box test comes first, as in maskApi.c): `-1` for masks of different sizes whose boxes
 /// overlap, and for a crowd ground truth the union is the detection's area.
 #[must_use]
@@ -69,7 +69,7 @@ pub fn rle_iou_with_boxes(dt: &Rle, dt_box: &Bbox, gt: &Rle, gt_box: &Bbox, crow
     f64::from(i) / f64::from(u)
 }
 
-/// Mask IoU like `maskUtils.iou` for one pair (boxes computed on the fly).
+/// Mask `IoU` like `maskUtils.iou` for one pair (boxes computed on the fly).
 #[must_use]
 pub fn rle_iou(dt: &Rle, gt: &Rle, crowd: bool) -> f64 {
     rle_iou_with_boxes(dt, &dt.to_bbox(), gt, &gt.to_bbox(), crowd)

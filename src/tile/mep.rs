@@ -288,7 +288,7 @@ mod tests {
     use super::*;
     use crate::mep::{Mep, MepInput};
 
-    /// A deterministic pseudo-random stream (SplitMix64).
+    /// A deterministic pseudo-random stream (`SplitMix64`).
     struct Rng(u64);
     impl Rng {
         fn next(&mut self) -> f32 {

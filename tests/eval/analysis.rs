@@ -21,8 +21,8 @@ const GT: &str = r#"{
   ]
 }"#;
 
-/// d1 true positive, d2 duplicate of d1, d3 a cat on the dog (classification), d4 a bird at IoU
-/// 1/3 (localisation), d5 a cat on nothing (background, scored highest), d6 a bird at IoU 0.25
+/// d1 true positive, d2 duplicate of d1, d3 a cat on the dog (classification), d4 a bird at `IoU`
+/// 1/3 (localisation), d5 a cat on nothing (background, scored highest), d6 a bird at `IoU` 0.25
 /// with a cat (both). Ground truth 3 (cat) is missed.
 const DT: &str = r#"[
   {"image_id": 1, "category_id": 1, "score": 0.9,  "bbox": [0, 0, 10, 10]},

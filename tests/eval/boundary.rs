@@ -1,4 +1,4 @@
-//! Boundary IoU parity: the 12 stats of `--iou-type boundary` equal faster-coco-eval 1.8.0's
+//! Boundary `IoU` parity: the 12 stats of `--iou-type boundary` equal faster-coco-eval 1.8.0's
 //! `COCOeval_faster(iouType="boundary")` to 1e-6 on every segm fixture
 //! (`fixtures/coco/*/reference_boundary*.json`, made by `benches/gen_boundary_refs.py`).
 use baiseg_rt::eval::{self, IouType, Params};

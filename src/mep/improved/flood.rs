@@ -275,7 +275,8 @@ pub(crate) mod reference {
             }
         }
         // (level, push order, pixel)
-        let mut open: std::collections::BTreeSet<(u8, u64, (usize, usize))> = Default::default();
+        let mut open: std::collections::BTreeSet<(u8, u64, (usize, usize))> =
+            std::collections::BTreeSet::default();
         let mut order = 0u64;
         let nb = |(y, x): (usize, usize)| {
             let mut v = Vec::new();

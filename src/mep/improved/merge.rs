@@ -107,6 +107,7 @@ fn find(parent: &mut [u32], mut x: u32) -> u32 {
 ///
 /// # Panics
 /// When the shapes differ or a label exceeds `n`.
+#[must_use]
 pub fn merge_regions(
     mut labels: ArrayViewMut2<'_, i32>,
     n: usize,
@@ -234,7 +235,8 @@ pub(crate) mod reference {
             }
         }
         loop {
-            let mut e: std::collections::BTreeMap<(i32, i32), (u64, u64)> = Default::default();
+            let mut e: std::collections::BTreeMap<(i32, i32), (u64, u64)> =
+                std::collections::BTreeMap::default();
             for y in 0..h {
                 for x in 0..w {
                     for (ny, nx) in [(y, x + 1), (y + 1, x)] {
@@ -354,7 +356,7 @@ mod tests {
         #[test]
         fn matches_reference((l, r, c) in arb_case(), t in 0.0f64..256.0) {
             let mut fast = l.clone();
-            merge_regions(fast.view_mut(), 6, r.view(), c.view(), t);
+            let _ = merge_regions(fast.view_mut(), 6, r.view(), c.view(), t);
             prop_assert_eq!(fast, reference::merge(&l, &r, &c, t));
         }
     }

@@ -1,4 +1,4 @@
-//! The morphological closing of one region's bit grid with OpenCV's elliptical kernel
+//! The morphological closing of one region's bit grid with `OpenCV`'s elliptical kernel
 //! (`cv2.morphologyEx(mask, MORPH_CLOSE, getStructuringElement(MORPH_ELLIPSE, (k, k)))`, default
 //! borders), docs/mep.md#refinement.
 //!
@@ -6,10 +6,10 @@
 //! (dilation) or AND (erosion) of word-shifted rows, one shift per kernel column and one row
 //! combination per kernel row (van Herk-style separability is not needed at these kernel sizes).
 //! Pixels outside the image never set a pixel in the dilation and never clear one in the erosion,
-//! as in OpenCV.
+//! as in `OpenCV`.
 use ndarray::{Array2, Axis};
 
-/// OpenCV's `getStructuringElement(MORPH_ELLIPSE, (k, k))` as a 0/1 `k x k` array (anchor at
+/// `OpenCV`'s `getStructuringElement(MORPH_ELLIPSE, (k, k))` as a 0/1 `k x k` array (anchor at
 /// `(k/2, k/2)`).
 ///
 /// ```

@@ -1,5 +1,5 @@
 //! Stage 4 of the MEP: per-instance refinement (docs/mep.md#refinement): morphological closing of each
-//! watershed region with OpenCV's elliptical kernel ([`closing`]), the semantic filter, the
+//! watershed region with `OpenCV`'s elliptical kernel ([`closing`]), the semantic filter, the
 //! instance's class (majority vote, ties to the smaller id) and score (the per-pixel class
 //! comes from [`crate::class_map`], the one class-map policy: docs/model-contract.md#class-map).
 //!
@@ -252,6 +252,10 @@ fn for_each_bit(bits: &[u64], nw: usize, ry0: isize, cx0: isize, mut f: impl FnM
 }
 
 /// Closing, filter, class and score of one region (its runs, in raster order).
+#[allow(
+    clippy::too_many_lines,
+    reason = "the hot loop of the refinement: closing, filter, vote and score in one pass over the kept bits (docs/mep-performance.md#refine)"
+)]
 fn refine_one(runs: &[Run], sh: &Shared<'_>, sc: &mut Scratch) -> Option<Instance> {
     let (first, last) = (runs.first()?, runs.last()?);
     let (h, w) = (sh.h, sh.w);
@@ -381,7 +385,7 @@ fn refine_one(runs: &[Run], sh: &Shared<'_>, sc: &mut Scratch) -> Option<Instanc
 
 #[cfg(test)]
 pub(crate) mod reference {
-    //! Slow references: full-image closing with OpenCV border rules, and the refinement written
+    //! Slow references: full-image closing with `OpenCV` border rules, and the refinement written
     //! from docs/mep.md's prose.
     use ndarray::{Array2, ArrayView2};
 
