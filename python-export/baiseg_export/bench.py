@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import tempfile
 import time
 
 import numpy as np
@@ -69,7 +70,7 @@ def main(argv=None) -> None:
         torch.manual_seed(0)
         model = BAISeg(model_config(a.config))
         calibrate_batchnorm(model)
-        path = a.out or f"/tmp/baiseg_{a.config}_untrained.onnx"
+        path = a.out or os.path.join(tempfile.gettempdir(), f"baiseg_{a.config}_untrained.onnx")
         onnx_export(model, path, input_size=416 if a.config == "paper" else 256)
     res = {"config": model.cfg.name, **count_params(model), "onnx": path,
            "onnx_bytes": os.path.getsize(path), "size": a.size, "threads": a.threads}
