@@ -23,6 +23,9 @@ pub enum Error {
         path: PathBuf,
         /// Why decoding failed.
         reason: String,
+        /// The setting that would let the file through (`"pixel budget"`, `"truncated JPEGs"`),
+        /// when one would; see [`Error::setting_name`].
+        setting: Option<&'static str>,
     },
     /// An input is well-formed but unusable (size mismatch, wrong dtype, NaN, ...).
     #[error("{what}: {reason}")]
@@ -31,6 +34,9 @@ pub enum Error {
         what: String,
         /// Why.
         reason: String,
+        /// The setting that would resolve it (`"existing records"`, `"output folder"`), when one
+        /// would; see [`Error::setting_name`].
+        setting: Option<&'static str>,
     },
     /// A setting is out of range or unusable here (a device this build or library lacks, tile
     /// options, a pixel budget too small for one pass). Named in neutral words (`"device"`,
@@ -95,6 +101,7 @@ impl Error {
         Self::Invalid {
             what: what.to_string(),
             reason: reason.to_string(),
+            setting: None,
         }
     }
 
@@ -122,13 +129,27 @@ impl Error {
         }
     }
 
-    /// The setting this error is about ([`Error::Setting`]), for front ends to name their flag.
+    /// The setting this error is about ([`Error::Setting`]), or the one that would avoid it
+    /// ([`Error::Decode`] and [`Error::Invalid`] marked with [`Error::for_setting`]), for front
+    /// ends to name their flag (docs/engine.md#errors).
     #[must_use]
     pub fn setting_name(&self) -> Option<&'static str> {
         match self {
             Self::Setting { setting, .. } => Some(setting),
+            Self::Decode { setting, .. } | Self::Invalid { setting, .. } => *setting,
             _ => None,
         }
+    }
+
+    /// This [`Error::Decode`] or [`Error::Invalid`], marked as one that changing `setting` (a
+    /// neutral name, as in [`Error::Setting`]) would avoid; other variants are returned as they
+    /// are. The text is unchanged: front ends add their own hint from [`Error::setting_name`].
+    #[must_use]
+    pub fn for_setting(mut self, name: &'static str) -> Self {
+        if let Self::Decode { setting, .. } | Self::Invalid { setting, .. } = &mut self {
+            *setting = Some(name);
+        }
+        self
     }
 
     /// Shorthand for [`Error::Decode`].
@@ -136,6 +157,7 @@ impl Error {
         Self::Decode {
             path: path.into(),
             reason: reason.to_string(),
+            setting: None,
         }
     }
 }

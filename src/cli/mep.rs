@@ -180,7 +180,10 @@ impl MepFlags {
         if self.seed_distance.is_nan() {
             bail!("--seed-distance must be a number");
         }
-        self.to_params().check()?;
+        // The library names the parameter in words; the usage error names the flag too.
+        self.to_params()
+            .check()
+            .map_err(|e| anyhow::anyhow!(super::hints::error_text(&e)))?;
         self.improved
             .to_params()
             .validate()

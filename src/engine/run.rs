@@ -56,7 +56,8 @@ pub fn run(
     let plan = plan::plan(&items, header.as_ref(), cfg.shard, folder.filter(|_| !cfg.force));
     if plan.resumed > 0 {
         tracing::info!(
-            "resuming: {} of {} images are already done (use --force to redo them)",
+            setting = "existing records",
+            "resuming: {} of {} images are already done (forcing recomputes them)",
             plan.resumed,
             items.len()
         );
@@ -556,7 +557,7 @@ fn finish_image(
     if crate::input::source::safe_member_name(item.stem()).as_deref() != Ok(item.stem()) {
         return Err(Error::invalid(
             item.display_path().display(),
-            "its name would place outputs outside --out",
+            "its name would place outputs outside the output folder",
         ));
     }
     let (image, maps, instances) = finisher.finish(item.stem(), job)?;

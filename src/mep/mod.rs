@@ -130,30 +130,31 @@ impl MepParams {
     /// Checks every parameter: finite numbers, size-like parameters within their maxima.
     ///
     /// # Errors
-    /// [`Error::Invalid`] naming the parameter (as its command-line flag) and the accepted range.
+    /// [`Error::Setting`] naming the parameter in words (`"MEP nms radius"`; front ends add their
+    /// flag, docs/engine.md#errors) and the accepted range.
     pub fn check(&self) -> Result<()> {
-        let bad = |flag: &str, why: String| Err(Error::invalid(flag, why));
+        let bad = |setting: &'static str, why: String| Err(Error::setting(setting, why));
         if self.nms_radius > MAX_NMS_RADIUS {
             return bad(
-                "--nms-radius",
+                "MEP nms radius",
                 format!("{} is out of range 0..={MAX_NMS_RADIUS}", self.nms_radius),
             );
         }
         if !self.nms_margin.is_finite() {
             return bad(
-                "--nms-margin",
+                "MEP nms margin",
                 format!("must be a finite number, got {}", self.nms_margin),
             );
         }
         if !self.edge_threshold.is_finite() {
             return bad(
-                "--edge-threshold",
+                "MEP edge threshold",
                 format!("must be a finite number, got {}", self.edge_threshold),
             );
         }
         if self.dilate_iterations > MAX_DILATE_ITERATIONS {
             return bad(
-                "--dilate-iterations",
+                "MEP dilate iterations",
                 format!(
                     "{} is out of range 0..={MAX_DILATE_ITERATIONS}",
                     self.dilate_iterations
@@ -162,13 +163,13 @@ impl MepParams {
         }
         if !self.seed_distance.is_finite() {
             return bad(
-                "--seed-distance",
+                "MEP seed distance",
                 format!("must be a finite number, got {}", self.seed_distance),
             );
         }
         if self.closing_kernel > MAX_CLOSING_KERNEL {
             return bad(
-                "--closing-kernel",
+                "MEP closing kernel",
                 format!("{} is out of range 0..={MAX_CLOSING_KERNEL}", self.closing_kernel),
             );
         }

@@ -126,10 +126,11 @@ fn check_out_apart(inputs: &[PathBuf], out: &Path) -> Result<()> {
         return Err(Error::invalid(
             out.display(),
             format!(
-                "--out {why} the shard {}: merging there would overwrite or mix with the shard's files; choose another --out",
+                "the output folder {why} the shard {}: merging there would overwrite or mix with the shard's files; choose another output folder",
                 dir.display()
             ),
-        ));
+        )
+        .for_setting("output folder"));
     }
     Ok(())
 }
@@ -146,7 +147,7 @@ fn check_shard_set(inputs: &[PathBuf]) -> Result<Option<crate::provenance::Prove
             return Err(Error::invalid(
                 dir.display(),
                 format!(
-                    "no {RUN_FILE}: not an `infer --shard` output of this version (cannot check model and shard)"
+                    "no {RUN_FILE}: not the output of a sharded run of this version (cannot check model and shard)"
                 ),
             ));
         };

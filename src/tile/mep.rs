@@ -173,8 +173,8 @@ pub fn extract_compact_with(
         from_labels,
     } = maps;
     if params.mode != MepMode::Paper {
-        return Err(Error::invalid(
-            "--mep",
+        return Err(Error::setting(
+            "MEP mode",
             "the compact tiled MEP is the paper's; the improved MEP runs on full maps",
         ));
     }
