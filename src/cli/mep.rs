@@ -635,12 +635,7 @@ pub fn run(args: &MepArgs, global: &GlobalOpts) -> anyhow::Result<u8> {
         let report = json!({
             "threads": rayon::current_num_threads(),
             "repeat": args.repeat,
-            "params": {
-                "nms_radius": params.nms_radius, "nms_margin": params.nms_margin,
-                "edge_threshold": params.edge_threshold, "dilate_iterations": params.dilate_iterations,
-                "seed_distance": params.seed_distance, "closing_kernel": params.closing_kernel,
-                "min_area": params.min_area, "mep": params.mode.to_string(),
-            },
+            "params": params,
             "stages": mep::STAGES,
             "images": done.iter().map(|d| json!({
                 "case": d.name, "height": d.height, "width": d.width, "instances": d.instances,

@@ -48,8 +48,9 @@ pub mod nms;
 pub mod refine;
 pub mod watershed;
 
-/// Every parameter of the MEP, with the defaults of docs/mep.md#parameters.
-#[derive(Debug, Clone, PartialEq)]
+/// Every parameter of the MEP, with the defaults of docs/mep.md#parameters. Serialised (the
+/// `mep --timing-json` record) as the seven parameters by name and the mode as `"mep"`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct MepParams {
     /// NMS sampling radius `r` (pixels along the normal).
     pub nms_radius: usize,
@@ -66,13 +67,18 @@ pub struct MepParams {
     /// Instances with fewer pixels are dropped.
     pub min_area: u64,
     /// Which MEP runs: the paper's (default, exact) or the project's improved one.
+    #[serde(rename = "mep")]
     pub mode: MepMode,
-    /// Parameters of the improved MEP (unused in paper mode).
+    /// Parameters of the improved MEP (unused in paper mode; not serialised: the records list
+    /// the paper's seven and the mode, as they always have).
+    #[serde(skip)]
     pub improved: improved::ImprovedParams,
 }
 
-/// Which Mask Extraction Pipeline runs (`--mep paper|improved`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+/// Which Mask Extraction Pipeline runs (`--mep paper|improved`); serialised as its
+/// [`Display`](std::fmt::Display) name.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum MepMode {
     /// docs/mep.md, exactly.
     #[default]
