@@ -562,6 +562,26 @@ pub struct Detection {
     pub segmentation: Option<Segmentation>,
 }
 
+/// How result areas and boxes are derived, decided by the first result like `COCO.loadRes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResultMode {
+    /// The first result had a non-empty `bbox`: every area is `w * h`, a missing segmentation is
+    /// the box as a polygon.
+    Bbox,
+    /// The first result had only a `segmentation`: area is the mask area, a missing box is the
+    /// mask's box.
+    Segm,
+}
+
+/// A detection with the id `loadRes` gives it (1-based, in insertion order).
+#[derive(Debug, Clone)]
+pub struct DetEntry {
+    /// Result id (`ann['id'] = index + 1`).
+    pub id: u64,
+    /// The detection.
+    pub det: Detection,
+}
+
 #[derive(Deserialize)]
 struct RawResult {
     image_id: i64,

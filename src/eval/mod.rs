@@ -49,16 +49,17 @@ mod phase_tests;
 
 pub use accumulate::Accumulated;
 pub use confusion::{ConfusionMatrix, ConfusionParams};
+pub use dataset::ResultMode;
 pub use dataset::{
     Annotation, Category, CocoDataset, Detection, ImageInfo, Results, Segmentation, load_results,
 };
-pub use evaluate::ResultMode;
 pub use params::{IouType, Params, Protocol};
 pub use summarize::{CategoryAp, STAT_NAMES};
 pub use tide::{TideParams, TideReport};
 pub use voc::VocReport;
 
-use evaluate::{CatEval, Context, DetEntry};
+use dataset::DetEntry;
+use evaluate::{CatEval, Context};
 
 use crate::{Error, Result};
 

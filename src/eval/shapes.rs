@@ -6,8 +6,7 @@ use std::fmt::Display;
 use std::path::Path;
 
 use super::boundary::dilation_radius;
-use super::dataset::CocoDataset;
-use super::evaluate::{DetEntry, ResultMode};
+use super::dataset::{CocoDataset, DetEntry, ResultMode};
 use super::iou::{MaskGeom, boundary_iou_matrix, box_iou_matrix, mask_iou_matrix};
 use super::params::IouType;
 use crate::rle::{Bbox, Rle};
