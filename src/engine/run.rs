@@ -17,7 +17,7 @@ use super::infer::{Engine, EngineOptions, Finisher, Forward, ImageJob};
 use super::plan::{self, Plan};
 use super::results::RunResults;
 use super::sink::{Accepted, FinishedImage, Sink};
-use crate::error::{Error, Result};
+use crate::error::{CocoError, Error, Result};
 use crate::input::{DecodeOptions, Enumerated, InputItem, enumerate_inputs};
 use crate::instances::Instance;
 use crate::model::Model;
@@ -213,13 +213,12 @@ fn category_map(cfg: &InferConfig, classes: &[String], header: Option<&CocoHeade
     };
     let (map, unmatched) = CategoryMap::by_name(classes, &h.categories);
     if unmatched.len() == classes.len() {
-        return Err(Error::Coco {
-            path: cfg.coco.clone().unwrap_or_default(),
-            reason: format!(
-                "none of the model's classes ({}) is a category of this file",
-                classes.join(", ")
-            ),
-        });
+        return Err(Error::coco(
+            cfg.coco.clone().unwrap_or_default(),
+            CocoError::NoCommonCategory {
+                classes: classes.to_vec(),
+            },
+        ));
     }
     if !unmatched.is_empty() {
         tracing::warn!(
@@ -377,10 +376,13 @@ impl<'a> Runner<'a> {
         self.failed.extend(skipped);
         for (i, reason) in &self.plan.unlisted {
             let item = &self.items[*i];
-            let error = Error::Coco {
-                path: coco.unwrap_or(std::path::Path::new("")).to_path_buf(),
-                reason: format!("{reason} (input {})", item.display_path().display()),
-            };
+            let error = Error::coco(
+                coco.unwrap_or(std::path::Path::new("")),
+                CocoError::Unlisted {
+                    reason: reason.clone(),
+                    input: item.display_path().display().to_string(),
+                },
+            );
             (self.observer)(Event::ImageFailed {
                 name: &item.name,
                 error: &error,

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
+use crate::error::CocoError;
 use crate::rle::{Bbox, Rle, RleError};
 use crate::{Error, Result};
 
@@ -444,54 +445,54 @@ impl CocoDataset {
         categories: Vec<Category>,
         path: &Path,
     ) -> Result<Self> {
-        let bad = |reason: String| Error::Coco {
-            path: path.to_path_buf(),
-            reason,
-        };
+        let bad = |source: CocoError| Error::coco(path, source);
         let mut image_index = HashMap::with_capacity(images.len());
         for (i, img) in images.iter().enumerate() {
             if image_index.insert(img.id, i).is_some() {
-                return Err(bad(format!("duplicate image id {}", img.id)));
+                return Err(bad(CocoError::DuplicateImageId(img.id)));
             }
         }
         let mut category_index = HashMap::with_capacity(categories.len());
         for (i, c) in categories.iter().enumerate() {
             if category_index.insert(c.id, i).is_some() {
-                return Err(bad(format!("duplicate category id {}", c.id)));
+                return Err(bad(CocoError::DuplicateCategoryId(c.id)));
             }
         }
         let mut image_anns = vec![Vec::new(); images.len()];
         for (i, a) in annotations.iter().enumerate() {
             let Some(&ii) = image_index.get(&a.image_id) else {
-                return Err(bad(format!(
-                    "annotation id {} refers to unknown image id {}",
-                    a.id, a.image_id
-                )));
+                return Err(bad(CocoError::UnknownImage {
+                    annotation: a.id,
+                    image_id: a.image_id,
+                }));
             };
             if !category_index.contains_key(&a.category_id) {
-                return Err(bad(format!(
-                    "annotation id {} refers to unknown category id {}",
-                    a.id, a.category_id
-                )));
+                return Err(bad(CocoError::UnknownCategory {
+                    annotation: a.id,
+                    category_id: a.category_id,
+                }));
             }
             if a.area.is_none() {
-                return Err(bad(format!("annotation id {} has no \"area\"", a.id)));
+                return Err(bad(CocoError::MissingArea(a.id)));
             }
             if let Some(bb) = &a.bbox
                 && bb.len() != 4
             {
-                return Err(bad(format!(
-                    "annotation id {} has a bbox with {} numbers, not 4",
-                    a.id,
-                    bb.len()
-                )));
+                return Err(bad(CocoError::BboxLength {
+                    annotation: a.id,
+                    len: bb.len(),
+                }));
             }
             if let Some(seg) = &a.segmentation {
                 let img = &images[ii];
-                seg.validate(img.height, img.width)
-                    .map_err(|r| bad(format!("annotation id {}: {r}", a.id)))?;
+                seg.validate(img.height, img.width).map_err(|source| {
+                    bad(CocoError::Segmentation {
+                        annotation: a.id,
+                        source,
+                    })
+                })?;
             }
-            let idx = u32::try_from(i).map_err(|_| bad("more than 2^32 annotations".into()))?;
+            let idx = u32::try_from(i).map_err(|_| bad(CocoError::TooManyAnnotations))?;
             image_anns[ii].push(idx);
         }
         Ok(Self {
@@ -622,13 +623,15 @@ pub fn parse_results(bytes: &[u8], path: &Path) -> Result<Results> {
             let bbox = match r.bbox {
                 None => None,
                 Some(b) if b.is_empty() => None,
-                Some(b) => Some(<[f64; 4]>::try_from(b.as_slice()).map_err(|_| Error::Coco {
-                    path: path.to_path_buf(),
-                    reason: format!(
-                        "result {i} (image id {}): bbox has {} numbers, not 4",
-                        r.image_id,
-                        b.len()
-                    ),
+                Some(b) => Some(<[f64; 4]>::try_from(b.as_slice()).map_err(|_| {
+                    Error::coco(
+                        path,
+                        CocoError::ResultBboxLength {
+                            index: i,
+                            image_id: r.image_id,
+                            len: b.len(),
+                        },
+                    )
                 })?),
             };
             Ok((

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::coco_json::{ResultRecord, write_results_json};
-use crate::error::{Error, Result};
+use crate::error::{CocoError, Error, Result};
 
 /// Per-image output folders carried over by [`merge_runs`] (the output layout's).
 pub const PER_IMAGE_DIRS: &[&str] = super::OutputLayout::PER_IMAGE_DIRS;
@@ -217,10 +217,7 @@ pub fn merge_runs(inputs: &[PathBuf], out: &Path) -> Result<MergeSummary> {
         let shard_layout = super::OutputLayout::new(dir);
         let results_path = shard_layout.results();
         if !results_path.is_file() {
-            return Err(Error::Coco {
-                path: dir.clone(),
-                reason: "not a finished `baiseg-rt infer` output (no instances.json)".into(),
-            });
+            return Err(Error::coco(dir, CocoError::NotAnInferOutput));
         }
         let shard_records: Vec<ResultRecord> =
             serde_json::from_slice(&fs::read(&results_path).map_err(|e| Error::io(&results_path, e))?)
@@ -230,15 +227,14 @@ pub fn merge_runs(inputs: &[PathBuf], out: &Path) -> Result<MergeSummary> {
                 })?;
         for r in &shard_records {
             if let Some(&other) = image_owner.get(&r.image_id).filter(|&&o| o != shard) {
-                return Err(Error::Coco {
-                    path: results_path.clone(),
-                    reason: format!(
-                        "image id {} ({}) is also in {}: the shards overlap",
-                        r.image_id,
-                        r.file_name,
-                        inputs[other].display()
-                    ),
-                });
+                return Err(Error::coco(
+                    &results_path,
+                    CocoError::ImageInTwoShards {
+                        image_id: r.image_id,
+                        file_name: r.file_name.clone(),
+                        other: inputs[other].clone(),
+                    },
+                ));
             }
             image_owner.insert(r.image_id, shard);
         }
@@ -251,13 +247,10 @@ pub fn merge_runs(inputs: &[PathBuf], out: &Path) -> Result<MergeSummary> {
             let cats = header.get("categories").cloned().unwrap_or(Value::Null);
             match &categories {
                 Some((known, from)) if *known != cats => {
-                    return Err(Error::Coco {
-                        path: header_path.clone(),
-                        reason: format!(
-                            "categories differ from those of {}: not shards of one run",
-                            from.display()
-                        ),
-                    });
+                    return Err(Error::coco(
+                        &header_path,
+                        CocoError::CategoriesDiffer { other: from.clone() },
+                    ));
                 }
                 Some(_) => {}
                 None => categories = Some((cats, header_path.clone())),
@@ -270,21 +263,19 @@ pub fn merge_runs(inputs: &[PathBuf], out: &Path) -> Result<MergeSummary> {
                     })?;
             for img in listed {
                 if let Some(prev) = images.get(&img.id) {
-                    let reason = if prev.file_name == img.file_name {
-                        format!(
-                            "image id {} ({}) is in two shards: the shards overlap",
-                            img.id, img.file_name
-                        )
+                    let source = if prev.file_name == img.file_name {
+                        CocoError::ListedTwice {
+                            image_id: img.id,
+                            file_name: img.file_name,
+                        }
                     } else {
-                        format!(
-                            "image id {} names two files: {} and {}",
-                            img.id, prev.file_name, img.file_name
-                        )
+                        CocoError::TwoFileNames {
+                            image_id: img.id,
+                            first: prev.file_name.clone(),
+                            second: img.file_name,
+                        }
                     };
-                    return Err(Error::Coco {
-                        path: header_path.clone(),
-                        reason,
-                    });
+                    return Err(Error::coco(&header_path, source));
                 }
                 images.insert(img.id, img);
             }
@@ -299,14 +290,13 @@ pub fn merge_runs(inputs: &[PathBuf], out: &Path) -> Result<MergeSummary> {
             for r in rel {
                 let source = dir.join(&r);
                 if let Some(first) = files.insert(r.clone(), source.clone()) {
-                    return Err(Error::Coco {
-                        path: source,
-                        reason: format!(
-                            "{} is also in {}: the shards overlap",
-                            r.display(),
-                            first.display()
-                        ),
-                    });
+                    return Err(Error::coco(
+                        source,
+                        CocoError::FileInTwoShards {
+                            file: r,
+                            other: first,
+                        },
+                    ));
                 }
             }
         }
