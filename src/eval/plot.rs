@@ -323,7 +323,7 @@ impl<'a> CocoPanels<'a> {
         }
     }
 
-    /// Precision of categories `ks` at IoU threshold `t`, recall threshold `r`, area range `a`.
+    /// Precision of categories `ks` at `IoU` threshold `t`, recall threshold `r`, area range `a`.
     fn cell(&self, ks: &[usize], t: usize, r: usize, a: usize) -> Vec<f64> {
         ks.iter()
             .map(|&k| self.acc.precision[self.acc.pidx(t, r, k, a, self.m)])
@@ -345,7 +345,7 @@ impl<'a> CocoPanels<'a> {
         ]
     }
 
-    /// One curve per IoU threshold, area `all`.
+    /// One curve per `IoU` threshold, area `all`.
     fn iou_curves(&self, ks: &[usize]) -> Vec<Curve> {
         let [tn, rn, ..] = self.acc.shape;
         let rec = &self.params.rec_thrs;
@@ -369,7 +369,7 @@ impl<'a> CocoPanels<'a> {
             .collect()
     }
 
-    /// One curve per area range, averaged over the IoU thresholds.
+    /// One curve per area range, averaged over the `IoU` thresholds.
     fn area_curves(&self, ks: &[usize]) -> Vec<Curve> {
         let [tn, rn, _, an, _] = self.acc.shape;
         let rec = &self.params.rec_thrs;

@@ -43,6 +43,10 @@ pub mod dilate;
 pub mod distance;
 pub mod improved;
 pub mod io;
+#[allow(
+    clippy::too_many_lines,
+    reason = "kernel under optimisation in issue 13 (speed3 branch): its long functions are judged against the 80-line threshold once that work lands"
+)]
 pub mod label;
 pub mod nms;
 pub mod refine;
@@ -326,6 +330,10 @@ impl Mep {
         }
     }
 
+    #[allow(
+        clippy::too_many_lines,
+        reason = "the paper's stages in order, each timed; the orchestration is reworked in issue 13 (speed3 branch)"
+    )]
     fn run_inner(
         &mut self,
         input: &MepInput<'_>,

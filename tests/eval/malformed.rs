@@ -281,7 +281,7 @@ fn library_errors_are_typed() {
         bbox: Some([0.0, 0.0, 1.0, 1.0]),
         segmentation: None,
     };
-    let e = ev.add_image_results(0, &[nan.clone()]).unwrap_err();
+    let e = ev.add_image_results(0, std::slice::from_ref(&nan)).unwrap_err();
     assert!(
         e.to_string()
             .ends_with(": result 1 (image id 0) has a non-finite score"),
