@@ -259,7 +259,7 @@ fn library_errors_are_typed() {
     let e = ev.add_image_results(0, &[poly]).unwrap_err();
     assert!(
         e.to_string().ends_with(
-            "gt.json: result 1 (image id 0): polygon 0 has 2 coordinates; a polygon needs at least 3 points (6 numbers)"
+            ": result 1 (image id 0): polygon 0 has 2 coordinates; a polygon needs at least 3 points (6 numbers)"
         ),
         "{e}"
     );
