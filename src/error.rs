@@ -142,7 +142,7 @@ pub enum CocoError {
         annotation: i64,
         /// The problem.
         #[source]
-        source: crate::eval::dataset::SegmentationError,
+        source: SegmentationError,
     },
     /// An annotation's mask does not decode.
     #[error("annotation id {annotation}: {source}")]
@@ -186,7 +186,7 @@ pub enum CocoError {
         image_id: i64,
         /// The problem.
         #[source]
-        source: crate::eval::dataset::SegmentationError,
+        source: SegmentationError,
     },
     /// A result's mask or box under `loadRes` rules cannot be made.
     #[error("result id {id} (category {category_id}): {problem}")]
@@ -257,6 +257,50 @@ pub enum CocoError {
         /// The other shard's copy.
         other: PathBuf,
     },
+}
+
+/// Why a COCO segmentation cannot be used with its image (re-exported by `eval::dataset`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SegmentationError {
+    /// A polygon with fewer than 3 points.
+    #[error("polygon {index} has {len} coordinates; a polygon needs at least 3 points (6 numbers)")]
+    TooFewPoints {
+        /// Position of the polygon in the list.
+        index: usize,
+        /// Number of coordinates.
+        len: usize,
+    },
+    /// A polygon with an odd number of coordinates.
+    #[error("polygon {index} has an odd number of coordinates ({len})")]
+    OddLength {
+        /// Position of the polygon in the list.
+        index: usize,
+        /// Number of coordinates.
+        len: usize,
+    },
+    /// A polygon with a NaN or infinite coordinate.
+    #[error("polygon {index} has a non-finite coordinate")]
+    NonFinite {
+        /// Position of the polygon in the list.
+        index: usize,
+    },
+    /// An RLE whose `size` is not the image's.
+    #[error(
+        "RLE size mismatch: segmentation size is {rle_height}x{rle_width} but the image is {height}x{width}"
+    )]
+    SizeMismatch {
+        /// `size[0]` of the RLE.
+        rle_height: u32,
+        /// `size[1]` of the RLE.
+        rle_width: u32,
+        /// Image height.
+        height: u32,
+        /// Image width.
+        width: u32,
+    },
+    /// A corrupt compressed string or counts that do not cover the mask.
+    #[error(transparent)]
+    Rle(#[from] crate::rle::RleError),
 }
 
 /// Why a result cannot be evaluated ([`CocoError::Result`]).

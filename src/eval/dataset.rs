@@ -17,52 +17,9 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
 use crate::error::CocoError;
+pub use crate::error::SegmentationError;
 use crate::rle::{Bbox, Rle, RleError};
 use crate::{Error, Result};
-
-/// Why a segmentation cannot be used with its image.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SegmentationError {
-    /// A polygon with fewer than 3 points.
-    #[error("polygon {index} has {len} coordinates; a polygon needs at least 3 points (6 numbers)")]
-    TooFewPoints {
-        /// Position of the polygon in the list.
-        index: usize,
-        /// Number of coordinates.
-        len: usize,
-    },
-    /// A polygon with an odd number of coordinates.
-    #[error("polygon {index} has an odd number of coordinates ({len})")]
-    OddLength {
-        /// Position of the polygon in the list.
-        index: usize,
-        /// Number of coordinates.
-        len: usize,
-    },
-    /// A polygon with a NaN or infinite coordinate.
-    #[error("polygon {index} has a non-finite coordinate")]
-    NonFinite {
-        /// Position of the polygon in the list.
-        index: usize,
-    },
-    /// An RLE whose `size` is not the image's.
-    #[error(
-        "RLE size mismatch: segmentation size is {rle_height}x{rle_width} but the image is {height}x{width}"
-    )]
-    SizeMismatch {
-        /// `size[0]` of the RLE.
-        rle_height: u32,
-        /// `size[1]` of the RLE.
-        rle_width: u32,
-        /// Image height.
-        height: u32,
-        /// Image width.
-        width: u32,
-    },
-    /// A corrupt compressed string or counts that do not cover the mask.
-    #[error(transparent)]
-    Rle(#[from] RleError),
-}
 
 /// A segmentation as written in COCO JSON.
 #[derive(Debug, Clone, PartialEq)]
