@@ -2,7 +2,7 @@
 //! maximum on ties, NaN refused) or the given labels (255 = ignore = background), as
 //! docs/model-contract.md#class-map states. The MEP's semantic filter and the saved semantic PNG
 //! both come from here.
-use ndarray::{Array2, ArrayView3, ArrayViewMut2, Axis, Zip};
+use ndarray::{Array2, ArrayView2, ArrayView3, ArrayViewMut1, ArrayViewMut2, Axis, Zip};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
@@ -14,92 +14,112 @@ use crate::mep::Semantic;
 /// # Errors
 /// [`Error::Invalid`] when the probabilities hold NaN, have no channel, or shapes disagree, or
 /// when there are more than 65535 classes.
-pub fn class_map_into(semantic: &Semantic<'_>, mut out: ArrayViewMut2<'_, u16>) -> Result<()> {
+pub fn class_map_into(semantic: &Semantic<'_>, out: ArrayViewMut2<'_, u16>) -> Result<()> {
     match *semantic {
-        Semantic::Labels(l) => {
-            if l.dim() != out.dim() {
-                return Err(Error::invalid(
-                    "semantic labels",
-                    format!("shape {:?}, expected {:?}", l.dim(), out.dim()),
-                ));
+        Semantic::Labels(l) => labels_into(l, out),
+        Semantic::Probabilities(p) => argmax_into(p, out),
+    }
+}
+
+/// The labels with 255 (ignore) as 0 (background).
+fn labels_into(l: ArrayView2<'_, u16>, mut out: ArrayViewMut2<'_, u16>) -> Result<()> {
+    if l.dim() != out.dim() {
+        return Err(Error::invalid(
+            "semantic labels",
+            format!("shape {:?}, expected {:?}", l.dim(), out.dim()),
+        ));
+    }
+    Zip::from(&mut out)
+        .and(&l)
+        .par_for_each(|o, &v| *o = if v == 255 { 0 } else { v });
+    Ok(())
+}
+
+/// The argmax of `[K+1, H, W]` probabilities into `out`, rows in parallel.
+fn argmax_into(p: ArrayView3<'_, f32>, mut out: ArrayViewMut2<'_, u16>) -> Result<()> {
+    let (k, h, w) = p.dim();
+    if (h, w) != out.dim() || k == 0 {
+        return Err(Error::invalid(
+            "semantic probabilities",
+            format!(
+                "shape {:?}, expected [K+1 >= 1, {}, {}]",
+                p.dim(),
+                out.nrows(),
+                out.ncols()
+            ),
+        ));
+    }
+    if k > usize::from(u16::MAX) + 1 {
+        return Err(Error::invalid(
+            "semantic probabilities",
+            format!("{k} channels, at most 65536"),
+        ));
+    }
+    let nan = std::sync::atomic::AtomicBool::new(false);
+    out.axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .for_each_init(
+            || (vec![0f32; w], vec![0f32; w]),
+            |(best, idx), (y, orow)| {
+                if argmax_row(p, y, best, idx, orow) {
+                    nan.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+            },
+        );
+    if nan.into_inner() {
+        return Err(Error::invalid("semantic probabilities", "contain NaN"));
+    }
+    Ok(())
+}
+
+/// Row `y` of the argmax into `orow` (`best`, `idx`: scratch of the row's width); whether the
+/// row holds NaN.
+#[inline]
+fn argmax_row(
+    p: ArrayView3<'_, f32>,
+    y: usize,
+    best: &mut [f32],
+    idx: &mut [f32],
+    mut orow: ArrayViewMut1<'_, u16>,
+) -> bool {
+    let k = p.dim().0;
+    // Running maximum and its channel (as f32, so that every lane has the same width and the
+    // loop vectorises); NaN is detected on the way.
+    let mut any_nan = false;
+    for (b, &v) in best.iter_mut().zip(p.slice(ndarray::s![0, y, ..])) {
+        any_nan |= v.is_nan();
+        *b = v;
+    }
+    idx.fill(0.0);
+    for c in 1..k {
+        let cf = c as f32;
+        let prow = p.slice(ndarray::s![c, y, ..]);
+        let step = |b: &mut f32, i: &mut f32, v: f32| {
+            let gt = v > *b;
+            *b = if gt { v } else { *b };
+            *i = if gt { cf } else { *i };
+            v.is_nan()
+        };
+        match prow.as_slice() {
+            Some(ps) => {
+                let mut n = false;
+                for ((b, i), &v) in best.iter_mut().zip(idx.iter_mut()).zip(ps) {
+                    n |= step(b, i, v);
+                }
+                any_nan |= n;
             }
-            Zip::from(&mut out)
-                .and(&l)
-                .par_for_each(|o, &v| *o = if v == 255 { 0 } else { v });
-            Ok(())
-        }
-        Semantic::Probabilities(p) => {
-            let (k, h, w) = p.dim();
-            if (h, w) != out.dim() || k == 0 {
-                return Err(Error::invalid(
-                    "semantic probabilities",
-                    format!(
-                        "shape {:?}, expected [K+1 >= 1, {}, {}]",
-                        p.dim(),
-                        out.nrows(),
-                        out.ncols()
-                    ),
-                ));
+            None => {
+                for ((b, i), &v) in best.iter_mut().zip(idx.iter_mut()).zip(prow.iter()) {
+                    any_nan |= step(b, i, v);
+                }
             }
-            if k > usize::from(u16::MAX) + 1 {
-                return Err(Error::invalid(
-                    "semantic probabilities",
-                    format!("{k} channels, at most 65536"),
-                ));
-            }
-            let nan = std::sync::atomic::AtomicBool::new(false);
-            out.axis_iter_mut(Axis(0))
-                .into_par_iter()
-                .enumerate()
-                .for_each_init(
-                    || (vec![0f32; w], vec![0f32; w]),
-                    |(best, idx), (y, mut orow)| {
-                        // Running maximum and its channel (as f32, so that every lane has the same
-                        // width and the loop vectorises); NaN is detected on the way.
-                        let mut any_nan = false;
-                        for (b, &v) in best.iter_mut().zip(p.slice(ndarray::s![0, y, ..])) {
-                            any_nan |= v.is_nan();
-                            *b = v;
-                        }
-                        idx.fill(0.0);
-                        for c in 1..k {
-                            let cf = c as f32;
-                            let prow = p.slice(ndarray::s![c, y, ..]);
-                            let step = |b: &mut f32, i: &mut f32, v: f32| {
-                                let gt = v > *b;
-                                *b = if gt { v } else { *b };
-                                *i = if gt { cf } else { *i };
-                                v.is_nan()
-                            };
-                            match prow.as_slice() {
-                                Some(ps) => {
-                                    let mut n = false;
-                                    for ((b, i), &v) in best.iter_mut().zip(idx.iter_mut()).zip(ps) {
-                                        n |= step(b, i, v);
-                                    }
-                                    any_nan |= n;
-                                }
-                                None => {
-                                    for ((b, i), &v) in best.iter_mut().zip(idx.iter_mut()).zip(prow.iter()) {
-                                        any_nan |= step(b, i, v);
-                                    }
-                                }
-                            }
-                        }
-                        for (o, &i) in orow.iter_mut().zip(idx.iter()) {
-                            *o = i as u16;
-                        }
-                        if any_nan {
-                            nan.store(true, std::sync::atomic::Ordering::Relaxed);
-                        }
-                    },
-                );
-            if nan.into_inner() {
-                return Err(Error::invalid("semantic probabilities", "contain NaN"));
-            }
-            Ok(())
         }
     }
+    for (o, &i) in orow.iter_mut().zip(idx.iter()) {
+        *o = i as u16;
+    }
+    any_nan
 }
 
 /// The argmax over the class axis of `[K+1, H, W]` probabilities (first maximum on ties).

@@ -40,4 +40,4 @@ pub mod tile;
 /// Per-stage timing spans and the end-of-run summary table.
 pub mod timing;
 
-pub use error::{Error, Result};
+pub use error::{CocoError, Error, Result};

@@ -190,9 +190,9 @@ pub fn from_outputs(raw: &RawOutputs, index: usize, letterbox: &Letterbox) -> Re
             SemanticMap::Probabilities(out)
         }
         None => {
-            return Err(Error::invalid(
-                "model",
-                "single-branch model: semantic labels must come from --semantic-dir",
+            return Err(Error::setting(
+                "semantic labels",
+                "single-branch model (no `semantic` output): give the semantic labels as label maps",
             ));
         }
     };

@@ -104,7 +104,7 @@ impl Provenance {
         }
         if self.semantic_dir != now.semantic_dir {
             return Some(format!(
-                "--semantic-dir differs (records: {:?}; now: {:?})",
+                "the semantic label folder differs (records: {:?}; now: {:?})",
                 self.semantic_dir, now.semantic_dir
             ));
         }

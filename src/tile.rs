@@ -44,17 +44,17 @@ impl TileOptions {
     /// Checks the options against a model's `size_divisor`.
     ///
     /// # Errors
-    /// [`Error::Invalid`] when the tile is empty or the overlap leaves no stride of at least one
-    /// divisor.
+    /// [`Error::Setting`] (`"tile size"`, `"tile overlap"`) when the tile is empty or the overlap
+    /// leaves no stride of at least one divisor.
     pub fn validate(&self, size_divisor: usize) -> Result<()> {
         let d = size_divisor.max(1);
         let t = round_up(self.size, d);
         if self.size == 0 {
-            return Err(Error::invalid("--tile", "the tile size must be at least 1"));
+            return Err(Error::setting("tile size", "must be at least 1"));
         }
         if self.overlap + d > t {
-            return Err(Error::invalid(
-                "--tile-overlap",
+            return Err(Error::setting(
+                "tile overlap",
                 format!(
                     "overlap {} leaves no stride in a tile of {t} px (the tile side rounded up to the model's size divisor {d}); \
                      use an overlap of at most {}",
@@ -420,9 +420,9 @@ impl Stitched {
                 ));
             }
             (None, StitchedSemantic::None) => {
-                return Err(Error::invalid(
-                    "model",
-                    "single-branch model: semantic labels must come from --semantic-dir",
+                return Err(Error::setting(
+                    "semantic labels",
+                    "single-branch model (no `semantic` output): give the semantic labels as label maps",
                 ));
             }
         };
@@ -460,9 +460,9 @@ impl Stitched {
                 ));
             }
             (None, StitchedSemantic::None) => {
-                return Err(Error::invalid(
-                    "model",
-                    "single-branch model: semantic labels must come from --semantic-dir",
+                return Err(Error::setting(
+                    "semantic labels",
+                    "single-branch model (no `semantic` output): give the semantic labels as label maps",
                 ));
             }
         };
@@ -608,7 +608,8 @@ mod tests {
             overlap: 40,
         };
         let e = o.validate(32).unwrap_err().to_string();
-        assert!(e.contains("--tile-overlap") && e.contains("at most 32"), "{e}");
+        assert!(e.contains("tile overlap") && e.contains("at most 32"), "{e}");
+        assert!(!e.contains("--"), "library errors name no flag: {e}");
         assert!(
             TileOptions {
                 size: 64,

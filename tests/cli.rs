@@ -99,6 +99,73 @@ fn library_errors_are_shown_with_the_flag_hint() {
     );
 }
 
+/// The same for the other settings the library checks: the tile options (exit 1, from the library
+/// once the model's size divisor is known), the MEP parameters (usage errors, exit 64, but worded
+/// by the library's `MepParams::check`), and an image over the pixel budget (skipped, exit 1 as
+/// nothing was processed).
+#[test]
+fn tile_mep_and_budget_errors_name_the_setting_and_the_flag() {
+    let dir = TestDir::new();
+    let image = fixture("samples/images/000000.png");
+    let out = run(baiseg()
+        .args(["infer", "--tile", "64", "--tile-overlap", "64", "--out"])
+        .arg(dir.join("tile"))
+        .arg(tiny_model())
+        .arg(&image));
+    assert_code(&out, 1);
+    let msg = text(&out);
+    assert!(
+        msg.contains("tile overlap: overlap 64 leaves no stride") && msg.contains("(see --tile-overlap)"),
+        "{msg}"
+    );
+
+    for (args, words, flag) in [
+        (
+            ["infer", "--closing-kernel", "999"],
+            "MEP closing kernel: 999 is out of range",
+            "(see --closing-kernel)",
+        ),
+        (
+            ["mep", "--nms-radius", "65"],
+            "MEP nms radius: 65 is out of range",
+            "(see --nms-radius)",
+        ),
+        (
+            ["mep", "--dilate-iterations", "1000"],
+            "MEP dilate iterations: 1000 is out of range",
+            "(see --dilate-iterations)",
+        ),
+    ] {
+        let out_dir = dir.join(&format!("mep-{}", args[1]));
+        let mut cmd = baiseg();
+        cmd.args(args).arg("--out").arg(&out_dir);
+        if args[0] == "infer" {
+            cmd.arg(tiny_model()).arg(&image);
+        } else {
+            cmd.arg("--cases").arg(fixture("mep"));
+        }
+        let out = run(&mut cmd);
+        assert_code(&out, 64);
+        let msg = text(&out);
+        assert!(msg.contains(words) && msg.contains(flag), "{args:?}:\n{msg}");
+        assert!(!out_dir.exists(), "{args:?}: a usage error must do nothing");
+    }
+
+    let out = run(baiseg()
+        .args(["infer", "--max-pixels", "40000", "--out"])
+        .arg(dir.join("budget"))
+        .arg(tiny_model())
+        .arg(&image));
+    assert_code(&out, 1);
+    let msg = text(&out);
+    assert!(
+        msg.contains("000000.png")
+            && msg.contains("more than the pixel budget of 40000")
+            && msg.contains("(see --max-pixels)"),
+        "{msg}"
+    );
+}
+
 /// The library's own error texts carry no CLI flag for settings (Python users see them too).
 #[test]
 fn library_setting_errors_name_no_flag() {
@@ -106,6 +173,19 @@ fn library_setting_errors_name_no_flag() {
     assert_eq!(e.to_string(), "device: cuda:0: not available");
     assert_eq!(e.setting_name(), Some("device"));
     assert!(!e.to_string().contains("--"));
+    // Errors that a setting would avoid keep their variant and text, and name the setting.
+    let over =
+        baiseg_rt::input::check_pixel_budget(std::path::Path::new("big.png"), 300, 300, 100).unwrap_err();
+    assert!(matches!(over, baiseg_rt::Error::Decode { .. }), "{over:?}");
+    assert_eq!(over.setting_name(), Some("pixel budget"));
+    assert!(!over.to_string().contains("--"), "{over}");
+    let params = baiseg_rt::mep::MepParams {
+        seed_distance: f64::NAN,
+        ..baiseg_rt::mep::MepParams::default()
+    };
+    let bad = params.check().unwrap_err();
+    assert_eq!(bad.setting_name(), Some("MEP seed distance"));
+    assert!(!bad.to_string().contains("--"), "{bad}");
 }
 
 /// One-pass evaluation takes the user's MEP flags (the same flags as `infer`): a huge minimum

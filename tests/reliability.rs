@@ -179,7 +179,12 @@ fn merge_refuses_own_input_as_out_and_incomplete_or_foreign_shards() {
     for out in ["s0", "s0/merged"] {
         let o = merge(&["s0", "s1"], out);
         assert_code(&o, 1);
-        assert!(text(&o).contains("choose another --out"), "{}", text(&o));
+        // The library says "output folder", the CLI adds the flag (docs/cli.md#hints).
+        assert!(
+            text(&o).contains("choose another output folder (see --out)"),
+            "{}",
+            text(&o)
+        );
     }
     let o = merge(&["s0", "s1"], ".");
     assert_code(&o, 1);

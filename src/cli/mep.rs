@@ -180,7 +180,10 @@ impl MepFlags {
         if self.seed_distance.is_nan() {
             bail!("--seed-distance must be a number");
         }
-        self.to_params().check()?;
+        // The library names the parameter in words; the usage error names the flag too.
+        self.to_params()
+            .check()
+            .map_err(|e| anyhow::anyhow!(super::hints::error_text(&e)))?;
         self.improved
             .to_params()
             .validate()
@@ -575,6 +578,41 @@ fn list_cases(dir: &Path, out: &Path) -> anyhow::Result<Vec<Result<CaseFiles, (S
         .collect())
 }
 
+/// `--timing-json`: the in-process MEP times per image and in total, with the parameters as
+/// [`MepParams`] serialises them.
+fn write_timing(
+    path: &Path,
+    repeat: u32,
+    params: &MepParams,
+    done: &[Done],
+    mep_wall: Duration,
+    wall: Duration,
+) -> anyhow::Result<()> {
+    let mut total = StageTimes::default();
+    for d in done {
+        for (acc, t) in total.0.iter_mut().zip(d.times.0) {
+            *acc += t;
+        }
+    }
+    let report = json!({
+        "threads": rayon::current_num_threads(),
+        "repeat": repeat,
+        "params": params,
+        "stages": mep::STAGES,
+        "images": done.iter().map(|d| json!({
+            "case": d.name, "height": d.height, "width": d.width, "instances": d.instances,
+            "mep_ms": ms(d.times.total()), "stages_ms": stages_json(&d.times),
+            "runs_ms": d.runs.iter().map(|&r| ms(r)).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "mep_ms": ms(total.total()),
+        "stages_ms": stages_json(&total),
+        "mep_wall_ms": ms(mep_wall),
+        "wall_ms": ms(wall),
+    });
+    write_bytes_atomic(path, &serde_json::to_vec_pretty(&report)?)?;
+    Ok(())
+}
+
 /// Runs `mep`.
 pub fn run(args: &MepArgs, global: &GlobalOpts) -> anyhow::Result<u8> {
     args.flags.validate().map_err(super::usage)?;
@@ -623,33 +661,7 @@ pub fn run(args: &MepArgs, global: &GlobalOpts) -> anyhow::Result<u8> {
         }
     }
     if let Some(path) = &args.timing_json {
-        let mut total = StageTimes::default();
-        for d in &done {
-            for (acc, t) in total.0.iter_mut().zip(d.times.0) {
-                *acc += t;
-            }
-        }
-        let report = json!({
-            "threads": rayon::current_num_threads(),
-            "repeat": args.repeat,
-            "params": {
-                "nms_radius": params.nms_radius, "nms_margin": params.nms_margin,
-                "edge_threshold": params.edge_threshold, "dilate_iterations": params.dilate_iterations,
-                "seed_distance": params.seed_distance, "closing_kernel": params.closing_kernel,
-                "min_area": params.min_area, "mep": params.mode.to_string(),
-            },
-            "stages": mep::STAGES,
-            "images": done.iter().map(|d| json!({
-                "case": d.name, "height": d.height, "width": d.width, "instances": d.instances,
-                "mep_ms": ms(d.times.total()), "stages_ms": stages_json(&d.times),
-                "runs_ms": d.runs.iter().map(|&r| ms(r)).collect::<Vec<_>>(),
-            })).collect::<Vec<_>>(),
-            "mep_ms": ms(total.total()),
-            "stages_ms": stages_json(&total),
-            "mep_wall_ms": ms(mep_wall),
-            "wall_ms": ms(wall.elapsed()),
-        });
-        write_bytes_atomic(path, &serde_json::to_vec_pretty(&report)?)?;
+        write_timing(path, args.repeat, &params, &done, mep_wall, wall.elapsed())?;
     }
     if !global.quiet {
         let n: usize = done.iter().map(|d| d.instances).sum();

@@ -174,6 +174,7 @@ fn init_logging(global: &GlobalOpts) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .fmt_fields(hints::HintFields)
         .with_target(false)
         .without_time()
         .try_init();

@@ -20,7 +20,6 @@ pub use config::{Event, InferConfig, InferSummary, SaveSet};
 pub use infer::{Engine, EngineOptions, EngineTimes, Finisher, Forward, ImageJob};
 pub use mep_pool::MepPool;
 pub use plan::{Plan, image_ids, plan};
+pub use results::{RunResults, Written};
 pub use run::run;
-pub use sink::{
-    Accepted, CallbackSink, EvalSink, FileSink, FinishedImage, OutputOptions, RunResults, Sink, Written,
-};
+pub use sink::{Accepted, CallbackSink, EvalSink, FileSink, FinishedImage, OutputOptions, Sink};

@@ -162,9 +162,10 @@ pub fn check_provenance(cfg: &InferConfig, layout: &OutputLayout, total: usize) 
                 return Err(Error::invalid(
                     out.display(),
                     format!(
-                        "holds records of another run: {diff}; use --force to recompute them, or another --out"
+                        "holds records of another run: {diff}; recompute them (force), or write to another output folder"
                     ),
-                ));
+                )
+                .for_setting("existing records"));
             }
         } else {
             let has_records = std::fs::read_dir(layout.records_dir()).is_ok_and(|mut entries| {
@@ -174,9 +175,10 @@ pub fn check_provenance(cfg: &InferConfig, layout: &OutputLayout, total: usize) 
                 return Err(Error::invalid(
                     out.display(),
                     format!(
-                        "holds records but no {RUN_FILE} saying what made them; use --force to recompute them, or another --out"
+                        "holds records but no {RUN_FILE} saying what made them; recompute them (force), or write to another output folder"
                     ),
-                ));
+                )
+                .for_setting("existing records"));
             }
         }
     }

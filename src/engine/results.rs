@@ -1,13 +1,40 @@
 //! The results assembler (docs/engine.md#results): `instances.json` from the per-image records
 //! of an output folder, plus `images.json` and the polygon exports.
+use std::path::PathBuf;
+
 use crate::error::Result;
+use crate::input::InputItem;
 use crate::output::coco_json::{self, ResultRecord};
 use crate::output::polygons::{self, MaskFormat};
-use crate::output::{ImageRecords, OutputLayout};
+use crate::output::{CategoryMap, ImageRecords, OutputLayout};
 use crate::timing;
 
 use super::config::SaveSet;
-use super::sink::{RunResults, Written};
+use super::plan::Plan;
+
+/// The whole run, for [`Sink::finish`](super::Sink::finish) and [`assemble`].
+#[derive(Debug)]
+pub struct RunResults<'a> {
+    /// Every input, in enumeration order.
+    pub items: &'a [InputItem],
+    /// The plan (image ids of this shard's inputs).
+    pub plan: &'a Plan,
+    /// Model classes -> COCO category ids.
+    pub categories: &'a CategoryMap,
+    /// The model's class names.
+    pub classes: &'a [String],
+    /// Whether a COCO file gave the ids (no `images.json` then).
+    pub coco: bool,
+}
+
+/// A results file a sink wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    /// The file (`instances.json`).
+    pub path: PathBuf,
+    /// Records in it.
+    pub records: usize,
+}
 
 /// Reads the record of every input of this shard that has an image id and a record (this run's
 /// and resumed ones) and writes the run's results files.

@@ -15,8 +15,9 @@ use super::batcher::{Batcher, Group};
 use super::config::{Event, InferConfig, InferSummary};
 use super::infer::{Engine, EngineOptions, Finisher, Forward, ImageJob};
 use super::plan::{self, Plan};
-use super::sink::{Accepted, FinishedImage, RunResults, Sink};
-use crate::error::{Error, Result};
+use super::results::RunResults;
+use super::sink::{Accepted, FinishedImage, Sink};
+use crate::error::{CocoError, Error, Result};
 use crate::input::{DecodeOptions, Enumerated, InputItem, enumerate_inputs};
 use crate::instances::Instance;
 use crate::model::Model;
@@ -56,7 +57,8 @@ pub fn run(
     let plan = plan::plan(&items, header.as_ref(), cfg.shard, folder.filter(|_| !cfg.force));
     if plan.resumed > 0 {
         tracing::info!(
-            "resuming: {} of {} images are already done (use --force to redo them)",
+            setting = "existing records",
+            "resuming: {} of {} images are already done (forcing recomputes them)",
             plan.resumed,
             items.len()
         );
@@ -211,13 +213,12 @@ fn category_map(cfg: &InferConfig, classes: &[String], header: Option<&CocoHeade
     };
     let (map, unmatched) = CategoryMap::by_name(classes, &h.categories);
     if unmatched.len() == classes.len() {
-        return Err(Error::Coco {
-            path: cfg.coco.clone().unwrap_or_default(),
-            reason: format!(
-                "none of the model's classes ({}) is a category of this file",
-                classes.join(", ")
-            ),
-        });
+        return Err(Error::coco(
+            cfg.coco.clone().unwrap_or_default(),
+            CocoError::NoCommonCategory {
+                classes: classes.to_vec(),
+            },
+        ));
     }
     if !unmatched.is_empty() {
         tracing::warn!(
@@ -375,10 +376,13 @@ impl<'a> Runner<'a> {
         self.failed.extend(skipped);
         for (i, reason) in &self.plan.unlisted {
             let item = &self.items[*i];
-            let error = Error::Coco {
-                path: coco.unwrap_or(std::path::Path::new("")).to_path_buf(),
-                reason: format!("{reason} (input {})", item.display_path().display()),
-            };
+            let error = Error::coco(
+                coco.unwrap_or(std::path::Path::new("")),
+                CocoError::Unlisted {
+                    reason: reason.clone(),
+                    input: item.display_path().display().to_string(),
+                },
+            );
             (self.observer)(Event::ImageFailed {
                 name: &item.name,
                 error: &error,
@@ -556,7 +560,7 @@ fn finish_image(
     if crate::input::source::safe_member_name(item.stem()).as_deref() != Ok(item.stem()) {
         return Err(Error::invalid(
             item.display_path().display(),
-            "its name would place outputs outside --out",
+            "its name would place outputs outside the output folder",
         ));
     }
     let (image, maps, instances) = finisher.finish(item.stem(), job)?;

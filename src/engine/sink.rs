@@ -12,7 +12,7 @@ use image::RgbImage;
 
 use super::config::SaveSet;
 use super::infer::FinishedMaps;
-use super::plan::Plan;
+use super::results::{RunResults, Written};
 use crate::error::{Error, Result};
 use crate::eval::{Detection, Evaluator, Segmentation};
 use crate::input::InputItem;
@@ -54,30 +54,6 @@ pub struct Accepted<'a> {
     pub categories: &'a CategoryMap,
     /// The model's class names.
     pub classes: &'a [String],
-}
-
-/// The whole run, for [`Sink::finish`].
-#[derive(Debug)]
-pub struct RunResults<'a> {
-    /// Every input, in enumeration order.
-    pub items: &'a [InputItem],
-    /// The plan (image ids of this shard's inputs).
-    pub plan: &'a Plan,
-    /// Model classes -> COCO category ids.
-    pub categories: &'a CategoryMap,
-    /// The model's class names.
-    pub classes: &'a [String],
-    /// Whether a COCO file gave the ids (no `images.json` then).
-    pub coco: bool,
-}
-
-/// A results file a sink wrote.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Written {
-    /// The file (`instances.json`).
-    pub path: PathBuf,
-    /// Records in it.
-    pub records: usize,
 }
 
 /// Receives finished images; see the module documentation.

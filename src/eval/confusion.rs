@@ -137,30 +137,11 @@ impl ConfusionMatrix {
     /// The matrix as a picture: cells shaded by the share of their ground-truth row (the
     /// background row by the share of its total), counts written in the cells.
     #[must_use]
-    #[allow(clippy::cast_precision_loss, reason = "layout and shares")]
     pub fn scene(&self, all: bool, title: &str) -> Scene {
         let idx = self.shown(all);
-        let n = idx.len();
-        let cell: f32 = if n <= 12 {
-            40.0
-        } else if n <= 30 {
-            26.0
-        } else {
-            (900.0 / n as f32).max(8.0)
-        };
-        let font = (cell * 0.36).clamp(6.0, 12.0);
-        let label_font = (cell * 0.45).clamp(7.0, 12.0);
         let names: Vec<String> = idx.iter().map(|&i| self.labels[i].clone()).collect();
-        let label_w = names
-            .iter()
-            .map(|s| text_width(s, label_font))
-            .fold(0.0f32, f32::max)
-            + 10.0;
-        let left = 40.0 + label_w;
-        let top = 70.0 + label_w;
-        let width = (left + cell * n as f32 + 30.0).max(420.0);
-        let height = top + cell * n as f32 + 50.0;
-        let mut s = Scene::new(width, height);
+        let g = Grid::new(&names);
+        let mut s = Scene::new(g.width(), g.height());
         s.text(20.0, 30.0, title, 17.0, INK, Anchor::Start);
         s.text(
             20.0,
@@ -173,64 +154,119 @@ impl ConfusionMatrix {
             MUTED,
             Anchor::Start,
         );
+        self.draw_rows(&mut s, &idx, &names, &g);
+        g.draw_frame(&mut s, &names);
+        s
+    }
+
+    /// Row labels and cells of the shown rows `idx` (`names`: their labels).
+    #[allow(clippy::cast_precision_loss, reason = "layout and shares")]
+    fn draw_rows(&self, s: &mut Scene, idx: &[usize], names: &[String], g: &Grid) {
         for (r, &i) in idx.iter().enumerate() {
             let row = &self.matrix[i];
             let total: u64 = idx.iter().map(|&j| row[j]).sum();
-            let y = top + cell * r as f32;
+            let y = g.top + g.cell * r as f32;
             s.text(
-                left - 6.0,
-                y + cell / 2.0 + label_font * 0.35,
+                g.left - 6.0,
+                y + g.cell / 2.0 + g.label_font * 0.35,
                 &names[r],
-                label_font,
+                g.label_font,
                 INK,
                 Anchor::End,
             );
             for (c, &j) in idx.iter().enumerate() {
-                let x = left + cell * c as f32;
+                let x = g.left + g.cell * c as f32;
                 let v = row[j];
                 let f = if total > 0 { v as f64 / total as f64 } else { 0.0 };
-                s.rect(x, y, cell, cell, Some(blues(f)), Some(([222, 226, 230], 0.5)));
-                if v > 0 && cell >= 18.0 {
+                s.rect(x, y, g.cell, g.cell, Some(blues(f)), Some(([222, 226, 230], 0.5)));
+                if v > 0 && g.cell >= 18.0 {
                     let ink = if f > 0.5 { [255, 255, 255] } else { INK };
                     s.text(
-                        x + cell / 2.0,
-                        y + cell / 2.0 + font * 0.35,
+                        x + g.cell / 2.0,
+                        y + g.cell / 2.0 + g.font * 0.35,
                         v.to_string(),
-                        font,
+                        g.font,
                         ink,
                         Anchor::Middle,
                     );
                 }
             }
         }
-        for (c, name) in names.iter().enumerate() {
-            let x = left + cell * c as f32 + cell / 2.0 + label_font * 0.35;
-            s.vtext(x, top - 6.0, name, label_font, INK, Anchor::Start);
+    }
+}
+
+/// The layout of the matrix picture: cell size and fonts by the number of rows, margins by the
+/// longest label.
+struct Grid {
+    /// Rows (and columns) shown.
+    n: f32,
+    cell: f32,
+    font: f32,
+    label_font: f32,
+    left: f32,
+    top: f32,
+}
+
+impl Grid {
+    #[allow(clippy::cast_precision_loss, reason = "layout")]
+    fn new(names: &[String]) -> Self {
+        let n = names.len();
+        let cell: f32 = if n <= 12 {
+            40.0
+        } else if n <= 30 {
+            26.0
+        } else {
+            (900.0 / n as f32).max(8.0)
+        };
+        let label_font = (cell * 0.45).clamp(7.0, 12.0);
+        let label_w = names
+            .iter()
+            .map(|s| text_width(s, label_font))
+            .fold(0.0f32, f32::max)
+            + 10.0;
+        Self {
+            n: n as f32,
+            cell,
+            font: (cell * 0.36).clamp(6.0, 12.0),
+            label_font,
+            left: 40.0 + label_w,
+            top: 70.0 + label_w,
         }
-        s.rect(
-            left,
-            top,
-            cell * n as f32,
-            cell * n as f32,
-            None,
-            Some(([73, 80, 87], 1.0)),
-        );
+    }
+
+    fn width(&self) -> f32 {
+        (self.left + self.cell * self.n + 30.0).max(420.0)
+    }
+
+    fn height(&self) -> f32 {
+        self.top + self.cell * self.n + 50.0
+    }
+
+    /// Column labels, the border and the axis titles.
+    #[allow(clippy::cast_precision_loss, reason = "layout")]
+    fn draw_frame(&self, s: &mut Scene, names: &[String]) {
+        let (cell, left, top) = (self.cell, self.left, self.top);
+        for (c, name) in names.iter().enumerate() {
+            let x = left + cell * c as f32 + cell / 2.0 + self.label_font * 0.35;
+            s.vtext(x, top - 6.0, name, self.label_font, INK, Anchor::Start);
+        }
+        let side = cell * self.n;
+        s.rect(left, top, side, side, None, Some(([73, 80, 87], 1.0)));
         s.vtext(
             22.0,
-            top + cell * n as f32 / 2.0,
+            top + side / 2.0,
             "ground truth",
             12.0,
             MUTED,
             Anchor::Middle,
         );
         s.text(
-            left + cell * n as f32 / 2.0,
-            top + cell * n as f32 + 24.0,
+            left + side / 2.0,
+            top + side + 24.0,
             "detection",
             12.0,
             MUTED,
             Anchor::Middle,
         );
-        s
     }
 }

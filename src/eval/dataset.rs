@@ -16,52 +16,10 @@ use std::path::{Path, PathBuf};
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
+use crate::error::CocoError;
+pub use crate::error::SegmentationError;
 use crate::rle::{Bbox, Rle, RleError};
 use crate::{Error, Result};
-
-/// Why a segmentation cannot be used with its image.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SegmentationError {
-    /// A polygon with fewer than 3 points.
-    #[error("polygon {index} has {len} coordinates; a polygon needs at least 3 points (6 numbers)")]
-    TooFewPoints {
-        /// Position of the polygon in the list.
-        index: usize,
-        /// Number of coordinates.
-        len: usize,
-    },
-    /// A polygon with an odd number of coordinates.
-    #[error("polygon {index} has an odd number of coordinates ({len})")]
-    OddLength {
-        /// Position of the polygon in the list.
-        index: usize,
-        /// Number of coordinates.
-        len: usize,
-    },
-    /// A polygon with a NaN or infinite coordinate.
-    #[error("polygon {index} has a non-finite coordinate")]
-    NonFinite {
-        /// Position of the polygon in the list.
-        index: usize,
-    },
-    /// An RLE whose `size` is not the image's.
-    #[error(
-        "RLE size mismatch: segmentation size is {rle_height}x{rle_width} but the image is {height}x{width}"
-    )]
-    SizeMismatch {
-        /// `size[0]` of the RLE.
-        rle_height: u32,
-        /// `size[1]` of the RLE.
-        rle_width: u32,
-        /// Image height.
-        height: u32,
-        /// Image width.
-        width: u32,
-    },
-    /// A corrupt compressed string or counts that do not cover the mask.
-    #[error(transparent)]
-    Rle(#[from] RleError),
-}
 
 /// A segmentation as written in COCO JSON.
 #[derive(Debug, Clone, PartialEq)]
@@ -444,54 +402,54 @@ impl CocoDataset {
         categories: Vec<Category>,
         path: &Path,
     ) -> Result<Self> {
-        let bad = |reason: String| Error::Coco {
-            path: path.to_path_buf(),
-            reason,
-        };
+        let bad = |source: CocoError| Error::coco(path, source);
         let mut image_index = HashMap::with_capacity(images.len());
         for (i, img) in images.iter().enumerate() {
             if image_index.insert(img.id, i).is_some() {
-                return Err(bad(format!("duplicate image id {}", img.id)));
+                return Err(bad(CocoError::DuplicateImageId(img.id)));
             }
         }
         let mut category_index = HashMap::with_capacity(categories.len());
         for (i, c) in categories.iter().enumerate() {
             if category_index.insert(c.id, i).is_some() {
-                return Err(bad(format!("duplicate category id {}", c.id)));
+                return Err(bad(CocoError::DuplicateCategoryId(c.id)));
             }
         }
         let mut image_anns = vec![Vec::new(); images.len()];
         for (i, a) in annotations.iter().enumerate() {
             let Some(&ii) = image_index.get(&a.image_id) else {
-                return Err(bad(format!(
-                    "annotation id {} refers to unknown image id {}",
-                    a.id, a.image_id
-                )));
+                return Err(bad(CocoError::UnknownImage {
+                    annotation: a.id,
+                    image_id: a.image_id,
+                }));
             };
             if !category_index.contains_key(&a.category_id) {
-                return Err(bad(format!(
-                    "annotation id {} refers to unknown category id {}",
-                    a.id, a.category_id
-                )));
+                return Err(bad(CocoError::UnknownCategory {
+                    annotation: a.id,
+                    category_id: a.category_id,
+                }));
             }
             if a.area.is_none() {
-                return Err(bad(format!("annotation id {} has no \"area\"", a.id)));
+                return Err(bad(CocoError::MissingArea(a.id)));
             }
             if let Some(bb) = &a.bbox
                 && bb.len() != 4
             {
-                return Err(bad(format!(
-                    "annotation id {} has a bbox with {} numbers, not 4",
-                    a.id,
-                    bb.len()
-                )));
+                return Err(bad(CocoError::BboxLength {
+                    annotation: a.id,
+                    len: bb.len(),
+                }));
             }
             if let Some(seg) = &a.segmentation {
                 let img = &images[ii];
-                seg.validate(img.height, img.width)
-                    .map_err(|r| bad(format!("annotation id {}: {r}", a.id)))?;
+                seg.validate(img.height, img.width).map_err(|source| {
+                    bad(CocoError::Segmentation {
+                        annotation: a.id,
+                        source,
+                    })
+                })?;
             }
-            let idx = u32::try_from(i).map_err(|_| bad("more than 2^32 annotations".into()))?;
+            let idx = u32::try_from(i).map_err(|_| bad(CocoError::TooManyAnnotations))?;
             image_anns[ii].push(idx);
         }
         Ok(Self {
@@ -562,6 +520,26 @@ pub struct Detection {
     pub segmentation: Option<Segmentation>,
 }
 
+/// How result areas and boxes are derived, decided by the first result like `COCO.loadRes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResultMode {
+    /// The first result had a non-empty `bbox`: every area is `w * h`, a missing segmentation is
+    /// the box as a polygon.
+    Bbox,
+    /// The first result had only a `segmentation`: area is the mask area, a missing box is the
+    /// mask's box.
+    Segm,
+}
+
+/// A detection with the id `loadRes` gives it (1-based, in insertion order).
+#[derive(Debug, Clone)]
+pub struct DetEntry {
+    /// Result id (`ann['id'] = index + 1`).
+    pub id: u64,
+    /// The detection.
+    pub det: Detection,
+}
+
 #[derive(Deserialize)]
 struct RawResult {
     image_id: i64,
@@ -602,13 +580,15 @@ pub fn parse_results(bytes: &[u8], path: &Path) -> Result<Results> {
             let bbox = match r.bbox {
                 None => None,
                 Some(b) if b.is_empty() => None,
-                Some(b) => Some(<[f64; 4]>::try_from(b.as_slice()).map_err(|_| Error::Coco {
-                    path: path.to_path_buf(),
-                    reason: format!(
-                        "result {i} (image id {}): bbox has {} numbers, not 4",
-                        r.image_id,
-                        b.len()
-                    ),
+                Some(b) => Some(<[f64; 4]>::try_from(b.as_slice()).map_err(|_| {
+                    Error::coco(
+                        path,
+                        CocoError::ResultBboxLength {
+                            index: i,
+                            image_id: r.image_id,
+                            len: b.len(),
+                        },
+                    )
                 })?),
             };
             Ok((

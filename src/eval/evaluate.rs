@@ -8,21 +8,10 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::dataset::{CocoDataset, Detection};
+use super::dataset::{CocoDataset, DetEntry, ResultMode};
 use super::params::IouType;
 use super::shapes::{ShapeContext, Shapes, iou_matrix};
 use crate::Result;
-
-/// How result areas and boxes are derived, decided by the first result like `COCO.loadRes`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ResultMode {
-    /// The first result had a non-empty `bbox`: every area is `w * h`, a missing segmentation is
-    /// the box as a polygon.
-    Bbox,
-    /// The first result had only a `segmentation`: area is the mask area, a missing box is the
-    /// mask's box.
-    Segm,
-}
 
 /// Flag bit: the detection is matched to a ground truth (pycocotools `dtm != 0`).
 pub const MATCHED: u8 = 1;
@@ -42,15 +31,6 @@ pub struct CatEval {
     pub flags: Vec<u8>,
     /// Per area range: ground truths not ignored (`gtIgnore == 0`).
     pub num_pos: Vec<u32>,
-}
-
-/// A detection with the id `loadRes` gives it (1-based, in insertion order).
-#[derive(Debug, Clone)]
-pub struct DetEntry {
-    /// Result id (`ann['id'] = index + 1`).
-    pub id: u64,
-    /// The detection.
-    pub det: Detection,
 }
 
 /// What `evaluate_image` needs besides the data.

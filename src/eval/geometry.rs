@@ -6,8 +6,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::dataset::CocoDataset;
-use super::evaluate::{DetEntry, ResultMode};
+use super::dataset::{CocoDataset, DetEntry, ResultMode};
 use super::params::IouType;
 use super::shapes::{ShapeContext, Shapes, iou_matrix};
 use crate::Result;

@@ -49,17 +49,19 @@ mod phase_tests;
 
 pub use accumulate::Accumulated;
 pub use confusion::{ConfusionMatrix, ConfusionParams};
+pub use dataset::ResultMode;
 pub use dataset::{
     Annotation, Category, CocoDataset, Detection, ImageInfo, Results, Segmentation, load_results,
 };
-pub use evaluate::ResultMode;
 pub use params::{IouType, Params, Protocol};
 pub use summarize::{CategoryAp, STAT_NAMES};
 pub use tide::{TideParams, TideReport};
 pub use voc::VocReport;
 
-use evaluate::{CatEval, Context, DetEntry};
+use dataset::DetEntry;
+use evaluate::{CatEval, Context};
 
+use crate::error::{CocoError, ResultProblem};
 use crate::{Error, Result};
 
 /// Streaming evaluator: ground truth up front, detections image by image, numbers at the end.
@@ -180,25 +182,25 @@ impl Evaluator {
 
     fn push(&mut self, image_id: i64, det: Detection) -> Result<()> {
         let id = self.next_id + 1;
-        let bad = |reason: String| Error::Coco {
-            path: self.results_path.clone(),
-            reason,
+        let bad = |problem: ResultProblem| {
+            let image_id = (!matches!(problem, ResultProblem::UnknownImage(_))).then_some(image_id);
+            Error::coco(
+                &self.results_path,
+                CocoError::Result {
+                    id,
+                    image_id,
+                    problem,
+                },
+            )
         };
         let Some(pos) = self.gt.image_position(image_id) else {
-            return Err(bad(format!(
-                "result {id} refers to image id {image_id}, which is not in the ground truth"
-            )));
+            return Err(bad(ResultProblem::UnknownImage(image_id)));
         };
         if self.gt.category_position(det.category_id).is_none() {
-            return Err(bad(format!(
-                "result {id} (image id {image_id}) refers to category id {}, which is not in the ground truth",
-                det.category_id
-            )));
+            return Err(bad(ResultProblem::UnknownCategory(det.category_id)));
         }
         if !det.score.is_finite() {
-            return Err(bad(format!(
-                "result {id} (image id {image_id}) has a non-finite score"
-            )));
+            return Err(bad(ResultProblem::NonFiniteScore));
         }
         let mode = if let Some(m) = self.mode {
             m
@@ -208,30 +210,28 @@ impl Evaluator {
             } else if det.segmentation.is_some() {
                 ResultMode::Segm
             } else {
-                return Err(bad(format!(
-                    "result {id} (image id {image_id}) has neither bbox nor segmentation"
-                )));
+                return Err(bad(ResultProblem::NoShape));
             };
             self.mode = Some(m);
             m
         };
         match mode {
             ResultMode::Bbox if det.bbox.is_none() => {
-                return Err(bad(format!(
-                    "result {id} (image id {image_id}) has no bbox, but the first result has one (loadRes takes areas from boxes)"
-                )));
+                return Err(bad(ResultProblem::MissingBbox));
             }
             ResultMode::Segm if det.segmentation.is_none() => {
-                return Err(bad(format!(
-                    "result {id} (image id {image_id}) has no segmentation, but the first result has no bbox"
-                )));
+                return Err(bad(ResultProblem::MissingSegmentation));
             }
             _ => {}
         }
         if let Some(seg) = &det.segmentation {
             let img = &self.gt.images[pos];
-            seg.validate(img.height, img.width)
-                .map_err(|r| bad(format!("result {id} (image id {image_id}): {r}")))?;
+            seg.validate(img.height, img.width).map_err(|source| {
+                Error::coco(
+                    &self.results_path,
+                    CocoError::ResultSegmentation { id, image_id, source },
+                )
+            })?;
         }
         self.next_id = id;
         self.dets[pos].push(DetEntry { id, det });

@@ -15,8 +15,8 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use super::accumulate::accumulate;
-use super::dataset::{Annotation, Category, CocoDataset, Detection, ImageInfo};
-use super::evaluate::{CatEval, Context, DetEntry, IGNORED, MATCHED, ResultMode, evaluate_image};
+use super::dataset::{Annotation, Category, CocoDataset, DetEntry, Detection, ImageInfo, ResultMode};
+use super::evaluate::{CatEval, Context, IGNORED, MATCHED, evaluate_image};
 use super::params::{IouType, Params};
 use super::summarize::summarize;
 

@@ -10,9 +10,11 @@
 use std::path::{Path, PathBuf};
 
 use super::EvalReport;
+use super::accumulate::Accumulated;
 use super::canvas::{Anchor, Colour, Scene, text_width};
 use super::params::Protocol;
-use super::summarize::{mean_valid, py_fixed};
+use super::summarize::{CategoryAp, mean_valid, py_fixed};
+use super::voc::VocReport;
 use crate::output::{write_atomic, write_bytes_atomic};
 use crate::{Error, Result};
 
@@ -206,178 +208,240 @@ fn save(fig: &Figure, dir: &Path, stem: &str, written: &mut Vec<PathBuf>) -> Res
 /// The figures of a report: `("all", overall)` first, then `(category id, figure)` for every
 /// category with ground truth or detections.
 #[must_use]
-#[allow(clippy::too_many_lines, reason = "COCO and VOC figures side by side")]
 pub fn figures(report: &EvalReport) -> Vec<(String, Figure)> {
-    let p = &report.params;
-    let kind = report.iou_type.as_str();
-    let thr_label = |t: f64| py_fixed(t, 2);
-    let mut out = Vec::new();
     if let Some(acc) = &report.accumulated {
-        let [tn, rn, kn, an, mn] = acc.shape;
-        let m = mn.saturating_sub(1);
-        let max_det = p.sorted_max_dets().last().copied().unwrap_or(0);
-        let rec = &p.rec_thrs;
-        let iou_range = format!(
-            "{}:{}",
-            thr_label(p.iou_thrs.first().copied().unwrap_or(0.0)),
-            thr_label(p.iou_thrs.last().copied().unwrap_or(0.0))
-        );
-        // ks: the categories averaged (one for a category figure, all for the overall one).
-        let panels = |ks: &[usize]| -> Vec<Panel> {
-            let cell = |t: usize, r: usize, a: usize| -> Vec<f64> {
-                ks.iter()
-                    .map(|&k| acc.precision[acc.pidx(t, r, k, a, m)])
-                    .collect()
-            };
-            let iou_curves = (0..tn)
-                .map(|t| {
-                    let pts: Vec<(f64, f64)> = (0..rn)
-                        .filter_map(|r| {
-                            let v = mean_valid(&cell(t, r, 0));
-                            (v > -1.0).then_some((rec[r], v))
-                        })
-                        .collect();
-                    let all: Vec<f64> = (0..rn).flat_map(|r| cell(t, r, 0)).collect();
-                    let ap = mean_valid(&all);
-                    Curve {
-                        label: thr_label(p.iou_thrs[t]),
-                        ap: (ap > -1.0).then_some(ap),
-                        points: pts,
-                        colour: ramp(t, tn),
-                    }
-                })
-                .collect();
-            let area_curves = (0..an)
-                .map(|a| {
-                    let pts: Vec<(f64, f64)> = (0..rn)
-                        .filter_map(|r| {
-                            let v: Vec<f64> = (0..tn).flat_map(|t| cell(t, r, a)).collect();
-                            let v = mean_valid(&v);
-                            (v > -1.0).then_some((rec[r], v))
-                        })
-                        .collect();
-                    let all: Vec<f64> = (0..tn)
-                        .flat_map(|t| (0..rn).map(move |r| (t, r)))
-                        .flat_map(|(t, r)| cell(t, r, a))
-                        .collect();
-                    let ap = mean_valid(&all);
-                    Curve {
-                        label: p.area_rng_lbl.get(a).cloned().unwrap_or_default(),
-                        ap: (ap > -1.0).then_some(ap),
-                        points: pts,
-                        colour: AREA_COLOURS[a % AREA_COLOURS.len()],
-                    }
-                })
-                .collect();
-            vec![
-                Panel {
-                    title: format!("By IoU threshold (area all, maxDets {max_det})"),
-                    legend_title: "IoU".into(),
-                    curves: iou_curves,
-                },
-                Panel {
-                    title: format!("By area range (mean over IoU {iou_range})"),
-                    legend_title: "area".into(),
-                    curves: area_curves,
-                },
-            ]
-        };
-        let all_ks: Vec<usize> = (0..kn).collect();
-        let n_with_gt = report.per_category.iter().filter(|c| c.num_gt > 0).count();
-        let stat = |i: usize| report.stats.get(i).copied().unwrap_or(-1.0);
-        out.push((
-            "all".to_owned(),
-            Figure {
-                title: format!("Precision-recall, all categories ({kind})"),
-                subtitle: format!(
-                    "AP {}  AP50 {}  AP75 {}  AR100 {}  |  mean over {n_with_gt} categories with ground truth, {} images, {} detections",
-                    pct(stat(0)),
-                    pct(stat(1)),
-                    pct(stat(2)),
-                    pct(stat(8)),
-                    p.img_ids.as_ref().map_or(0, Vec::len),
-                    report.num_detections
-                ),
-                panels: panels(&all_ks),
-            },
-        ));
-        if kn > 1 || p.use_cats {
-            for (k, c) in report.per_category.iter().enumerate() {
-                if c.num_gt == 0 && c.num_dt == 0 {
-                    continue;
-                }
-                let ap_at = |thr: f64| {
-                    p.iou_thrs
-                        .iter()
-                        .position(|&t| t == thr)
-                        .map_or(-1.0, |i| c.ap_per_iou[i])
-                };
-                out.push((
-                    c.category_id.to_string(),
-                    Figure {
-                        title: format!(
-                            "Precision-recall: {} (category {}, {kind})",
-                            c.name, c.category_id
-                        ),
-                        subtitle: format!(
-                            "AP {}  AP50 {}  AP75 {}  AR {}  |  {} ground truths, {} detections",
-                            pct(c.ap),
-                            pct(ap_at(0.5)),
-                            pct(ap_at(0.75)),
-                            pct(c.ar),
-                            c.num_gt,
-                            c.num_dt
-                        ),
-                        panels: panels(&[k]),
-                    },
-                ));
-            }
-        }
+        coco_figures(report, acc)
     } else if let Some(voc) = &report.voc {
-        let label = if report.protocol == Protocol::VocChainercv {
-            "chainercv all-point AP"
-        } else {
-            "AP"
-        };
+        voc_figures(report, voc)
+    } else {
+        Vec::new()
+    }
+}
+
+fn thr_label(t: f64) -> String {
+    py_fixed(t, 2)
+}
+
+/// A category's figure title.
+fn category_title(report: &EvalReport, c: &CategoryAp) -> String {
+    format!(
+        "Precision-recall: {} (category {}, {})",
+        c.name,
+        c.category_id,
+        report.iou_type.as_str()
+    )
+}
+
+/// The COCO figures: the overall one, then one per category (when categories are used).
+fn coco_figures(report: &EvalReport, acc: &Accumulated) -> Vec<(String, Figure)> {
+    let kn = acc.shape[2];
+    let panels = CocoPanels::new(report, acc);
+    let all_ks: Vec<usize> = (0..kn).collect();
+    let mut out = vec![("all".to_owned(), overall_figure(report, panels.panels(&all_ks)))];
+    if kn > 1 || report.params.use_cats {
         for (k, c) in report.per_category.iter().enumerate() {
             if c.num_gt == 0 && c.num_dt == 0 {
                 continue;
             }
-            let curves = voc
-                .curves
-                .iter()
-                .enumerate()
-                .map(|(t, per_k)| Curve {
-                    label: thr_label(p.iou_thrs[t]),
-                    ap: c.ap_per_iou.get(t).copied().filter(|&v| v > -1.0),
-                    points: per_k[k]
-                        .0
-                        .iter()
-                        .copied()
-                        .zip(per_k[k].1.iter().copied())
-                        .collect(),
-                    colour: ramp(t, voc.curves.len()),
-                })
-                .collect();
             out.push((
                 c.category_id.to_string(),
-                Figure {
-                    title: format!(
-                        "Precision-recall: {} (category {}, {kind})",
-                        c.name, c.category_id
-                    ),
-                    subtitle: format!(
-                        "VOC protocol, {label}  |  {} ground truths, {} detections",
-                        c.num_gt, c.num_dt
-                    ),
-                    panels: vec![Panel {
-                        title: "By IoU threshold".into(),
-                        legend_title: "IoU".into(),
-                        curves,
-                    }],
-                },
+                coco_category_figure(report, c, panels.panels(&[k])),
             ));
         }
+    }
+    out
+}
+
+/// The overall COCO figure: the summary numbers and the mean over all categories.
+fn overall_figure(report: &EvalReport, panels: Vec<Panel>) -> Figure {
+    let p = &report.params;
+    let n_with_gt = report.per_category.iter().filter(|c| c.num_gt > 0).count();
+    let stat = |i: usize| report.stats.get(i).copied().unwrap_or(-1.0);
+    Figure {
+        title: format!("Precision-recall, all categories ({})", report.iou_type.as_str()),
+        subtitle: format!(
+            "AP {}  AP50 {}  AP75 {}  AR100 {}  |  mean over {n_with_gt} categories with ground truth, {} images, {} detections",
+            pct(stat(0)),
+            pct(stat(1)),
+            pct(stat(2)),
+            pct(stat(8)),
+            p.img_ids.as_ref().map_or(0, Vec::len),
+            report.num_detections
+        ),
+        panels,
+    }
+}
+
+/// One category's COCO figure.
+fn coco_category_figure(report: &EvalReport, c: &CategoryAp, panels: Vec<Panel>) -> Figure {
+    let ap_at = |thr: f64| {
+        report
+            .params
+            .iou_thrs
+            .iter()
+            .position(|&t| t == thr)
+            .map_or(-1.0, |i| c.ap_per_iou[i])
+    };
+    Figure {
+        title: category_title(report, c),
+        subtitle: format!(
+            "AP {}  AP50 {}  AP75 {}  AR {}  |  {} ground truths, {} detections",
+            pct(c.ap),
+            pct(ap_at(0.5)),
+            pct(ap_at(0.75)),
+            pct(c.ar),
+            c.num_gt,
+            c.num_dt
+        ),
+        panels,
+    }
+}
+
+/// The two panels of a COCO figure, for any set of categories (averaged).
+struct CocoPanels<'a> {
+    params: &'a super::Params,
+    acc: &'a Accumulated,
+    /// Index of the largest maxDets.
+    m: usize,
+    max_det: usize,
+    iou_range: String,
+}
+
+impl<'a> CocoPanels<'a> {
+    fn new(report: &'a EvalReport, acc: &'a Accumulated) -> Self {
+        let p = &report.params;
+        Self {
+            params: p,
+            acc,
+            m: acc.shape[4].saturating_sub(1),
+            max_det: p.sorted_max_dets().last().copied().unwrap_or(0),
+            iou_range: format!(
+                "{}:{}",
+                thr_label(p.iou_thrs.first().copied().unwrap_or(0.0)),
+                thr_label(p.iou_thrs.last().copied().unwrap_or(0.0))
+            ),
+        }
+    }
+
+    /// Precision of categories `ks` at `IoU` threshold `t`, recall threshold `r`, area range `a`.
+    fn cell(&self, ks: &[usize], t: usize, r: usize, a: usize) -> Vec<f64> {
+        ks.iter()
+            .map(|&k| self.acc.precision[self.acc.pidx(t, r, k, a, self.m)])
+            .collect()
+    }
+
+    fn panels(&self, ks: &[usize]) -> Vec<Panel> {
+        vec![
+            Panel {
+                title: format!("By IoU threshold (area all, maxDets {})", self.max_det),
+                legend_title: "IoU".into(),
+                curves: self.iou_curves(ks),
+            },
+            Panel {
+                title: format!("By area range (mean over IoU {})", self.iou_range),
+                legend_title: "area".into(),
+                curves: self.area_curves(ks),
+            },
+        ]
+    }
+
+    /// One curve per `IoU` threshold, area `all`.
+    fn iou_curves(&self, ks: &[usize]) -> Vec<Curve> {
+        let [tn, rn, ..] = self.acc.shape;
+        let rec = &self.params.rec_thrs;
+        (0..tn)
+            .map(|t| {
+                let pts: Vec<(f64, f64)> = (0..rn)
+                    .filter_map(|r| {
+                        let v = mean_valid(&self.cell(ks, t, r, 0));
+                        (v > -1.0).then_some((rec[r], v))
+                    })
+                    .collect();
+                let all: Vec<f64> = (0..rn).flat_map(|r| self.cell(ks, t, r, 0)).collect();
+                let ap = mean_valid(&all);
+                Curve {
+                    label: thr_label(self.params.iou_thrs[t]),
+                    ap: (ap > -1.0).then_some(ap),
+                    points: pts,
+                    colour: ramp(t, tn),
+                }
+            })
+            .collect()
+    }
+
+    /// One curve per area range, averaged over the `IoU` thresholds.
+    fn area_curves(&self, ks: &[usize]) -> Vec<Curve> {
+        let [tn, rn, _, an, _] = self.acc.shape;
+        let rec = &self.params.rec_thrs;
+        (0..an)
+            .map(|a| {
+                let pts: Vec<(f64, f64)> = (0..rn)
+                    .filter_map(|r| {
+                        let v: Vec<f64> = (0..tn).flat_map(|t| self.cell(ks, t, r, a)).collect();
+                        let v = mean_valid(&v);
+                        (v > -1.0).then_some((rec[r], v))
+                    })
+                    .collect();
+                let all: Vec<f64> = (0..tn)
+                    .flat_map(|t| (0..rn).map(move |r| (t, r)))
+                    .flat_map(|(t, r)| self.cell(ks, t, r, a))
+                    .collect();
+                let ap = mean_valid(&all);
+                Curve {
+                    label: self.params.area_rng_lbl.get(a).cloned().unwrap_or_default(),
+                    ap: (ap > -1.0).then_some(ap),
+                    points: pts,
+                    colour: AREA_COLOURS[a % AREA_COLOURS.len()],
+                }
+            })
+            .collect()
+    }
+}
+
+/// The VOC figures: one per category with ground truth or detections, its curves at every
+/// `IoU` threshold.
+fn voc_figures(report: &EvalReport, voc: &VocReport) -> Vec<(String, Figure)> {
+    let label = if report.protocol == Protocol::VocChainercv {
+        "chainercv all-point AP"
+    } else {
+        "AP"
+    };
+    let mut out = Vec::new();
+    for (k, c) in report.per_category.iter().enumerate() {
+        if c.num_gt == 0 && c.num_dt == 0 {
+            continue;
+        }
+        let curves = voc
+            .curves
+            .iter()
+            .enumerate()
+            .map(|(t, per_k)| Curve {
+                label: thr_label(report.params.iou_thrs[t]),
+                ap: c.ap_per_iou.get(t).copied().filter(|&v| v > -1.0),
+                points: per_k[k]
+                    .0
+                    .iter()
+                    .copied()
+                    .zip(per_k[k].1.iter().copied())
+                    .collect(),
+                colour: ramp(t, voc.curves.len()),
+            })
+            .collect();
+        out.push((
+            c.category_id.to_string(),
+            Figure {
+                title: category_title(report, c),
+                subtitle: format!(
+                    "VOC protocol, {label}  |  {} ground truths, {} detections",
+                    c.num_gt, c.num_dt
+                ),
+                panels: vec![Panel {
+                    title: "By IoU threshold".into(),
+                    legend_title: "IoU".into(),
+                    curves,
+                }],
+            },
+        ));
     }
     out
 }

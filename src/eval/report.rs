@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::confusion::ConfusionMatrix;
-use super::summarize::py_fixed;
+use super::summarize::{CategoryAp, py_fixed};
 use super::tide::TideReport;
 use super::{EvalReport, Protocol, TableOptions, plot};
 use crate::Result;
@@ -46,11 +46,12 @@ table{border-collapse:collapse;font-size:.9em}th,td{padding:.25em .6em;border-bo
 th{background:#f8f9fa}td.l,th.l{text-align:left}pre{background:#f8f9fa;padding:.8em;overflow-x:auto;font-size:.85em}\
 img{max-width:100%;border:1px solid #e9ecef}.muted{color:#6c757d}.grid{display:flex;flex-wrap:wrap;gap:10px}.grid a img{width:340px}";
 
-/// Writes the report into `dir` (created if needed); returns the path of `index.html`.
+/// Writes the report into `dir` (created if needed); returns the path of `index.html`. The page
+/// is written section by section, in this order: header, summary, per-category table, TIDE,
+/// confusion matrix, per-category figures.
 ///
 /// # Errors
 /// [`crate::Error::Io`] when a file cannot be written; JSON errors as [`crate::Error::Invalid`].
-#[allow(clippy::too_many_lines, reason = "one page, section by section")]
 pub fn write_report(
     dir: &Path,
     report: &EvalReport,
@@ -61,6 +62,40 @@ pub fn write_report(
     write_bytes_atomic(&dir.join("eval.json"), to_json(report)?.as_bytes())?;
     plot::write_plots(report, &dir.join("plots"))?;
     let mut h = String::new();
+    header(&mut h, report, extras.inputs);
+    summary(&mut h, report, dir);
+    let rows = report.table_rows(opts);
+    category_table(&mut h, report, dir, &rows);
+    if let Some(t) = extras.tide {
+        write_bytes_atomic(&dir.join("tide.json"), to_json(t)?.as_bytes())?;
+        tide_section(&mut h, t);
+    }
+    if let Some(c) = extras.confusion {
+        write_bytes_atomic(&dir.join("confusion.json"), to_json(c)?.as_bytes())?;
+        let title = format!("Confusion matrix ({})", report.iou_type.as_str());
+        plot::write_scene(&c.scene(opts.all_categories, &title), dir, "confusion")?;
+        let _ = writeln!(
+            h,
+            "<h2 id=\"confusion\">Confusion matrix</h2>\n<p><a href=\"confusion.svg\"><img src=\"confusion.svg\" alt=\"confusion matrix\"></a></p><p class=\"muted\">Counts in <a href=\"confusion.json\">confusion.json</a>.</p>"
+        );
+    }
+    if rows.iter().any(|c| c.num_gt > 0 || c.num_dt > 0)
+        && (report.accumulated.is_some() || report.voc.is_some())
+    {
+        figure_grid(&mut h, dir, &rows);
+    }
+    let _ = writeln!(
+        h,
+        "<p class=\"muted\">Written by baiseg-rt {}.</p></body></html>",
+        env!("CARGO_PKG_VERSION")
+    );
+    let index = dir.join("index.html");
+    write_bytes_atomic(&index, h.as_bytes())?;
+    Ok(index)
+}
+
+/// The page head, the title and what was evaluated (`inputs`: `(label, value)` rows).
+fn header(h: &mut String, report: &EvalReport, inputs: &[(&str, String)]) {
     let kind = report.iou_type.as_str();
     let _ = write!(
         h,
@@ -79,9 +114,9 @@ pub fn write_report(
         report.per_category.len(),
         report.num_detections
     );
-    if !extras.inputs.is_empty() {
+    if !inputs.is_empty() {
         let _ = writeln!(h, "<table>");
-        for (k, v) in extras.inputs {
+        for (k, v) in inputs {
             let _ = writeln!(
                 h,
                 "<tr><th class=\"l\">{}</th><td class=\"l\"><code>{}</code></td></tr>",
@@ -91,7 +126,10 @@ pub fn write_report(
         }
         let _ = writeln!(h, "</table>");
     }
-    // Headline numbers.
+}
+
+/// The headline numbers, the summary text and the overall figure.
+fn summary(h: &mut String, report: &EvalReport, dir: &Path) {
     let _ = writeln!(h, "<h2 id=\"summary\">Summary</h2>\n<table><tr>");
     for n in &report.stat_names {
         let _ = write!(h, "<th>{}</th>", esc(n));
@@ -107,8 +145,11 @@ pub fn write_report(
             "<h2 id=\"pr\">Precision-recall</h2>\n<p><a href=\"plots/pr_all.svg\"><img src=\"plots/pr_all.svg\" alt=\"precision-recall curves, all categories\"></a></p>"
         );
     }
-    // Per-category table.
-    let rows = report.table_rows(opts);
+}
+
+/// The per-category table (`rows`, as the summary's table shows them), linking each category's
+/// figure when there is one.
+fn category_table(h: &mut String, report: &EvalReport, dir: &Path, rows: &[&CategoryAp]) {
     let _ = writeln!(h, "<h2 id=\"categories\">Per category</h2>");
     let hidden = report.per_category.len() - rows.len();
     if hidden > 0 {
@@ -128,7 +169,7 @@ pub fn write_report(
         let _ = write!(h, "<th>AP@{}</th>", py_fixed(*t * 100.0, 0));
     }
     let _ = writeln!(h, "<th>plot</th></tr>");
-    for c in &rows {
+    for c in rows {
         let _ = write!(
             h,
             "<tr><td>{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td>",
@@ -154,74 +195,55 @@ pub fn write_report(
         }
     }
     let _ = writeln!(h, "</table>");
-    if let Some(t) = extras.tide {
-        write_bytes_atomic(&dir.join("tide.json"), to_json(t)?.as_bytes())?;
+}
+
+/// The TIDE table.
+fn tide_section(h: &mut String, t: &TideReport) {
+    let _ = writeln!(
+        h,
+        "<h2 id=\"tide\">Error breakdown (TIDE)</h2>\n<p class=\"muted\">AP@{} = {} (tidecv AP); dAP = AP gained by fixing every error of the type alone. Definitions: Bolya et al., ECCV 2020, as in <code>docs/evaluation.md</code>.</p>",
+        t.params.pos_thresh,
+        py_fixed(t.ap * 100.0, 2)
+    );
+    let _ = writeln!(
+        h,
+        "<table><tr><th class=\"l\">error</th><th>count</th><th>dAP</th></tr>"
+    );
+    for e in &t.errors {
         let _ = writeln!(
             h,
-            "<h2 id=\"tide\">Error breakdown (TIDE)</h2>\n<p class=\"muted\">AP@{} = {} (tidecv AP); dAP = AP gained by fixing every error of the type alone. Definitions: Bolya et al., ECCV 2020, as in <code>docs/evaluation.md</code>.</p>",
-            t.params.pos_thresh,
-            py_fixed(t.ap * 100.0, 2)
+            "<tr><td class=\"l\">{}</td><td>{}</td><td>{}</td></tr>",
+            e.kind.name(),
+            e.count,
+            py_fixed(e.d_ap * 100.0, 2)
         );
-        let _ = writeln!(
-            h,
-            "<table><tr><th class=\"l\">error</th><th>count</th><th>dAP</th></tr>"
-        );
-        for e in &t.errors {
-            let _ = writeln!(
-                h,
-                "<tr><td class=\"l\">{}</td><td>{}</td><td>{}</td></tr>",
-                e.kind.name(),
-                e.count,
-                py_fixed(e.d_ap * 100.0, 2)
-            );
-        }
-        let _ = writeln!(
-            h,
-            "<tr><td class=\"l\">all false positives</td><td></td><td>{}</td></tr><tr><td class=\"l\">all false negatives</td><td></td><td>{}</td></tr></table>",
-            py_fixed(t.d_ap_false_pos * 100.0, 2),
-            py_fixed(t.d_ap_false_neg * 100.0, 2)
-        );
-    }
-    if let Some(c) = extras.confusion {
-        write_bytes_atomic(&dir.join("confusion.json"), to_json(c)?.as_bytes())?;
-        plot::write_scene(
-            &c.scene(opts.all_categories, &format!("Confusion matrix ({kind})")),
-            dir,
-            "confusion",
-        )?;
-        let _ = writeln!(
-            h,
-            "<h2 id=\"confusion\">Confusion matrix</h2>\n<p><a href=\"confusion.svg\"><img src=\"confusion.svg\" alt=\"confusion matrix\"></a></p><p class=\"muted\">Counts in <a href=\"confusion.json\">confusion.json</a>.</p>"
-        );
-    }
-    if rows.iter().any(|c| c.num_gt > 0 || c.num_dt > 0)
-        && (report.accumulated.is_some() || report.voc.is_some())
-    {
-        let _ = writeln!(
-            h,
-            "<h2 id=\"pr-categories\">Precision-recall per category</h2>\n<div class=\"grid\">"
-        );
-        for c in rows
-            .iter()
-            .filter(|c| dir.join(format!("plots/pr_{}.svg", c.category_id)).is_file())
-        {
-            let _ = writeln!(
-                h,
-                "<a href=\"plots/pr_{id}.svg\"><img src=\"plots/pr_{id}.svg\" alt=\"{}\" loading=\"lazy\"></a>",
-                esc(&c.name),
-                id = c.category_id
-            );
-        }
-        let _ = writeln!(h, "</div>");
     }
     let _ = writeln!(
         h,
-        "<p class=\"muted\">Written by baiseg-rt {}.</p></body></html>",
-        env!("CARGO_PKG_VERSION")
+        "<tr><td class=\"l\">all false positives</td><td></td><td>{}</td></tr><tr><td class=\"l\">all false negatives</td><td></td><td>{}</td></tr></table>",
+        py_fixed(t.d_ap_false_pos * 100.0, 2),
+        py_fixed(t.d_ap_false_neg * 100.0, 2)
     );
-    let index = dir.join("index.html");
-    write_bytes_atomic(&index, h.as_bytes())?;
-    Ok(index)
+}
+
+/// The grid of per-category figures.
+fn figure_grid(h: &mut String, dir: &Path, rows: &[&CategoryAp]) {
+    let _ = writeln!(
+        h,
+        "<h2 id=\"pr-categories\">Precision-recall per category</h2>\n<div class=\"grid\">"
+    );
+    for c in rows
+        .iter()
+        .filter(|c| dir.join(format!("plots/pr_{}.svg", c.category_id)).is_file())
+    {
+        let _ = writeln!(
+            h,
+            "<a href=\"plots/pr_{id}.svg\"><img src=\"plots/pr_{id}.svg\" alt=\"{}\" loading=\"lazy\"></a>",
+            esc(&c.name),
+            id = c.category_id
+        );
+    }
+    let _ = writeln!(h, "</div>");
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {

@@ -2,24 +2,15 @@
 //! and area under `COCO.loadRes` rules (docs/evaluation.md#loadres), and the `IoU` matrix between
 //! two sets of them (mask, box or boundary `IoU`). COCO ([`super::evaluate`]), VOC
 //! ([`super::voc`]) and the error analyses ([`super::geometry`]) all decode and compare here.
-use std::fmt::Display;
 use std::path::Path;
 
 use super::boundary::dilation_radius;
-use super::dataset::CocoDataset;
-use super::evaluate::{DetEntry, ResultMode};
+use super::dataset::{CocoDataset, DetEntry, ResultMode};
 use super::iou::{MaskGeom, boundary_iou_matrix, box_iou_matrix, mask_iou_matrix};
 use super::params::IouType;
+use crate::error::{CocoError, ShapeProblem};
 use crate::rle::{Bbox, Rle};
 use crate::{Error, Result};
-
-/// [`Error::Coco`] naming `path`.
-pub(crate) fn coco_error(path: &Path, reason: impl Display) -> Error {
-    Error::Coco {
-        path: path.to_path_buf(),
-        reason: reason.to_string(),
-    }
-}
 
 /// The mask of annotation `ann` (index into `gt.annotations`) on an `h x w` image
 /// (pycocotools `annToRLE`).
@@ -29,13 +20,17 @@ pub(crate) fn coco_error(path: &Path, reason: impl Display) -> Error {
 pub fn gt_mask(gt: &CocoDataset, ann: u32, h: u32, w: u32) -> Result<Rle> {
     let a = &gt.annotations[ann as usize];
     let Some(seg) = &a.segmentation else {
-        return Err(coco_error(
-            &gt.path,
-            format_args!("annotation id {} has no segmentation", a.id),
-        ));
+        return Err(Error::coco(&gt.path, CocoError::MissingSegmentation(a.id)));
     };
-    seg.to_rle(h, w)
-        .map_err(|r| coco_error(&gt.path, format_args!("annotation id {}: {r}", a.id)))
+    seg.to_rle(h, w).map_err(|source| {
+        Error::coco(
+            &gt.path,
+            CocoError::Mask {
+                annotation: a.id,
+                source,
+            },
+        )
+    })
 }
 
 /// The box of annotation `ann` (index into `gt.annotations`).
@@ -47,25 +42,26 @@ pub fn gt_box(gt: &CocoDataset, ann: u32) -> Result<Bbox> {
     a.bbox
         .as_deref()
         .and_then(|b| <[f64; 4]>::try_from(b).ok())
-        .ok_or_else(|| coco_error(&gt.path, format_args!("annotation id {} has no bbox", a.id)))
+        .ok_or_else(|| Error::coco(&gt.path, CocoError::MissingBbox(a.id)))
 }
 
 /// The detection's mask and area under `loadRes` rules.
 pub(crate) fn det_mask(e: &DetEntry, h: u32, w: u32, mode: ResultMode, path: &Path) -> Result<(Rle, f64)> {
-    let err = |r: &dyn Display| {
-        coco_error(
+    let err = |problem: ShapeProblem| {
+        Error::coco(
             path,
-            format_args!("result id {} (category {}): {r}", e.id, e.det.category_id),
+            CocoError::ResultShape {
+                id: e.id,
+                category_id: e.det.category_id,
+                problem,
+            },
         )
     };
     match mode {
         ResultMode::Bbox => {
-            let bb = e
-                .det
-                .bbox
-                .ok_or_else(|| err(&"has no bbox (the first result has one)"))?;
+            let bb = e.det.bbox.ok_or_else(|| err(ShapeProblem::MissingBbox))?;
             let rle = match &e.det.segmentation {
-                Some(seg) => seg.to_rle(h, w).map_err(|r| err(&r))?,
+                Some(seg) => seg.to_rle(h, w).map_err(|r| err(ShapeProblem::Mask(r)))?,
                 None => Rle::from_bbox(&bb, h, w),
             };
             Ok((rle, bb[2] * bb[3]))
@@ -75,8 +71,8 @@ pub(crate) fn det_mask(e: &DetEntry, h: u32, w: u32, mode: ResultMode, path: &Pa
                 .det
                 .segmentation
                 .as_ref()
-                .ok_or_else(|| err(&"has no segmentation"))?;
-            let rle = seg.to_rle(h, w).map_err(|r| err(&r))?;
+                .ok_or_else(|| err(ShapeProblem::MissingSegmentation))?;
+            let rle = seg.to_rle(h, w).map_err(|r| err(ShapeProblem::Mask(r)))?;
             let area = f64::from(rle.area_u32());
             Ok((rle, area))
         }
@@ -85,18 +81,19 @@ pub(crate) fn det_mask(e: &DetEntry, h: u32, w: u32, mode: ResultMode, path: &Pa
 
 /// The detection's box and area under `loadRes` rules.
 pub(crate) fn det_box(e: &DetEntry, h: u32, w: u32, mode: ResultMode, path: &Path) -> Result<(Bbox, f64)> {
-    let err = |r: &dyn Display| {
-        coco_error(
+    let err = |problem: ShapeProblem| {
+        Error::coco(
             path,
-            format_args!("result id {} (category {}): {r}", e.id, e.det.category_id),
+            CocoError::ResultShape {
+                id: e.id,
+                category_id: e.det.category_id,
+                problem,
+            },
         )
     };
     match mode {
         ResultMode::Bbox => {
-            let bb = e
-                .det
-                .bbox
-                .ok_or_else(|| err(&"has no bbox (the first result has one)"))?;
+            let bb = e.det.bbox.ok_or_else(|| err(ShapeProblem::MissingBbox))?;
             Ok((bb, bb[2] * bb[3]))
         }
         ResultMode::Segm => {
@@ -104,8 +101,8 @@ pub(crate) fn det_box(e: &DetEntry, h: u32, w: u32, mode: ResultMode, path: &Pat
                 .det
                 .segmentation
                 .as_ref()
-                .ok_or_else(|| err(&"has no segmentation"))?;
-            let rle = seg.to_rle(h, w).map_err(|r| err(&r))?;
+                .ok_or_else(|| err(ShapeProblem::MissingSegmentation))?;
+            let rle = seg.to_rle(h, w).map_err(|r| err(ShapeProblem::Mask(r)))?;
             let area = f64::from(rle.area_u32());
             let bb = e.det.bbox.unwrap_or_else(|| rle.to_bbox());
             Ok((bb, area))

@@ -208,237 +208,304 @@ fn mean_ap(data: &[ApData]) -> f64 {
 }
 
 /// Computes the breakdown from per-image geometry (images in evaluation order), `num_classes`
-/// category indices.
+/// category indices: the matching and error typing of every image ([`Matching::add_image`]),
+/// then one oracle per error type ([`Matching::fixed`]) and the two special errors.
 #[must_use]
-#[allow(
-    clippy::too_many_lines,
-    reason = "tidecv's matching, error typing and oracles in order"
-)]
 pub fn tide(images: &[ImageGeom], num_classes: usize, p: &TideParams) -> TideReport {
-    let mut preds: Vec<Pred> = Vec::new();
-    let mut gts: Vec<Gt> = Vec::new();
-    let mut errors: Vec<Err> = Vec::new();
-    let mut base = vec![ApData::default(); num_classes];
+    let mut m = Matching::new(num_classes);
     for img in images {
-        let g0 = gts.len();
-        let p0 = preds.len();
-        let (gn, dn, cn) = (img.gt_cls.len(), img.det_cls.len(), img.crowd_cls.len());
+        m.add_image(img, p);
+    }
+    let ap = mean_ap(&m.base);
+    let errors = ERROR_KINDS
+        .iter()
+        .map(|&k| ErrorCost {
+            kind: k,
+            count: m.errors.iter().filter(|e| e.kind == k).count() as u64,
+            d_ap: (mean_ap(&m.fixed(Some(k))) - ap).max(0.0),
+        })
+        .collect();
+    TideReport {
+        params: *p,
+        ap,
+        errors,
+        d_ap_false_pos: mean_ap(&m.false_positives_fixed()) - ap,
+        d_ap_false_neg: mean_ap(&m.false_negatives_fixed()) - ap,
+        num_gt: m.gts.len() as u64,
+        num_dt: m.preds.len() as u64,
+    }
+}
+
+/// What the matching phase gives the oracles: every detection and ground truth of every image
+/// (global indices, images in order), the errors in tidecv's order, and the per-class AP data.
+struct Matching {
+    preds: Vec<Pred>,
+    gts: Vec<Gt>,
+    errors: Vec<Err>,
+    base: Vec<ApData>,
+}
+
+impl Matching {
+    fn new(num_classes: usize) -> Self {
+        Self {
+            preds: Vec::new(),
+            gts: Vec::new(),
+            errors: Vec::new(),
+            base: vec![ApData::default(); num_classes],
+        }
+    }
+
+    /// One image: greedy matching, crowd ignores, every detection's AP point and error, then the
+    /// missed ground truths.
+    fn add_image(&mut self, img: &ImageGeom, p: &TideParams) {
+        let g0 = self.gts.len();
+        let p0 = self.preds.len();
         for &c in &img.gt_cls {
-            base[c as usize].n_gt += 1;
-            gts.push(Gt {
+            self.base[c as usize].n_gt += 1;
+            self.gts.push(Gt {
                 cls: c,
                 used: false,
                 usable: false,
                 best: None,
             });
         }
-        let dn = dn.min(p.max_dets);
-        if dn == 0 {
-            for g in 0..gn {
-                errors.push(Err {
-                    kind: ErrorKind::Miss,
-                    pred: None,
-                    gt: Some(g0 + g),
-                });
+        let dn = img.det_cls.len().min(p.max_dets);
+        if dn > 0 {
+            let taken = self.match_greedy(img, dn, g0, p);
+            self.ignore_crowd(img, dn, p0, p);
+            for d in 0..dn {
+                self.add_detection(img, d, (p0, g0), &taken, p);
             }
-            continue;
         }
-        // Matching: greedy in score order on same-class IoU of unused ground truths.
-        let same = |d: usize, g: usize| img.det_cls[d] == img.gt_cls[g];
+        self.add_misses(g0);
+    }
+
+    /// Greedy matching in score order to the unused same-class ground truth of highest `IoU`
+    /// (a true positive at `IoU` >= `pos_thresh`); pushes the detections, returns which ground
+    /// truths of the image are taken.
+    fn match_greedy(&mut self, img: &ImageGeom, dn: usize, g0: usize, p: &TideParams) -> Vec<bool> {
+        let gn = img.gt_cls.len();
         let mut taken = vec![false; gn];
         for d in 0..dn {
             let mut best = (0usize, f64::NEG_INFINITY);
             for (g, &t) in taken.iter().enumerate() {
-                let v = if same(d, g) && !t { img.iou(d, g) } else { 0.0 };
+                let v = if img.det_cls[d] == img.gt_cls[g] && !t {
+                    img.iou(d, g)
+                } else {
+                    0.0
+                };
                 if v > best.1 {
                     best = (g, v);
                 }
             }
             let used = if gn > 0 && best.1 >= p.pos_thresh {
                 taken[best.0] = true;
-                gts[g0 + best.0].used = true;
+                self.gts[g0 + best.0].used = true;
                 Used::Yes
             } else {
                 Used::No
             };
-            preds.push(Pred {
+            self.preds.push(Pred {
                 cls: img.det_cls[d],
                 score: img.det_score[d],
                 used,
             });
         }
-        for c in 0..cn {
+        taken
+    }
+
+    /// Unmatched detections over a crowd region of their class (crowd `IoU` > `pos_thresh`) are
+    /// ignored for AP.
+    fn ignore_crowd(&mut self, img: &ImageGeom, dn: usize, p0: usize, p: &TideParams) {
+        for c in 0..img.crowd_cls.len() {
             for d in 0..dn {
-                let pr = &mut preds[p0 + d];
+                let pr = &mut self.preds[p0 + d];
                 if pr.used == Used::No && img.crowd_iou(d, c) > p.pos_thresh && img.crowd_cls[c] == pr.cls {
                     pr.used = Used::Ignored;
                 }
             }
         }
-        for d in 0..dn {
-            let pr = &preds[p0 + d];
-            if pr.used != Used::Ignored {
-                base[pr.cls as usize]
-                    .points
-                    .push((pr.score, pr.used == Used::Yes));
-            }
-            if pr.used == Used::Yes {
-                continue;
-            }
-            let gi = p0 + d;
-            if gn == 0 {
-                errors.push(Err {
-                    kind: ErrorKind::Bkg,
-                    pred: Some(gi),
-                    gt: None,
-                });
-                continue;
-            }
-            // argmax (first maximum) of IoU over the ground truths passing `f`, 0 elsewhere.
-            let argmax = |f: &dyn Fn(usize) -> bool| {
-                let mut b = (0usize, f64::NEG_INFINITY);
-                for g in 0..gn {
-                    let v = if f(g) { img.iou(d, g) } else { 0.0 };
-                    if v > b.1 {
-                        b = (g, v);
-                    }
-                }
-                b
-            };
-            let (g, v) = argmax(&|g| same(d, g));
-            let kind = if p.bg_thresh <= v && v <= p.pos_thresh {
-                Some((ErrorKind::Loc, g))
-            } else {
-                let (g, v) = argmax(&|g| !same(d, g));
-                if v >= p.pos_thresh {
-                    Some((ErrorKind::Cls, g))
-                } else {
-                    let (g, v) = argmax(&|g| same(d, g) && taken[g]);
-                    if v >= p.pos_thresh {
-                        Some((ErrorKind::Dupe, g))
-                    } else {
-                        let (_, v) = argmax(&|_| true);
-                        if v <= p.bg_thresh {
-                            Some((ErrorKind::Bkg, usize::MAX))
-                        } else {
-                            Some((ErrorKind::Both, usize::MAX))
-                        }
-                    }
-                }
-            };
-            let Some((kind, g)) = kind else { continue };
-            let target = matches!(kind, ErrorKind::Cls | ErrorKind::Loc).then(|| g0 + g);
-            if let Some(t) = target {
-                // BestGTMatch: the best-scoring error of a still-unused ground truth gets fixed.
-                let gt = &mut gts[t];
-                if !gt.used {
-                    gt.usable = true;
-                    let score = preds[gi].score;
-                    if gt.best.is_none_or(|(s, _)| s < score) {
-                        gt.best = Some((score, gi));
-                    }
-                }
-            }
-            errors.push(Err {
-                kind,
-                pred: Some(gi),
-                gt: target,
-            });
+    }
+
+    /// Detection `d` of `img` (`(p0, g0)`: the image's first global detection and ground-truth
+    /// index): its AP point, and unless it is a true positive its error; a Cls / Loc error of a
+    /// still-unused ground truth becomes that ground truth's fix candidate (tidecv's
+    /// `BestGTMatch`: the best-scoring one).
+    fn add_detection(
+        &mut self,
+        img: &ImageGeom,
+        d: usize,
+        (p0, g0): (usize, usize),
+        taken: &[bool],
+        p: &TideParams,
+    ) {
+        let gi = p0 + d;
+        let pr = &self.preds[gi];
+        if pr.used != Used::Ignored {
+            self.base[pr.cls as usize]
+                .points
+                .push((pr.score, pr.used == Used::Yes));
         }
-        for g in 0..gn {
-            let t = &gts[g0 + g];
+        if pr.used == Used::Yes {
+            return;
+        }
+        if img.gt_cls.is_empty() {
+            self.errors.push(Err {
+                kind: ErrorKind::Bkg,
+                pred: Some(gi),
+                gt: None,
+            });
+            return;
+        }
+        let (kind, g) = error_kind(img, d, taken, p);
+        let target = matches!(kind, ErrorKind::Cls | ErrorKind::Loc).then(|| g0 + g);
+        if let Some(t) = target {
+            let score = self.preds[gi].score;
+            let gt = &mut self.gts[t];
+            if !gt.used {
+                gt.usable = true;
+                if gt.best.is_none_or(|(s, _)| s < score) {
+                    gt.best = Some((score, gi));
+                }
+            }
+        }
+        self.errors.push(Err {
+            kind,
+            pred: Some(gi),
+            gt: target,
+        });
+    }
+
+    /// The ground truths from `g0` on that no detection took and no Cls / Loc fix could take.
+    fn add_misses(&mut self, g0: usize) {
+        for (g, t) in self.gts.iter().enumerate().skip(g0) {
             if !t.used && !t.usable {
-                errors.push(Err {
+                self.errors.push(Err {
                     kind: ErrorKind::Miss,
                     pred: None,
-                    gt: Some(g0 + g),
+                    gt: Some(g),
                 });
             }
         }
     }
-    let ap = mean_ap(&base);
 
-    // The original and fixed AP data point of an error.
-    let original = |e: &Err| -> Option<(u32, (f64, bool))> {
-        let d = &preds[e.pred?];
-        (d.used != Used::Ignored).then_some((d.cls, (d.score, false)))
-    };
-    // tidecv's `fix_errors`: the error points first (fixed for `kind`, else original), then the
-    // true positives.
-    let fix = |kind: Option<ErrorKind>| -> Vec<ApData> {
-        let mut out = vec![ApData::default(); num_classes];
-        let mut n_gt: Vec<i64> = base.iter().map(|b| b.n_gt).collect();
-        for e in &errors {
+    /// tidecv's `fix_errors`: the error points first (fixed when of type `kind`, else original),
+    /// then the true positives.
+    fn fixed(&self, kind: Option<ErrorKind>) -> Vec<ApData> {
+        let mut out = vec![ApData::default(); self.base.len()];
+        let mut n_gt: Vec<i64> = self.base.iter().map(|b| b.n_gt).collect();
+        for e in &self.errors {
             let point = if Some(e.kind) == kind {
-                match e.kind {
-                    ErrorKind::Cls | ErrorKind::Loc => {
-                        let (d, t) = (e.pred.unwrap_or(0), e.gt.unwrap_or(0));
-                        let g = &gts[t];
-                        if g.used || g.best.map(|(_, id)| id) != Some(d) {
-                            None
-                        } else {
-                            let cls = if e.kind == ErrorKind::Cls {
-                                g.cls
-                            } else {
-                                preds[d].cls
-                            };
-                            Some((cls, (preds[d].score, true)))
-                        }
-                    }
-                    ErrorKind::Miss => {
-                        if let Some(t) = e.gt {
-                            n_gt[gts[t].cls as usize] -= 1;
-                        }
-                        None
-                    }
-                    ErrorKind::Both | ErrorKind::Dupe | ErrorKind::Bkg => None,
-                }
+                self.fixed_point(e, &mut n_gt)
             } else {
-                original(e)
+                self.original_point(e)
             };
             if let Some((c, pt)) = point {
                 out[c as usize].points.push(pt);
             }
         }
-        for (c, b) in base.iter().enumerate() {
+        for (c, b) in self.base.iter().enumerate() {
             out[c].points.extend(b.points.iter().filter(|p| p.1));
             out[c].n_gt = n_gt[c];
         }
         out
-    };
-    let errors_out = ERROR_KINDS
-        .iter()
-        .map(|&k| ErrorCost {
-            kind: k,
-            count: errors.iter().filter(|e| e.kind == k).count() as u64,
-            d_ap: (mean_ap(&fix(Some(k))) - ap).max(0.0),
-        })
-        .collect();
-    // Special errors: perfect precision (false positives scored 0, true positives 1) and perfect
-    // recall (every unmatched ground truth removed).
-    let mut fp_fixed = vec![ApData::default(); num_classes];
-    for (c, b) in base.iter().enumerate() {
-        fp_fixed[c].n_gt = b.n_gt;
-        fp_fixed[c].points = b
-            .points
-            .iter()
-            .map(|&(_, t)| (if t { 1.0 } else { 0.0 }, t))
-            .collect();
     }
-    let mut fn_fixed = fix(None);
-    for g in &gts {
-        if !g.used {
-            fn_fixed[g.cls as usize].n_gt -= 1;
+
+    /// The AP data point of an error as it is: a false positive, unless ignored (none for Miss).
+    fn original_point(&self, e: &Err) -> Option<(u32, (f64, bool))> {
+        let d = &self.preds[e.pred?];
+        (d.used != Used::Ignored).then_some((d.cls, (d.score, false)))
+    }
+
+    /// The AP data point of an error once fixed: Cls / Loc turn the ground truth's fix candidate
+    /// into a true positive (of the ground truth's / its own class) and suppress the others;
+    /// Both, Dupe and Bkg suppress the detection; Miss removes the ground truth (from `n_gt`).
+    fn fixed_point(&self, e: &Err, n_gt: &mut [i64]) -> Option<(u32, (f64, bool))> {
+        match e.kind {
+            ErrorKind::Cls | ErrorKind::Loc => {
+                let (d, t) = (e.pred.unwrap_or(0), e.gt.unwrap_or(0));
+                let g = &self.gts[t];
+                if g.used || g.best.map(|(_, id)| id) != Some(d) {
+                    None
+                } else {
+                    let cls = if e.kind == ErrorKind::Cls {
+                        g.cls
+                    } else {
+                        self.preds[d].cls
+                    };
+                    Some((cls, (self.preds[d].score, true)))
+                }
+            }
+            ErrorKind::Miss => {
+                if let Some(t) = e.gt {
+                    n_gt[self.gts[t].cls as usize] -= 1;
+                }
+                None
+            }
+            ErrorKind::Both | ErrorKind::Dupe | ErrorKind::Bkg => None,
         }
     }
-    TideReport {
-        params: *p,
-        ap,
-        errors: errors_out,
-        d_ap_false_pos: mean_ap(&fp_fixed) - ap,
-        d_ap_false_neg: mean_ap(&fn_fixed) - ap,
-        num_gt: gts.len() as u64,
-        num_dt: preds.len() as u64,
+
+    /// Perfect precision: false positives scored 0, true positives 1.
+    fn false_positives_fixed(&self) -> Vec<ApData> {
+        self.base
+            .iter()
+            .map(|b| ApData {
+                points: b
+                    .points
+                    .iter()
+                    .map(|&(_, t)| (if t { 1.0 } else { 0.0 }, t))
+                    .collect(),
+                n_gt: b.n_gt,
+            })
+            .collect()
+    }
+
+    /// Perfect recall: every unmatched ground truth removed, precision unchanged.
+    fn false_negatives_fixed(&self) -> Vec<ApData> {
+        let mut out = self.fixed(None);
+        for g in &self.gts {
+            if !g.used {
+                out[g.cls as usize].n_gt -= 1;
+            }
+        }
+        out
+    }
+}
+
+/// The error type of unmatched detection `d` of `img` (an image with ground truth) and its
+/// target ground truth (meaningful for Loc, Cls and Dupe): the first type that fits, in the
+/// module documentation's order.
+fn error_kind(img: &ImageGeom, d: usize, taken: &[bool], p: &TideParams) -> (ErrorKind, usize) {
+    let same = |g: usize| img.det_cls[d] == img.gt_cls[g];
+    // argmax (first maximum) of IoU over the ground truths passing `f`, 0 elsewhere.
+    let argmax = |f: &dyn Fn(usize) -> bool| {
+        let mut b = (0usize, f64::NEG_INFINITY);
+        for g in 0..img.gt_cls.len() {
+            let v = if f(g) { img.iou(d, g) } else { 0.0 };
+            if v > b.1 {
+                b = (g, v);
+            }
+        }
+        b
+    };
+    let (g, v) = argmax(&same);
+    if p.bg_thresh <= v && v <= p.pos_thresh {
+        return (ErrorKind::Loc, g);
+    }
+    let (g, v) = argmax(&|g| !same(g));
+    if v >= p.pos_thresh {
+        return (ErrorKind::Cls, g);
+    }
+    let (g, v) = argmax(&|g| same(g) && taken[g]);
+    if v >= p.pos_thresh {
+        return (ErrorKind::Dupe, g);
+    }
+    let (_, v) = argmax(&|_| true);
+    if v <= p.bg_thresh {
+        (ErrorKind::Bkg, usize::MAX)
+    } else {
+        (ErrorKind::Both, usize::MAX)
     }
 }
 

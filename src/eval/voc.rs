@@ -16,8 +16,7 @@ use std::path::Path;
 
 use rayon::prelude::*;
 
-use super::dataset::CocoDataset;
-use super::evaluate::{DetEntry, ResultMode};
+use super::dataset::{CocoDataset, DetEntry, ResultMode};
 use super::params::{IouType, Params};
 use super::shapes::{ShapeContext, Shapes, iou_matrix};
 use super::summarize::{CategoryAp, numpy_sum, py_fixed};

@@ -52,8 +52,9 @@ fn total_memory_bytes() -> Option<u64> {
 /// Checks an image of `width` x `height` against the budget of `max_pixels`.
 ///
 /// # Errors
-/// [`Error::Decode`] naming `path`, the size and the budget, when the image has more pixels than
-/// `max_pixels` (or a zero side).
+/// [`Error::Decode`] naming `path`: for a zero side, or for more pixels than `max_pixels` (then
+/// naming the size and the budget, and marked for the `"pixel budget"` setting,
+/// [`Error::for_setting`]).
 pub fn check_pixel_budget(path: &Path, width: u64, height: u64, max_pixels: u64) -> Result<()> {
     if width == 0 || height == 0 {
         return Err(Error::decode(path, "image has a zero dimension"));
@@ -63,10 +64,11 @@ pub fn check_pixel_budget(path: &Path, width: u64, height: u64, max_pixels: u64)
         return Err(Error::decode(
             path,
             format!(
-                "image is {width}x{height} = {pixels} pixels, more than the budget of {max_pixels} \
-                 (--max-pixels; raise it if the machine has the memory)"
+                "image is {width}x{height} = {pixels} pixels, more than the pixel budget of \
+                 {max_pixels} (raise it if the machine has the memory)"
             ),
-        ));
+        )
+        .for_setting("pixel budget"));
     }
     Ok(())
 }
@@ -79,11 +81,16 @@ mod tests {
     fn budget_refuses_oversized_and_zero_images() {
         let p = Path::new("big.png");
         assert!(check_pixel_budget(p, 100, 100, 10_000).is_ok());
-        let err = check_pixel_budget(p, 100_000, 100_000, 10_000)
-            .unwrap_err()
-            .to_string();
+        let e = check_pixel_budget(p, 100_000, 100_000, 10_000).unwrap_err();
+        assert_eq!(
+            e.setting_name(),
+            Some("pixel budget"),
+            "front ends add their flag"
+        );
+        let err = e.to_string();
+        assert!(!err.contains("--"), "library errors name no flag: {err}");
         assert!(
-            err.contains("big.png") && err.contains("100000x100000") && err.contains("--max-pixels"),
+            err.contains("big.png") && err.contains("100000x100000") && err.contains("pixel budget"),
             "{err}"
         );
         assert!(check_pixel_budget(p, u64::MAX, u64::MAX, u64::MAX - 1).is_err());

@@ -164,14 +164,16 @@ fn decode_reader<R: BufRead + Seek>(
     if format == image::ImageFormat::Jpeg && !jpeg_complete()? {
         if opts.allow_truncated {
             tracing::warn!(
-                "{}: truncated JPEG (no end-of-image marker): decoded anyway (--allow-truncated), the missing part is grey",
+                setting = "truncated JPEGs",
+                "{}: truncated JPEG (no end-of-image marker): decoded anyway (truncated JPEGs allowed), the missing part is grey",
                 path.display()
             );
         } else {
             return Err(Error::decode(
                 path,
-                "truncated JPEG (no end-of-image marker after the last scan); --allow-truncated accepts it",
-            ));
+                "truncated JPEG (no end-of-image marker after the last scan); allowing truncated JPEGs accepts it",
+            )
+            .for_setting("truncated JPEGs"));
         }
     }
     let mut decoder = reader.into_decoder().map_err(|e| Error::decode(path, e))?;
@@ -420,7 +422,7 @@ mod tests {
         assert!(png.len() < 100);
         let err = decode_image(&png, Path::new("bomb.png")).unwrap_err().to_string();
         assert!(
-            err.contains("bomb.png") && err.contains("100000x100000") && err.contains("--max-pixels"),
+            err.contains("bomb.png") && err.contains("100000x100000") && err.contains("pixel budget"),
             "{err}"
         );
         // A budget that allows it still does not allocate 30 GB blindly: the decoder's own limit
@@ -539,7 +541,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("100000x100000") && err.contains("--max-pixels"),
+            err.contains("100000x100000") && err.contains("pixel budget"),
             "{err}"
         );
         std::fs::remove_dir_all(&dir).ok();

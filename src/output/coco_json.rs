@@ -344,10 +344,7 @@ impl CocoHeader {
             }
         }
         if raw.categories.is_empty() {
-            return Err(Error::Coco {
-                path: path.to_path_buf(),
-                reason: "no categories".into(),
-            });
+            return Err(Error::coco(path, crate::error::CocoError::NoCategories));
         }
         Ok(Self {
             images,

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::coco_json::{ResultRecord, write_results_json};
-use crate::error::{Error, Result};
+use crate::error::{CocoError, Error, Result};
 
 /// Per-image output folders carried over by [`merge_runs`] (the output layout's).
 pub const PER_IMAGE_DIRS: &[&str] = super::OutputLayout::PER_IMAGE_DIRS;
@@ -126,10 +126,11 @@ fn check_out_apart(inputs: &[PathBuf], out: &Path) -> Result<()> {
         return Err(Error::invalid(
             out.display(),
             format!(
-                "--out {why} the shard {}: merging there would overwrite or mix with the shard's files; choose another --out",
+                "the output folder {why} the shard {}: merging there would overwrite or mix with the shard's files; choose another output folder",
                 dir.display()
             ),
-        ));
+        )
+        .for_setting("output folder"));
     }
     Ok(())
 }
@@ -146,7 +147,7 @@ fn check_shard_set(inputs: &[PathBuf]) -> Result<Option<crate::provenance::Prove
             return Err(Error::invalid(
                 dir.display(),
                 format!(
-                    "no {RUN_FILE}: not an `infer --shard` output of this version (cannot check model and shard)"
+                    "no {RUN_FILE}: not the output of a sharded run of this version (cannot check model and shard)"
                 ),
             ));
         };
@@ -193,33 +194,51 @@ fn check_shard_set(inputs: &[PathBuf]) -> Result<Option<crate::provenance::Prove
     Ok(first.map(|(p, _)| p))
 }
 
-/// Merges shard output directories `inputs` into `out`.
+/// Merges shard output directories `inputs` into `out`: checks (the output folder apart, one
+/// complete shard set), then each shard's results, image list and per-image files
+/// ([`Merged`]), then the merged folder.
 ///
 /// # Errors
 /// [`Error::Io`]/[`Error::Json`] for unreadable inputs, [`Error::Coco`] when the shards overlap
 /// (an image or per-image file in two shards), disagree (one id with two file names, different
 /// categories), or a directory is not an `infer` output.
-#[allow(
-    clippy::too_many_lines,
-    reason = "reads, checks and writes the shards in one pass; splitting it into phases is open work"
-)]
 pub fn merge_runs(inputs: &[PathBuf], out: &Path) -> Result<MergeSummary> {
     check_out_apart(inputs, out)?;
     let provenance = check_shard_set(inputs)?;
-    let mut records: Vec<(usize, ResultRecord)> = Vec::new();
-    let mut images: BTreeMap<i64, ImageEntry> = BTreeMap::new();
-    let mut image_owner: HashMap<i64, usize> = HashMap::new();
-    let mut categories: Option<(Value, PathBuf)> = None;
-    let mut any_header = false;
-    let mut files: BTreeMap<PathBuf, PathBuf> = BTreeMap::new();
+    let mut merged = Merged::default();
     for (shard, dir) in inputs.iter().enumerate() {
-        let shard_layout = super::OutputLayout::new(dir);
-        let results_path = shard_layout.results();
+        merged.add_results(inputs, shard)?;
+        merged.add_image_list(dir)?;
+        merged.add_files(dir)?;
+    }
+    merged.write(out, provenance, inputs.len())
+}
+
+/// What the shards hold together, checked for overlaps as each shard is added.
+#[derive(Default)]
+struct Merged {
+    /// `(shard, record)`, in shard order.
+    records: Vec<(usize, ResultRecord)>,
+    /// The image lists (`images.json`), by id.
+    images: BTreeMap<i64, ImageEntry>,
+    /// Which shard's results hold each image id.
+    image_owner: HashMap<i64, usize>,
+    /// The categories of the first image list, and that list.
+    categories: Option<(Value, PathBuf)>,
+    /// Whether any shard has an image list.
+    any_header: bool,
+    /// Per-image files: path relative to the shard -> the file.
+    files: BTreeMap<PathBuf, PathBuf>,
+}
+
+impl Merged {
+    /// The results (`instances.json`) of shard `inputs[shard]`; an image id in two shards'
+    /// results is an overlap.
+    fn add_results(&mut self, inputs: &[PathBuf], shard: usize) -> Result<()> {
+        let dir = &inputs[shard];
+        let results_path = super::OutputLayout::new(dir).results();
         if !results_path.is_file() {
-            return Err(Error::Coco {
-                path: dir.clone(),
-                reason: "not a finished `baiseg-rt infer` output (no instances.json)".into(),
-            });
+            return Err(Error::coco(dir, CocoError::NotAnInferOutput));
         }
         let shard_records: Vec<ResultRecord> =
             serde_json::from_slice(&fs::read(&results_path).map_err(|e| Error::io(&results_path, e))?)
@@ -228,66 +247,72 @@ pub fn merge_runs(inputs: &[PathBuf], out: &Path) -> Result<MergeSummary> {
                     source,
                 })?;
         for r in &shard_records {
-            if let Some(&other) = image_owner.get(&r.image_id).filter(|&&o| o != shard) {
-                return Err(Error::Coco {
-                    path: results_path.clone(),
-                    reason: format!(
-                        "image id {} ({}) is also in {}: the shards overlap",
-                        r.image_id,
-                        r.file_name,
-                        inputs[other].display()
-                    ),
-                });
+            if let Some(&other) = self.image_owner.get(&r.image_id).filter(|&&o| o != shard) {
+                return Err(Error::coco(
+                    &results_path,
+                    CocoError::ImageInTwoShards {
+                        image_id: r.image_id,
+                        file_name: r.file_name.clone(),
+                        other: inputs[other].clone(),
+                    },
+                ));
             }
-            image_owner.insert(r.image_id, shard);
+            self.image_owner.insert(r.image_id, shard);
         }
-        records.extend(shard_records.into_iter().map(|r| (shard, r)));
+        self.records.extend(shard_records.into_iter().map(|r| (shard, r)));
+        Ok(())
+    }
 
-        let header_path = shard_layout.images();
-        if header_path.is_file() {
-            any_header = true;
-            let header = read_json(&header_path)?;
-            let cats = header.get("categories").cloned().unwrap_or(Value::Null);
-            match &categories {
-                Some((known, from)) if *known != cats => {
-                    return Err(Error::Coco {
-                        path: header_path.clone(),
-                        reason: format!(
-                            "categories differ from those of {}: not shards of one run",
-                            from.display()
-                        ),
-                    });
-                }
-                Some(_) => {}
-                None => categories = Some((cats, header_path.clone())),
-            }
-            let listed: Vec<ImageEntry> =
-                serde_json::from_value(header.get("images").cloned().unwrap_or(Value::Array(vec![])))
-                    .map_err(|source| Error::Json {
-                        path: header_path.clone(),
-                        source,
-                    })?;
-            for img in listed {
-                if let Some(prev) = images.get(&img.id) {
-                    let reason = if prev.file_name == img.file_name {
-                        format!(
-                            "image id {} ({}) is in two shards: the shards overlap",
-                            img.id, img.file_name
-                        )
-                    } else {
-                        format!(
-                            "image id {} names two files: {} and {}",
-                            img.id, prev.file_name, img.file_name
-                        )
-                    };
-                    return Err(Error::Coco {
-                        path: header_path.clone(),
-                        reason,
-                    });
-                }
-                images.insert(img.id, img);
-            }
+    /// The shard's image list (`images.json`, when it has one): the same categories as the
+    /// others, no image id listed twice.
+    fn add_image_list(&mut self, dir: &Path) -> Result<()> {
+        let header_path = super::OutputLayout::new(dir).images();
+        if !header_path.is_file() {
+            return Ok(());
         }
+        self.any_header = true;
+        let header = read_json(&header_path)?;
+        let cats = header.get("categories").cloned().unwrap_or(Value::Null);
+        match &self.categories {
+            Some((known, from)) if *known != cats => {
+                return Err(Error::coco(
+                    &header_path,
+                    CocoError::CategoriesDiffer { other: from.clone() },
+                ));
+            }
+            Some(_) => {}
+            None => self.categories = Some((cats, header_path.clone())),
+        }
+        let listed: Vec<ImageEntry> = serde_json::from_value(
+            header.get("images").cloned().unwrap_or(Value::Array(vec![])),
+        )
+        .map_err(|source| Error::Json {
+            path: header_path.clone(),
+            source,
+        })?;
+        for img in listed {
+            if let Some(prev) = self.images.get(&img.id) {
+                let source = if prev.file_name == img.file_name {
+                    CocoError::ListedTwice {
+                        image_id: img.id,
+                        file_name: img.file_name,
+                    }
+                } else {
+                    CocoError::TwoFileNames {
+                        image_id: img.id,
+                        first: prev.file_name.clone(),
+                        second: img.file_name,
+                    }
+                };
+                return Err(Error::coco(&header_path, source));
+            }
+            self.images.insert(img.id, img);
+        }
+        Ok(())
+    }
+
+    /// The shard's per-image files; a file in two shards is an overlap.
+    fn add_files(&mut self, dir: &Path) -> Result<()> {
         for sub in PER_IMAGE_DIRS {
             let root = dir.join(sub);
             if !root.is_dir() {
@@ -297,49 +322,67 @@ pub fn merge_runs(inputs: &[PathBuf], out: &Path) -> Result<MergeSummary> {
             collect_files(dir, &root, &mut rel)?;
             for r in rel {
                 let source = dir.join(&r);
-                if let Some(first) = files.insert(r.clone(), source.clone()) {
-                    return Err(Error::Coco {
-                        path: source,
-                        reason: format!(
-                            "{} is also in {}: the shards overlap",
-                            r.display(),
-                            first.display()
-                        ),
-                    });
+                if let Some(first) = self.files.insert(r.clone(), source.clone()) {
+                    return Err(Error::coco(
+                        source,
+                        CocoError::FileInTwoShards {
+                            file: r,
+                            other: first,
+                        },
+                    ));
                 }
             }
         }
+        Ok(())
     }
-    // Stable: shard order, then each shard's own (image id, MEP) order.
-    records.sort_by_key(|(_, r)| r.image_id);
-    let records: Vec<ResultRecord> = records.into_iter().map(|(_, r)| r).collect();
-    fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
-    for (rel, source) in &files {
-        link_or_copy(source, &out.join(rel))?;
+
+    /// Writes the merged folder: the per-image files, `instances.json` (records by image id,
+    /// stable), `images.json` when the shards have image lists, and the run's provenance.
+    fn write(
+        self,
+        out: &Path,
+        provenance: Option<crate::provenance::Provenance>,
+        shards: usize,
+    ) -> Result<MergeSummary> {
+        let Self {
+            mut records,
+            images,
+            categories,
+            any_header,
+            files,
+            ..
+        } = self;
+        // Stable: shard order, then each shard's own (image id, MEP) order.
+        records.sort_by_key(|(_, r)| r.image_id);
+        let records: Vec<ResultRecord> = records.into_iter().map(|(_, r)| r).collect();
+        fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+        for (rel, source) in &files {
+            link_or_copy(source, &out.join(rel))?;
+        }
+        let layout = super::OutputLayout::new(out);
+        write_results_json(&layout.results(), &records)?;
+        if any_header {
+            let header = MergedHeader {
+                images: images.values().collect(),
+                categories: categories.map_or(Value::Null, |(c, _)| c),
+                annotations: [],
+            };
+            let path = layout.images();
+            let bytes = serde_json::to_vec_pretty(&header).map_err(|source| Error::Json {
+                path: path.clone(),
+                source,
+            })?;
+            super::write_bytes_atomic(&path, &bytes)?;
+        }
+        if let Some(mut p) = provenance {
+            p.shard = None;
+            p.write(out)?;
+        }
+        Ok(MergeSummary {
+            shards,
+            images: images.len(),
+            instances: records.len(),
+            files: files.len(),
+        })
     }
-    let layout = super::OutputLayout::new(out);
-    write_results_json(&layout.results(), &records)?;
-    if any_header {
-        let header = MergedHeader {
-            images: images.values().collect(),
-            categories: categories.map_or(Value::Null, |(c, _)| c),
-            annotations: [],
-        };
-        let path = layout.images();
-        let bytes = serde_json::to_vec_pretty(&header).map_err(|source| Error::Json {
-            path: path.clone(),
-            source,
-        })?;
-        super::write_bytes_atomic(&path, &bytes)?;
-    }
-    if let Some(mut p) = provenance {
-        p.shard = None;
-        p.write(out)?;
-    }
-    Ok(MergeSummary {
-        shards: inputs.len(),
-        images: images.len(),
-        instances: records.len(),
-        files: files.len(),
-    })
 }

@@ -560,6 +560,10 @@ mod tests {
     }
 
     #[test]
+    #[allow(
+        clippy::too_many_lines,
+        reason = "one table of malformed cases, then their checks"
+    )]
     fn odd_sizes_and_malformed_masks_do_not_panic() {
         let weird = [
             // Crop bigger than a 1x1 image.

@@ -43,6 +43,12 @@ impl Rle {
         clippy::cast_possible_wrap,
         reason = "C casts of maskApi.c, reproduced on purpose"
     )]
+    #[allow(
+        clippy::too_many_lines,
+        reason = "maskApi.c's rleFrPoly in one piece: the segment walk of both branches shares the \
+                  boundary list and the previous point, and reads line by line against the C and \
+                  the reference port below, which the tests hold it to"
+    )]
     fn from_polygon_unclipped(xy: &[f64], height: u32, width: u32) -> Self {
         const SCALE: f64 = 5.0;
         let k = xy.len() / 2;

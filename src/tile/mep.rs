@@ -144,8 +144,9 @@ pub fn seeds_banded(boundary: ArrayView2<'_, f32>, params: &MepParams, band_rows
 /// consumed so that each is freed as soon as the stages no longer need it.
 ///
 /// # Errors
-/// [`Error::Invalid`] for `--mep improved` (it needs all probability channels), shapes that
-/// disagree, a boundary with NaN or infinite values, or invalid parameters.
+/// [`Error::Setting`] (`"MEP mode"`) for the improved MEP (it needs all probability channels),
+/// [`Error::Invalid`] for shapes that disagree, a boundary with NaN or infinite values, or
+/// invalid parameters.
 pub fn extract_compact(
     image: ArrayView3<'_, u8>,
     maps: CompactMaps,
@@ -160,6 +161,10 @@ pub fn extract_compact(
 ///
 /// # Errors
 /// As [`extract_compact`].
+#[allow(
+    clippy::too_many_lines,
+    reason = "the banded stages in order, each map freed as soon as its last stage is done (module docs)"
+)]
 pub fn extract_compact_with(
     image: ArrayView3<'_, u8>,
     maps: CompactMaps,
@@ -173,8 +178,8 @@ pub fn extract_compact_with(
         from_labels,
     } = maps;
     if params.mode != MepMode::Paper {
-        return Err(Error::invalid(
-            "--mep",
+        return Err(Error::setting(
+            "MEP mode",
             "the compact tiled MEP is the paper's; the improved MEP runs on full maps",
         ));
     }

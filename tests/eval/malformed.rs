@@ -3,6 +3,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use baiseg_rt::Error;
+use baiseg_rt::error::{CocoError, ResultProblem};
+use baiseg_rt::eval::dataset::SegmentationError;
 use baiseg_rt::eval::{self, CocoDataset, Detection, Evaluator, Params, Segmentation};
 
 const GT: &str = r#"{
@@ -237,6 +239,98 @@ fn library_errors_are_typed() {
         CocoDataset::from_slice(b"{", Path::new("x.json")),
         Err(Error::Json { .. })
     ));
+    // The COCO errors are typed (`CocoError`, the error's source), with the texts they always had.
+    let d2 = Dir::new();
+    let mut ev = Evaluator::new(
+        CocoDataset::from_path(d2.write("gt.json", GT)).unwrap(),
+        Params::default(),
+    )
+    .unwrap();
+    let coco = |e: Error| match e {
+        Error::Coco { source, .. } => source,
+        other => panic!("not a COCO error: {other:?}"),
+    };
+    let poly = Detection {
+        category_id: 0,
+        score: 1.0,
+        bbox: None,
+        segmentation: Some(Segmentation::Polygons(vec![vec![1.0, 2.0]])),
+    };
+    let e = ev.add_image_results(0, &[poly]).unwrap_err();
+    assert!(
+        e.to_string().ends_with(
+            ": result 1 (image id 0): polygon 0 has 2 coordinates; a polygon needs at least 3 points (6 numbers)"
+        ),
+        "{e}"
+    );
+    assert!(
+        std::error::Error::source(&e)
+            .is_some_and(|s| s.to_string().starts_with("result 1 (image id 0): polygon 0"))
+    );
+    assert!(matches!(
+        coco(e),
+        CocoError::ResultSegmentation {
+            id: 1,
+            image_id: 0,
+            source: SegmentationError::TooFewPoints { index: 0, len: 2 }
+        }
+    ));
+    let nan = Detection {
+        category_id: 0,
+        score: f64::NAN,
+        bbox: Some([0.0, 0.0, 1.0, 1.0]),
+        segmentation: None,
+    };
+    let e = ev.add_image_results(0, std::slice::from_ref(&nan)).unwrap_err();
+    assert!(
+        e.to_string()
+            .ends_with(": result 1 (image id 0) has a non-finite score"),
+        "{e}"
+    );
+    assert!(matches!(
+        coco(e),
+        CocoError::Result {
+            id: 1,
+            image_id: Some(0),
+            problem: ResultProblem::NonFiniteScore
+        }
+    ));
+    let e = ev.add_image_results(7, &[nan]).unwrap_err();
+    assert!(
+        e.to_string()
+            .ends_with(": result 1 refers to image id 7, which is not in the ground truth"),
+        "{e}"
+    );
+    assert!(matches!(
+        coco(e),
+        CocoError::Result {
+            id: 1,
+            image_id: None,
+            problem: ResultProblem::UnknownImage(7)
+        }
+    ));
+    let e = CocoDataset::from_slice(GT.replace("\"area\": 16.0,", "").as_bytes(), Path::new("g.json"))
+        .unwrap_err();
+    assert_eq!(e.to_string(), "g.json: annotation id 1 has no \"area\"");
+    assert!(matches!(coco(e), CocoError::MissingArea(1)));
+    let e = eval::dataset::parse_results(
+        br#"[{"image_id": 4, "category_id": 0, "score": 1, "bbox": [1, 2]}]"#,
+        Path::new("r.json"),
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "r.json: result 0 (image id 4): bbox has 2 numbers, not 4"
+    );
+    assert!(matches!(
+        coco(e),
+        CocoError::ResultBboxLength {
+            index: 0,
+            image_id: 4,
+            len: 2
+        }
+    ));
+
     // LVIS-style annotations without iscrowd load (documented default 0).
     let lvis = GT.replace("\"iscrowd\": 0,", "");
     assert_eq!(

@@ -98,6 +98,14 @@ fn single_image_writes_labels_and_coco_json() {
     let t: Value = serde_json::from_slice(&std::fs::read(dir.path().join("t.json")).expect("t")).expect("t");
     assert_eq!(t["images"][0]["height"], 96);
     assert!(t["images"][0]["stages_ms"]["watershed"].is_f64());
+    // The parameters as `MepParams` serialises them: the seven by name and the mode as "mep".
+    assert_eq!(
+        t["params"],
+        serde_json::json!({
+            "nms_radius": 1, "nms_margin": 1.01, "edge_threshold": 0.5, "dilate_iterations": 2,
+            "seed_distance": 3.0, "closing_kernel": 5, "min_area": 0, "mep": "paper",
+        })
+    );
 }
 
 #[test]
@@ -121,8 +129,20 @@ fn label_png_input_and_flags() {
         os("--dilate-iterations=1"),
         os("--seed-distance=2.5"),
         os("--closing-kernel=3"),
+        os("--timing-json"),
+        os(&dir.path().join("timing.json")),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
+    let t: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("timing.json")).expect("t")).expect("t");
+    assert_eq!(
+        t["params"],
+        serde_json::json!({
+            "nms_radius": 2, "nms_margin": 1.02, "edge_threshold": f64::from(0.4_f32),
+            "dilate_iterations": 1, "seed_distance": 2.5, "closing_kernel": 3, "min_area": 100_000,
+            "mep": "paper",
+        })
+    );
     let json: Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("instances.json")).expect("json"))
             .expect("json");

@@ -78,6 +78,10 @@ pub fn quantize_into(boundary: ArrayView2<'_, f32>, mut out: ArrayViewMut2<'_, u
 ///
 /// # Panics
 /// When the shapes differ or `markers` holds labels above `n`.
+#[allow(
+    clippy::too_many_lines,
+    reason = "the priority flood in one loop: queues, marker map and leftover counts change together per pixel"
+)]
 pub fn flood_into(
     relief: ArrayView2<'_, u8>,
     classes: ArrayView2<'_, u16>,

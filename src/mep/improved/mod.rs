@@ -121,6 +121,10 @@ fn timed<T>(times: &mut StageTimes, idx: usize, name: &'static str, f: impl FnOn
 ///
 /// # Errors
 /// [`Error::Invalid`] for bad parameters or semantic maps (NaN probabilities).
+#[allow(
+    clippy::too_many_lines,
+    reason = "the stages in order, each timed into its slot and sharing the workspace buffers"
+)]
 pub(crate) fn run(
     input: &MepInput<'_>,
     p: &MepParams,
