@@ -152,8 +152,10 @@ pub fn smooth_triangle(boundary: ArrayView2<'_, f32>, mut out: ArrayViewMut2<'_,
 mod simd {
     use super::TRI;
 
-    /// Lanes per block: enough independent sums to fill the vector units.
-    const L: usize = 8;
+    /// Lanes per block: enough independent sums to fill the vector units (32 f64 = 8 AVX2
+    /// vectors, so the 9-add dependency chain of each sum does not bound the throughput;
+    /// docs/mep-performance.md#smoothing).
+    const L: usize = 32;
 
     /// `out[x] = (sum_k TRI[k] * p[x + k]) / 25`, tap order k = 0..8 per output.
     #[inline(always)]
@@ -481,13 +483,26 @@ pub fn thin_nms_into(
         .enumerate()
         .for_each(|(y, mut orow)| {
             let brow = boundary.row(y);
-            match (s.as_slice(), boundary.as_slice()) {
+            match (s.as_slice(), boundary.as_slice(), orow.as_slice_mut()) {
                 // Contiguous buffers: plain slice indexing in the per-candidate work.
-                (Some(ss), Some(bs)) => {
+                (Some(ss), Some(bs), Some(o)) => {
                     let at_s = |yy: usize, xx: usize| ss[yy * w + xx];
                     let at_b = |yy: usize, xx: usize| f64::from(bs[yy * w + xx]);
-                    for (x, (o, &v)) in orow.iter_mut().zip(brow.iter()).enumerate() {
-                        *o = u8::from(v >= t && kept((h, w), y, x, params, at_s, at_b));
+                    let b = &bs[y * w..(y + 1) * w];
+                    // Candidates (`B >= t`) are a small part of the map: find them 8 at a time
+                    // (a branch-free mask) and decide only those (docs/mep-performance.md#nms-scan).
+                    o.fill(0);
+                    for (c, bc) in b.chunks(8).enumerate() {
+                        let mask = bc
+                            .iter()
+                            .enumerate()
+                            .fold(0u32, |m, (k, &v)| m | (u32::from(v >= t) << k));
+                        let mut bits = mask;
+                        while bits != 0 {
+                            let x = c * 8 + bits.trailing_zeros() as usize;
+                            bits &= bits - 1;
+                            o[x] = u8::from(kept((h, w), y, x, params, at_s, at_b));
+                        }
                     }
                 }
                 _ => {

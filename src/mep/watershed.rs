@@ -34,6 +34,8 @@ pub struct WatershedScratch {
     queues: Box<[Fifo; NQ]>,
 }
 
+/// One FIFO bucket: `items[head..]` are waiting; emptied buckets are reset to reuse their memory
+/// (docs/mep-performance.md#watershed).
 #[derive(Debug, Default, Clone)]
 struct Fifo {
     items: Vec<u32>,
@@ -146,7 +148,7 @@ pub fn watershed_mut(
     }
 }
 
-/// The flooding over row-major buffers (`img` is `h*w*3`, `m` is `h*w`).
+/// The flooding over row-major buffers (`img` is `h*w*3`, `m` is `h*w`), docs/mep-performance.md#watershed.
 fn flood(img: &[u8], m: &mut [i32], h: usize, w: usize, scratch: &mut WatershedScratch) {
     assert!(img.len() == h * w * 3 && m.len() == h * w);
     for q in scratch.queues.iter_mut() {
@@ -179,28 +181,35 @@ fn flood(img: &[u8], m: &mut [i32], h: usize, w: usize, scratch: &mut WatershedS
         let pa = ip.add(3 * a);
         [*pa, *pa.add(1), *pa.add(2)]
     };
-    let diff = |a: usize, b: usize| max_diff(colour(a), colour(b));
     // Initial push, raster order (interior pixels only, so the SAFETY note above applies).
     for y in 1..h - 1 {
-        for i in y * w + 1..y * w + w - 1 {
+        let end = y * w + w - 1;
+        let mut i = y * w + 1;
+        while i < end {
+            // Seeds cover most of the image: skip 8 labelled pixels at a time (their values
+            // stay, and the skipped pixels push nothing).
+            if i + 8 <= end && (0..8).fold(i32::MAX, |a, k| a.min(get(i + k))) > 0 {
+                i += 8;
+                continue;
+            }
             let mut v = get(i);
             if v < 0 {
                 v = 0;
                 set(i, 0);
             }
-            if v != 0 {
-                continue;
-            }
-            let mut idx = NQ;
-            for n in [i - 1, i + 1, i - w, i + w] {
-                if get(n) > 0 {
-                    idx = idx.min(usize::from(diff(i, n)));
+            if v == 0 {
+                let mut idx = NQ;
+                for n in [i - 1, i + 1, i - w, i + w] {
+                    if get(n) > 0 {
+                        idx = idx.min(usize::from(max_diff(colour(i), colour(n))));
+                    }
+                }
+                if idx < NQ {
+                    queues[idx].push(i as u32);
+                    set(i, IN_QUEUE);
                 }
             }
-            if idx < NQ {
-                queues[idx].push(i as u32);
-                set(i, IN_QUEUE);
-            }
+            i += 1;
         }
     }
     let Some(mut active) = queues.iter().position(|q| !q.is_empty()) else {
@@ -211,6 +220,23 @@ fn flood(img: &[u8], m: &mut [i32], h: usize, w: usize, scratch: &mut WatershedS
             match (active + 1..NQ).find(|&q| !queues[q].is_empty()) {
                 Some(q) => active = q,
                 None => break,
+            }
+        }
+        let q = &queues[active];
+        // The bucket queue knows the pixels popped next: fetch the marker rows and the colours
+        // of the item `PREFETCH` places ahead into the cache now, so that popping it does not
+        // wait on memory (docs/mep-performance.md#watershed).
+        if let Some(&j) = q.items.get(q.head + PREFETCH) {
+            let j = j as usize;
+            // SAFETY: `j` is a queued (interior) pixel, so `j - w`, `j + w` are pixels of `m`
+            // and `3 * (j +- w)` bytes of `img` (the SAFETY note above).
+            unsafe {
+                prefetch(mp.add(j - w));
+                prefetch(mp.add(j));
+                prefetch(mp.add(j + w));
+                prefetch(ip.add(3 * (j - w)));
+                prefetch(ip.add(3 * j));
+                prefetch(ip.add(3 * (j + w)));
             }
         }
         let i = queues[active].pop() as usize;
@@ -243,6 +269,22 @@ fn flood(img: &[u8], m: &mut [i32], h: usize, w: usize, scratch: &mut WatershedS
             }
         }
     }
+}
+
+/// How many items ahead in the active bucket the flood prefetches.
+const PREFETCH: usize = 24;
+
+/// Hints the CPU to load the cache line holding `p` (no effect on the program's result; a no-op
+/// where there is no stable prefetch intrinsic).
+#[inline(always)]
+fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch never faults and reads nothing observable; SSE is part of x86-64.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast::<i8>());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
 /// `max_c |a_c - b_c|` over the three channels of two pixels.
