@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use baiseg_rt::mep::{Mep, MepInput, MepParams, Semantic, dilate, distance, label, nms, refine, watershed};
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
-use criterion::{BatchSize, Criterion};
+use criterion::{BatchSize, BenchmarkGroup, Criterion};
 use ndarray::{Array2, Array3};
 use rayon::ThreadPool;
 
@@ -84,7 +84,27 @@ fn synthetic(h: usize, w: usize, n: usize, seed: u64) -> Synthetic {
             }
         }
     }
-    // Contours (both sides), blurred with a Gaussian of sigma 1, scaled to peak near 1, noise.
+    let boundary = blurred_contours(&ids, &mut rng);
+    let image = Array3::from_shape_fn((h, w, 3), |(y, x, c)| {
+        let base = if ids[[y, x]] == 0 {
+            90
+        } else {
+            colours[ids[[y, x]] as usize][c]
+        };
+        (i32::from(base) + (rng.next() % 21) as i32 - 10).clamp(0, 255) as u8
+    });
+    let probs = probabilities(&ids, &classes, K, &mut rng);
+    Synthetic {
+        image,
+        boundary,
+        probs,
+    }
+}
+
+/// The instances' contours (both sides), blurred with a Gaussian of sigma 1, scaled to peak near
+/// 1, with noise: a boundary map like the network's.
+fn blurred_contours(ids: &Array2<u32>, rng: &mut Rng) -> Array2<f32> {
+    let (h, w) = ids.dim();
     let contour = Array2::from_shape_fn((h, w), |(y, x)| {
         let v = ids[[y, x]];
         let mut edge = false;
@@ -116,35 +136,29 @@ fn synthetic(h: usize, w: usize, n: usize, seed: u64) -> Synthetic {
     };
     let blurred = blur(&blur(&contour, 1), 0);
     let peak = 0.45f32;
-    let boundary = blurred.mapv(|v| ((v / peak) + 0.04 * (rng.unit() as f32 - 0.5)).clamp(0.0, 1.0));
-    let image = Array3::from_shape_fn((h, w, 3), |(y, x, c)| {
-        let base = if ids[[y, x]] == 0 {
-            90
-        } else {
-            colours[ids[[y, x]] as usize][c]
-        };
-        (i32::from(base) + (rng.next() % 21) as i32 - 10).clamp(0, 255) as u8
-    });
-    let mut probs = Array3::<f32>::zeros((K + 1, h, w));
+    blurred.mapv(|v| ((v / peak) + 0.04 * (rng.unit() as f32 - 0.5)).clamp(0.0, 1.0))
+}
+
+/// Softmax-like probabilities `[K+1, H, W]`: the instance's class (0 for the background) near 2/3,
+/// the others noise.
+fn probabilities(ids: &Array2<u32>, classes: &[usize], k: usize, rng: &mut Rng) -> Array3<f32> {
+    let (h, w) = ids.dim();
+    let mut probs = Array3::<f32>::zeros((k + 1, h, w));
     for y in 0..h {
         for x in 0..w {
             let c = classes[ids[[y, x]] as usize];
             let mut total = 0.0;
-            for k in 0..=K {
-                let v = if k == c { 2.0 } else { 0.0 } + rng.unit() as f32;
-                probs[[k, y, x]] = v;
+            for j in 0..=k {
+                let v = if j == c { 2.0 } else { 0.0 } + rng.unit() as f32;
+                probs[[j, y, x]] = v;
                 total += v;
             }
-            for k in 0..=K {
-                probs[[k, y, x]] /= total;
+            for j in 0..=k {
+                probs[[j, y, x]] /= total;
             }
         }
     }
-    Synthetic {
-        image,
-        boundary,
-        probs,
-    }
+    probs
 }
 
 fn pool(threads: usize) -> ThreadPool {
@@ -187,15 +201,32 @@ fn load_case(dir: &std::path::Path) -> Synthetic {
 }
 
 fn bench_input<M: Measurement>(c: &mut Criterion<M>, name: &str, s: &Synthetic) {
-    let one = pool(1);
-    let (h, w) = s.boundary.dim();
     let p = MepParams::default();
     let mut group = c.benchmark_group(name);
     group
         .sample_size(10)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3));
+    bench_stages(&mut group, s, &p);
+    let one = pool(1);
+    let mut mep = Mep::new(p.clone());
+    group.bench_function("whole", |b| {
+        b.iter(|| one.install(|| black_box(mep.run(&s.input()).expect("runs"))));
+    });
+    // One image on two threads (stages split by rows, regions and the class map beside the
+    // watershed): compare with `whole` in wall time (without MEP_BENCH_CPU).
+    let two = pool(2);
+    group.bench_function("whole_2t", |b| {
+        b.iter(|| two.install(|| black_box(mep.run(&s.input()).expect("runs"))));
+    });
+    group.finish();
+}
 
+/// One bench per stage function on one thread, each fed the previous stages' output (computed
+/// once).
+fn bench_stages<M: Measurement>(group: &mut BenchmarkGroup<'_, M>, s: &Synthetic, p: &MepParams) {
+    let one = pool(1);
+    let (h, w) = s.boundary.dim();
     // Intermediates, computed once.
     let np = nms::NmsParams {
         radius: p.nms_radius,
@@ -270,17 +301,6 @@ fn bench_input<M: Measurement>(c: &mut Criterion<M>, name: &str, s: &Synthetic) 
     group.bench_function("refine", |b| {
         b.iter(|| one.install(|| black_box(refine::refine(ws.view(), count, &sem, classes.view(), &rp))));
     });
-    let mut mep = Mep::new(p.clone());
-    group.bench_function("whole", |b| {
-        b.iter(|| one.install(|| black_box(mep.run(&s.input()).expect("runs"))));
-    });
-    // One image on two threads (stages split by rows, regions and the class map beside the
-    // watershed): compare with `whole` in wall time (without MEP_BENCH_CPU).
-    let two = pool(2);
-    group.bench_function("whole_2t", |b| {
-        b.iter(|| two.install(|| black_box(mep.run(&s.input()).expect("runs"))));
-    });
-    group.finish();
 }
 
 fn stages<M: Measurement>(c: &mut Criterion<M>) {

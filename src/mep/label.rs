@@ -79,11 +79,7 @@ pub fn label_8(binary: ArrayView2<'_, u8>) -> (Array2<i32>, usize) {
 ///
 /// # Panics
 /// When `out`'s shape differs from `binary`'s.
-pub fn label_8_into(
-    binary: ArrayView2<'_, u8>,
-    mut out: ArrayViewMut2<'_, i32>,
-    parent: &mut Vec<u32>,
-) -> usize {
+pub fn label_8_into(binary: ArrayView2<'_, u8>, out: ArrayViewMut2<'_, i32>, parent: &mut Vec<u32>) -> usize {
     assert_eq!(binary.dim(), out.dim(), "label: shape mismatch");
     let (h, w) = binary.dim();
     parent.clear();
@@ -94,6 +90,16 @@ pub fn label_8_into(
     let Some(b) = bin.as_slice() else {
         unreachable!("standard layout is contiguous")
     };
+    let bands = find_runs(b, h, w);
+    let bases = unite_bands(&bands, parent);
+    let (final_id, n) = number_roots(parent);
+    write_ids(&bands, &bases, &final_id, w, out);
+    n as usize
+}
+
+/// Phase 1 of [`label_8_into`]: the rows cut into bands (one per thread pair, at least 32 rows),
+/// each with its runs and band-local unions, in parallel.
+fn find_runs(b: &[u8], h: usize, w: usize) -> Vec<Band> {
     let threads = rayon::current_num_threads();
     let nbands = if threads <= 1 {
         1
@@ -101,24 +107,27 @@ pub fn label_8_into(
         (2 * threads).min(h.div_ceil(32)).max(1)
     };
     let band_rows = h.div_ceil(nbands);
-    let bands: Vec<Band> = (0..nbands)
+    (0..nbands)
         .into_par_iter()
         .map(|i| {
             let y0 = (i * band_rows).min(h);
             let y1 = ((i + 1) * band_rows).min(h);
             band_runs(b, w, y0, y1)
         })
-        .collect();
-    // Global run ids: bands in order.
+        .collect()
+}
+
+/// Phase 2: global run ids (bands in order) in `parent`, and the seams united: the last row of
+/// each band against the first row of the next. Returns each band's first global id.
+fn unite_bands(bands: &[Band], parent: &mut Vec<u32>) -> Vec<u32> {
     let total: usize = bands.iter().map(|b| b.runs.len()).sum();
     parent.reserve(total);
     let mut bases = Vec::with_capacity(bands.len());
-    for band in &bands {
+    for band in bands {
         let base = parent.len() as u32;
         bases.push(base);
         parent.extend(band.parent.iter().map(|&p| p + base));
     }
-    // Seams: the last row of each band against the first row of the next.
     for (i, pair) in bands.windows(2).enumerate() {
         let (up, down) = (&pair[0], &pair[1]);
         let (Some(ur), Some(dr)) = (up.last_row(), down.first_row()) else {
@@ -130,7 +139,13 @@ pub fn label_8_into(
             union(parent, ub + (us + a) as u32, db + (ds + c) as u32);
         });
     }
-    // Number the roots in increasing order = raster order of first pixels.
+    bases
+}
+
+/// Phase 3: the roots numbered in increasing order (= raster order of first pixels); returns each
+/// run's final id and the number of components.
+fn number_roots(parent: &mut [u32]) -> (Vec<u32>, u32) {
+    let total = parent.len();
     let mut final_id = vec![0u32; total];
     let mut next = 0u32;
     for g in 0..total {
@@ -142,6 +157,11 @@ pub fn label_8_into(
             final_id[g] = final_id[r];
         }
     }
+    (final_id, next)
+}
+
+/// Phase 4: every row written run by run (0 between runs), bands in parallel.
+fn write_ids(bands: &[Band], bases: &[u32], final_id: &[u32], w: usize, mut out: ArrayViewMut2<'_, i32>) {
     let fill = |orow: &mut [i32], runs: &[Run], ids: &[u32]| {
         let mut x = 0usize;
         for (run, &id) in runs.iter().zip(ids) {
@@ -162,7 +182,7 @@ pub fn label_8_into(
     if let Some(o) = out.as_slice_mut() {
         let mut chunks: Vec<(&Band, u32, &mut [i32])> = Vec::with_capacity(bands.len());
         let mut rest = o;
-        for (band, &base) in bands.iter().zip(&bases) {
+        for (band, &base) in bands.iter().zip(bases) {
             let (this, tail) = rest.split_at_mut(band.rows() * w);
             chunks.push((band, base, this));
             rest = tail;
@@ -171,9 +191,9 @@ pub fn label_8_into(
             .into_par_iter()
             .for_each(|(band, base, rows)| write_band(band, base, rows));
     } else {
-        let mut tmp = vec![0i32; h * w];
+        let mut tmp = vec![0i32; out.len()];
         let mut rest = tmp.as_mut_slice();
-        for (band, &base) in bands.iter().zip(&bases) {
+        for (band, &base) in bands.iter().zip(bases) {
             let (this, tail) = rest.split_at_mut(band.rows() * w);
             write_band(band, base, this);
             rest = tail;
@@ -182,7 +202,6 @@ pub fn label_8_into(
             *o = v;
         }
     }
-    next as usize
 }
 
 /// A horizontal run `[x0, x1)` of set pixels.

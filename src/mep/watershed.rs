@@ -149,6 +149,10 @@ pub fn watershed_mut(
 }
 
 /// The flooding over row-major buffers (`img` is `h*w*3`, `m` is `h*w`), docs/mep-performance.md#watershed.
+#[allow(
+    clippy::too_many_lines,
+    reason = "one hot kernel: the initial push and the flood share the unchecked accessors (one SAFETY argument) and the queues; the per-pixel work is inlined on purpose"
+)]
 fn flood(img: &[u8], m: &mut [i32], h: usize, w: usize, scratch: &mut WatershedScratch) {
     assert!(img.len() == h * w * 3 && m.len() == h * w);
     for q in scratch.queues.iter_mut() {
