@@ -173,13 +173,7 @@ fn evaluate_group(
     let crowd: Vec<bool> = g_list.iter().map(|g| g.crowd).collect();
 
     let img = &gt.images[position];
-    let shape_ctx = ShapeContext {
-        iou_type: ctx.iou_type,
-        height: img.height,
-        width: img.width,
-        mode: ctx.mode,
-        results_path: ctx.results_path,
-    };
+    let shape_ctx = ShapeContext::for_image(img, ctx.iou_type, ctx.mode, ctx.results_path);
     let (d_shapes, d_area) = Shapes::of_dets(group_d.iter().map(|&i| &dets[i as usize]), &shape_ctx)?;
     let ious = if g_list.is_empty() || d_shapes.is_empty() {
         Vec::new()

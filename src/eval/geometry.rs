@@ -72,13 +72,7 @@ pub fn image_geom(
     ctx: &GeomContext<'_>,
 ) -> Result<ImageGeom> {
     let img = &gt.images[position];
-    let shape_ctx = ShapeContext {
-        iou_type: ctx.iou_type,
-        height: img.height,
-        width: img.width,
-        mode: ctx.mode,
-        results_path: ctx.results_path,
-    };
+    let shape_ctx = ShapeContext::for_image(img, ctx.iou_type, ctx.mode, ctx.results_path);
     let mut g = ImageGeom::default();
     let mut gts = Shapes::new(ctx.iou_type);
     let mut crowds = Shapes::new(ctx.iou_type);

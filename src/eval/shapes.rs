@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use super::boundary::dilation_radius;
-use super::dataset::{CocoDataset, DetEntry, ResultMode};
+use super::dataset::{CocoDataset, DetEntry, ImageInfo, ResultMode};
 use super::iou::{MaskGeom, boundary_iou_matrix, box_iou_matrix, mask_iou_matrix};
 use super::params::IouType;
 use crate::error::{CocoError, ShapeProblem};
@@ -47,67 +47,66 @@ pub fn gt_box(gt: &CocoDataset, ann: u32) -> Result<Bbox> {
 
 /// The detection's mask and area under `loadRes` rules.
 pub(crate) fn det_mask(e: &DetEntry, h: u32, w: u32, mode: ResultMode, path: &Path) -> Result<(Rle, f64)> {
-    let err = |problem: ShapeProblem| {
-        Error::coco(
-            path,
-            CocoError::ResultShape {
-                id: e.id,
-                category_id: e.det.category_id,
-                problem,
-            },
-        )
-    };
     match mode {
         ResultMode::Bbox => {
-            let bb = e.det.bbox.ok_or_else(|| err(ShapeProblem::MissingBbox))?;
+            let bb = e
+                .det
+                .bbox
+                .ok_or_else(|| shape_error(e, path, ShapeProblem::MissingBbox))?;
             let rle = match &e.det.segmentation {
-                Some(seg) => seg.to_rle(h, w).map_err(|r| err(ShapeProblem::Mask(r)))?,
+                Some(seg) => seg
+                    .to_rle(h, w)
+                    .map_err(|r| shape_error(e, path, ShapeProblem::Mask(r)))?,
                 None => Rle::from_bbox(&bb, h, w),
             };
             Ok((rle, bb[2] * bb[3]))
         }
-        ResultMode::Segm => {
-            let seg = e
-                .det
-                .segmentation
-                .as_ref()
-                .ok_or_else(|| err(ShapeProblem::MissingSegmentation))?;
-            let rle = seg.to_rle(h, w).map_err(|r| err(ShapeProblem::Mask(r)))?;
-            let area = f64::from(rle.area_u32());
-            Ok((rle, area))
-        }
+        ResultMode::Segm => segm_mask(e, h, w, path),
     }
 }
 
 /// The detection's box and area under `loadRes` rules.
 pub(crate) fn det_box(e: &DetEntry, h: u32, w: u32, mode: ResultMode, path: &Path) -> Result<(Bbox, f64)> {
-    let err = |problem: ShapeProblem| {
-        Error::coco(
-            path,
-            CocoError::ResultShape {
-                id: e.id,
-                category_id: e.det.category_id,
-                problem,
-            },
-        )
-    };
     match mode {
         ResultMode::Bbox => {
-            let bb = e.det.bbox.ok_or_else(|| err(ShapeProblem::MissingBbox))?;
+            let bb = e
+                .det
+                .bbox
+                .ok_or_else(|| shape_error(e, path, ShapeProblem::MissingBbox))?;
             Ok((bb, bb[2] * bb[3]))
         }
         ResultMode::Segm => {
-            let seg = e
-                .det
-                .segmentation
-                .as_ref()
-                .ok_or_else(|| err(ShapeProblem::MissingSegmentation))?;
-            let rle = seg.to_rle(h, w).map_err(|r| err(ShapeProblem::Mask(r)))?;
-            let area = f64::from(rle.area_u32());
+            let (rle, area) = segm_mask(e, h, w, path)?;
             let bb = e.det.bbox.unwrap_or_else(|| rle.to_bbox());
             Ok((bb, area))
         }
     }
+}
+
+/// A segmentation result's mask and its pixel area (`loadRes` with segmentations).
+fn segm_mask(e: &DetEntry, h: u32, w: u32, path: &Path) -> Result<(Rle, f64)> {
+    let seg = e
+        .det
+        .segmentation
+        .as_ref()
+        .ok_or_else(|| shape_error(e, path, ShapeProblem::MissingSegmentation))?;
+    let rle = seg
+        .to_rle(h, w)
+        .map_err(|r| shape_error(e, path, ShapeProblem::Mask(r)))?;
+    let area = f64::from(rle.area_u32());
+    Ok((rle, area))
+}
+
+/// The error for a result whose shape is unusable, naming the result file, id and category.
+fn shape_error(e: &DetEntry, path: &Path, problem: ShapeProblem) -> Error {
+    Error::coco(
+        path,
+        CocoError::ResultShape {
+            id: e.id,
+            category_id: e.det.category_id,
+            problem,
+        },
+    )
 }
 
 /// The shapes of one side (detections or ground truths) of an image, as the `IoU` type needs them.
@@ -133,6 +132,20 @@ pub struct ShapeContext<'a> {
     pub mode: ResultMode,
     /// Results file for error messages.
     pub results_path: &'a Path,
+}
+
+impl<'a> ShapeContext<'a> {
+    /// The context for one image of the ground truth.
+    #[must_use]
+    pub fn for_image(img: &ImageInfo, iou_type: IouType, mode: ResultMode, results_path: &'a Path) -> Self {
+        Self {
+            iou_type,
+            height: img.height,
+            width: img.width,
+            mode,
+            results_path,
+        }
+    }
 }
 
 impl Shapes {

@@ -167,13 +167,7 @@ fn image_labels(input: &VocInput<'_>, pos: usize, dets: &[DetEntry]) -> Result<V
 /// Row-major `pd x gts` `IoUs` of one image and label (no crowd rule: crowds are "difficult").
 fn label_ious(input: &VocInput<'_>, pos: usize, pd: &[&DetEntry], gts: &[u32]) -> Result<Vec<f64>> {
     let img = &input.gt.images[pos];
-    let ctx = ShapeContext {
-        iou_type: input.p.iou_type,
-        height: img.height,
-        width: img.width,
-        mode: input.mode,
-        results_path: input.results_path,
-    };
+    let ctx = ShapeContext::for_image(img, input.p.iou_type, input.mode, input.results_path);
     let (ds, _) = Shapes::of_dets(pd.iter().copied(), &ctx)?;
     let gs = Shapes::of_gts(input.gt, gts.iter().copied(), &ctx)?;
     Ok(iou_matrix(
