@@ -33,13 +33,7 @@ impl Rle {
 
     #[allow(
         clippy::cast_possible_truncation,
-        reason = "C casts of maskApi.c, reproduced on purpose"
-    )]
-    #[allow(
         clippy::cast_sign_loss,
-        reason = "C casts of maskApi.c, reproduced on purpose"
-    )]
-    #[allow(
         clippy::cast_possible_wrap,
         reason = "C casts of maskApi.c, reproduced on purpose"
     )]
@@ -138,17 +132,8 @@ impl Rle {
     #[cfg(test)]
     #[allow(
         clippy::cast_possible_truncation,
-        reason = "C casts of maskApi.c, reproduced on purpose"
-    )]
-    #[allow(
         clippy::cast_sign_loss,
-        reason = "C casts of maskApi.c, reproduced on purpose"
-    )]
-    #[allow(
         clippy::cast_possible_wrap,
-        reason = "C casts of maskApi.c, reproduced on purpose"
-    )]
-    #[allow(
         clippy::cast_precision_loss,
         reason = "C casts of maskApi.c, reproduced on purpose"
     )]
