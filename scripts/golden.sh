@@ -2,8 +2,8 @@
 # Byte-identity check for refactors: run a fixed set of infer / mep / eval commands on the
 # repository's fixtures with the given baiseg-rt binary, and write OUTDIR/SHA256SUMS (one line per
 # output file, plus the exit status of every command). Compare two binaries with
-#   bash scripts/golden.sh OLD_BIN /tmp/a && bash scripts/golden.sh NEW_BIN /tmp/b &&
-#   diff /tmp/a/SHA256SUMS /tmp/b/SHA256SUMS
+#   bash scripts/golden.sh OLD_BIN OUT_A && bash scripts/golden.sh NEW_BIN OUT_B &&
+#   diff OUT_A/SHA256SUMS OUT_B/SHA256SUMS
 # Volatile parts (wall-clock times in summaries and timing files) are not hashed: the summaries are
 # not written to files, and `--timing-json` is not used.
 set -uo pipefail

@@ -1,9 +1,9 @@
 """Writes an N x N JPEG mosaic of the procedural sample scenes, for the large-image measurements
 of docs/tiling.md#measured.
 
-    .venv/bin/python scripts/mosaic.py 20000 /tmp/big20000.jpg
+    .venv/bin/python scripts/mosaic.py 20000 big20000.jpg
     nice -n 19 /usr/bin/time -v target/release/baiseg-rt infer --json models/baiseg_small.onnx \
-        /tmp/big20000.jpg --tile 1024 --max-pixels 1100000000 --out /tmp/out20000
+        big20000.jpg --tile 1024 --max-pixels 1100000000 --out out20000
 """
 
 import sys
