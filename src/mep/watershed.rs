@@ -424,4 +424,81 @@ mod tests {
             prop_assert_eq!(watershed(img.view(), mk.view()), reference::watershed(&img, &mk));
         }
     }
+
+    /// The 4-connected components of the pixels left to flood (marker <= 0, inside the frame),
+    /// each with the marker pixels next to it.
+    fn flood_regions(mk: &Array2<i32>) -> Vec<(Vec<(usize, usize)>, Vec<(usize, usize)>)> {
+        let (h, w) = mk.dim();
+        let open = |y: usize, x: usize| y > 0 && x > 0 && y + 1 < h && x + 1 < w && mk[[y, x]] <= 0;
+        let mut seen = Array2::<bool>::from_elem((h, w), false);
+        let mut regions = Vec::new();
+        for y0 in 0..h {
+            for x0 in 0..w {
+                if seen[[y0, x0]] || !open(y0, x0) {
+                    continue;
+                }
+                let (mut inside, mut rim, mut stack) = (Vec::new(), Vec::new(), vec![(y0, x0)]);
+                seen[[y0, x0]] = true;
+                while let Some((y, x)) = stack.pop() {
+                    inside.push((y, x));
+                    for (ny, nx) in [(y, x - 1), (y, x + 1), (y - 1, x), (y + 1, x)] {
+                        if open(ny, nx) {
+                            if !seen[[ny, nx]] {
+                                seen[[ny, nx]] = true;
+                                stack.push((ny, nx));
+                            }
+                        } else {
+                            rim.push((ny, nx));
+                        }
+                    }
+                }
+                regions.push((inside, rim));
+            }
+        }
+        regions
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        /// OpenCV's flood (one global set of FIFO queues) decomposes exactly over the 4-connected
+        /// regions of unlabelled pixels: a region's pixels and the markers around it decide its
+        /// result, whatever is flooded elsewhere. So a band of rows gives the full-frame result
+        /// on every region that lies, with its rim, inside the band's unframed rows
+        /// (docs/mep.md#watershed-regions).
+        #[test]
+        fn regions_flood_independently(
+            (img, mk) in (6usize..40, 3usize..24, 1u8..=255).prop_flat_map(|(h, w, levels)| {
+                let img = prop::collection::vec(0u8..=levels, h * w * 3)
+                    .prop_map(move |v| Array3::from_shape_vec((h, w, 3), v).expect("shape"));
+                let mk = prop::collection::vec(prop_oneof![5 => Just(0i32), 4 => 1i32..6, 1 => -2i32..0], h * w)
+                    .prop_map(move |v| Array2::from_shape_vec((h, w), v).expect("shape"));
+                (img, mk)
+            }),
+            cut in (0.0f64..1.0, 0.0f64..1.0),
+        ) {
+            let (h, _) = mk.dim();
+            let full = watershed(img.view(), mk.view());
+            let (p, q) = ((cut.0 * h as f64) as usize, (cut.1 * h as f64) as usize);
+            let (a, b) = (p.min(q), (p.max(q) + 3).min(h));
+            let band = watershed(
+                img.slice(ndarray::s![a..b, .., ..]),
+                mk.slice(ndarray::s![a..b, ..]),
+            );
+            // Rows the band run does not frame (its first and last rows are its frame unless
+            // they are the image's).
+            let lo = if a == 0 { 0 } else { a + 1 };
+            let hi = if b == h { h } else { b - 1 };
+            let mut checked = 0;
+            for (inside, rim) in flood_regions(&mk) {
+                if inside.iter().chain(&rim).all(|&(y, _)| (lo..hi).contains(&y)) {
+                    for &(y, x) in &inside {
+                        prop_assert_eq!(band[[y - a, x]], full[[y, x]], "pixel ({}, {})", y, x);
+                    }
+                    checked += inside.len();
+                }
+            }
+            // Only cases that check some region count (proptest draws another case instead).
+            prop_assume!(checked > 0);
+        }
+    }
 }
