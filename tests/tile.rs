@@ -243,7 +243,9 @@ fn scratch_dir_is_checked_and_documented() {
     assert_code(&out, 1);
     let msg = text(&out);
     assert!(
-        msg.contains("scratch folder") && msg.contains("no-such-folder") && msg.contains("(see --scratch-dir)"),
+        msg.contains("scratch folder")
+            && msg.contains("no-such-folder")
+            && msg.contains("(see --scratch-dir)"),
         "{msg}"
     );
     let out = run(baiseg()
@@ -259,11 +261,19 @@ fn scratch_dir_is_checked_and_documented() {
     let tiled = ["--tile", "128", "--tile-overlap", "32"];
     let plain = infer(&dir, "plain", &model, &[input], &tiled);
     let scratch_arg = scratch.to_str().unwrap();
-    let with: Vec<&str> = tiled.iter().copied().chain(["--scratch-dir", scratch_arg]).collect();
+    let with: Vec<&str> = tiled
+        .iter()
+        .copied()
+        .chain(["--scratch-dir", scratch_arg])
+        .collect();
     let here = infer(&dir, "here", &model, &[input], &with);
     assert!(!plain.is_empty());
     assert_eq!(here, plain);
-    assert_eq!(std::fs::read_dir(&scratch).unwrap().count(), 0, "nothing left behind");
+    assert_eq!(
+        std::fs::read_dir(&scratch).unwrap().count(),
+        0,
+        "nothing left behind"
+    );
 }
 
 /// `--max-pixels` bounds one forward pass: untiled, an image above it is skipped from its header;

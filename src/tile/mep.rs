@@ -547,9 +547,42 @@ mod tests {
                 // Identical instances: masks, classes and scores bit for bit.
                 assert_eq!(got, full, "seed {seed}, bands of {band}");
             }
-            // Stitched from tiles, the foreground planes in a scratch file (threshold 0: always
-            // spilled) or in memory, read back for the scores in bands of 1 row to all rows: tile
-            // plans whose tile rows keep different heights (divisor 1, and 32).
+            stitched_compact_mep_equals(&image, &boundary, &probs, &full);
+            // Label maps (255 = ignore) give the label-map MEP's result too.
+            let mut labels = crate::class_map::argmax(probs.view()).expect("no NaN");
+            labels.slice_mut(s![10..20, ..]).fill(255);
+            let full = Mep::new(params.clone())
+                .run(&MepInput {
+                    image: image.view(),
+                    boundary: boundary.view(),
+                    semantic: Semantic::Labels(labels.view()),
+                })
+                .unwrap();
+            let maps = CompactMaps {
+                boundary: boundary.clone(),
+                classes: labels.clone(),
+                foreground: None,
+                from_labels: true,
+            };
+            assert_eq!(
+                extract_compact_with(image.view(), maps, &params, 17).unwrap(),
+                full
+            );
+        }
+    }
+
+    /// Stitched from tiles, the foreground planes in a scratch file (threshold 0: always spilled)
+    /// or in memory, read back for the scores in bands of 1 row to all rows: tile plans whose tile
+    /// rows keep different heights (divisor 1, and 32); the instances must be `full`.
+    fn stitched_compact_mep_equals(
+        image: &Array3<u8>,
+        boundary: &Array2<f32>,
+        probs: &Array3<f32>,
+        full: &[Instance],
+    ) {
+        let params = MepParams::default();
+        let (h, w) = boundary.dim();
+        {
             let forced = SpillOptions {
                 threshold: 0,
                 dir: None,
@@ -584,7 +617,7 @@ mod tests {
                     (&forced, 17, h),
                     (&SpillOptions::in_memory(), 33, 5),
                 ] {
-                    let maps = stitched_compact(&boundary, &probs, opts, *d, spill);
+                    let maps = stitched_compact(boundary, probs, opts, *d, spill);
                     assert_eq!(
                         maps.foreground.as_ref().map(PlaneStore::is_spilled),
                         Some(spill.threshold == 0)
@@ -592,31 +625,11 @@ mod tests {
                     let got = extract_compact_bands(image.view(), maps, &params, band, score_rows).unwrap();
                     assert_eq!(
                         got, full,
-                        "seed {seed}, {opts:?} / {d}, spill {}, bands of {band}, score bands of {score_rows}",
+                        "{h}x{w}, {opts:?} / {d}, spill {}, bands of {band}, score bands of {score_rows}",
                         spill.threshold
                     );
                 }
             }
-            // Label maps (255 = ignore) give the label-map MEP's result too.
-            let mut labels = crate::class_map::argmax(probs.view()).expect("no NaN");
-            labels.slice_mut(s![10..20, ..]).fill(255);
-            let full = Mep::new(params.clone())
-                .run(&MepInput {
-                    image: image.view(),
-                    boundary: boundary.view(),
-                    semantic: Semantic::Labels(labels.view()),
-                })
-                .unwrap();
-            let maps = CompactMaps {
-                boundary: boundary.clone(),
-                classes: labels.clone(),
-                foreground: None,
-                from_labels: true,
-            };
-            assert_eq!(
-                extract_compact_with(image.view(), maps, &params, 17).unwrap(),
-                full
-            );
         }
     }
 

@@ -104,7 +104,7 @@ pub enum Backing {
     /// All planes in memory, `[K, H, W]`.
     Memory(Array3<f32>),
     /// A scratch file (see the module docs).
-    File(FilePlanes),
+    File(Box<FilePlanes>),
 }
 
 /// The file backing of a [`PlaneStore`].
@@ -216,14 +216,14 @@ impl PlaneStore {
             k,
             h,
             w,
-            backing: Backing::File(FilePlanes {
+            backing: Backing::File(Box::new(FilePlanes {
                 file,
                 dir,
                 pending: Array3::zeros((k, 0, w)),
                 pending_rows: 0..0,
                 written: 0,
                 bytes: Vec::new(),
-            }),
+            })),
         })
     }
 
@@ -488,7 +488,7 @@ mod tests {
             dir: None,
         };
         let mut file = PlaneStore::new(2, 10, 4, &spill).unwrap();
-        fill(&mut file, &[0..3], &[]);
+        fill(&mut file, std::slice::from_ref(&(0..3)), &[]);
         let got = read_all(&mut file, 4);
         assert!(got.slice(s![.., 3.., ..]).iter().all(|&v| v == 0.0));
         assert_eq!(got[[1, 2, 3]], (1_000_000 + 2003) as f32 + 0.25);
@@ -548,7 +548,7 @@ mod tests {
             dir: Some(dir.path().to_owned()),
         };
         let mut file = PlaneStore::new(2, 8, 8, &spill).unwrap();
-        fill(&mut file, &[0..8], &[3]);
+        fill(&mut file, std::slice::from_ref(&(0..8)), &[3]);
         assert_eq!(
             std::fs::read_dir(dir.path()).unwrap().count(),
             0,
