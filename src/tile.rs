@@ -14,8 +14,9 @@
 //! The stitched boundary and semantic maps then go through the MEP as one image, so an instance
 //! crossing a seam comes out once and whole, exactly as the untiled MEP would produce it from the
 //! same maps. Memory: the model's input and outputs are bounded by one tile batch; the stitched
-//! maps (4 bytes per pixel for the boundary, 4 (K+1) for the probabilities) and the MEP's working
-//! buffers still grow with the image (`docs/tiling.md#memory`).
+//! maps (4 bytes per pixel for the boundary, 2 for the class map) and the MEP's working buffers
+//! still grow with the image, while the `K` foreground probability planes of a large image go to
+//! a scratch file ([`planes`], `docs/tiling.md#memory`).
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
@@ -30,6 +31,9 @@ use crate::maps::{Maps, SemanticMap, resize_window};
 use crate::model::{Model, RawOutputs};
 
 pub mod mep;
+pub mod planes;
+
+pub use planes::{PlaneStore, SpillOptions};
 
 /// `--tile SIZE --tile-overlap PX`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -251,25 +255,25 @@ impl SemanticKeep {
 }
 
 /// The semantic part of [`Stitched`].
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum StitchedSemantic {
     /// No semantic map (single-branch model, or [`SemanticKeep::Discard`]).
     None,
     /// Class probabilities `[K+1, H, W]`.
     Full(Array3<f32>),
     /// The class map (argmax of the probabilities, first maximum on ties, as
-    /// `mep::refine::class_map_into`) and the foreground probabilities `[K, H, W]` (channel
-    /// `c - 1` holds class `c`).
+    /// `mep::refine::class_map_into`) and the foreground probabilities `[K, H, W]` (plane
+    /// `c - 1` holds class `c`), in memory or in a scratch file ([`PlaneStore`]).
     Compact {
         /// Argmax class per pixel.
         classes: Array2<u16>,
         /// Probabilities of classes `1..=K`.
-        foreground: Array3<f32>,
+        foreground: PlaneStore,
     },
 }
 
 /// Full-frame maps assembled from tiles.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Stitched {
     /// Boundary probability `[H, W]`.
     pub boundary: Array2<f32>,
@@ -286,7 +290,7 @@ impl Stitched {
     }
 
     /// Empty maps for an `h x w` image with `channels` semantic channels (`None`: single-branch),
-    /// keeping `keep` of them.
+    /// keeping `keep` of them, all in memory.
     #[must_use]
     pub fn with_keep(h: usize, w: usize, channels: Option<usize>, keep: SemanticKeep) -> Self {
         let semantic = match (channels, keep) {
@@ -294,13 +298,37 @@ impl Stitched {
             (Some(k), SemanticKeep::Full) => StitchedSemantic::Full(Array3::zeros((k, h, w))),
             (Some(k), SemanticKeep::Compact) => StitchedSemantic::Compact {
                 classes: Array2::zeros((h, w)),
-                foreground: Array3::zeros((k.saturating_sub(1), h, w)),
+                foreground: PlaneStore::in_memory(k.saturating_sub(1), h, w),
             },
         };
         Self {
             boundary: Array2::zeros((h, w)),
             semantic,
         }
+    }
+
+    /// [`Stitched::with_keep`], with the foreground planes of compact maps in a scratch file when
+    /// `spill` says so (`docs/tiling.md#plane-store`). Tiles must then be added in plan order.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the scratch folder when the scratch file cannot be made.
+    pub fn with_spill(
+        h: usize,
+        w: usize,
+        channels: Option<usize>,
+        keep: SemanticKeep,
+        spill: &SpillOptions,
+    ) -> Result<Self> {
+        Ok(match (channels, keep) {
+            (Some(k), SemanticKeep::Compact) => Self {
+                boundary: Array2::zeros((h, w)),
+                semantic: StitchedSemantic::Compact {
+                    classes: Array2::zeros((h, w)),
+                    foreground: PlaneStore::new(k.saturating_sub(1), h, w, spill)?,
+                },
+            },
+            _ => Self::with_keep(h, w, channels, keep),
+        })
     }
 
     /// The full probabilities, when kept ([`SemanticKeep::Full`]).
@@ -317,7 +345,9 @@ impl Stitched {
     ///
     /// # Errors
     /// [`Error::Invalid`] when the slot is outside the batch or the outputs disagree with the
-    /// maps (missing semantic channels), or (compact maps) the probabilities hold NaN.
+    /// maps (missing semantic channels), or (compact maps) the probabilities hold NaN or a tile
+    /// comes out of plan order with spilled planes; [`Error::Io`] when the scratch file cannot
+    /// be written.
     pub fn add(
         &mut self,
         raw: &RawOutputs,
@@ -344,7 +374,7 @@ impl Stitched {
         let channels = match &self.semantic {
             StitchedSemantic::None => return Ok(()),
             StitchedSemantic::Full(p) => p.shape()[0],
-            StitchedSemantic::Compact { foreground, .. } => foreground.shape()[0] + 1,
+            StitchedSemantic::Compact { foreground, .. } => foreground.planes() + 1,
         };
         let Some(sem) = raw.semantic.as_ref() else {
             return Err(Error::invalid("tiles", "the model gave no semantic output"));
@@ -369,9 +399,12 @@ impl Stitched {
             StitchedSemantic::Compact { classes, foreground } => {
                 // The class map is the argmax over all K+1 channels (first maximum wins, as
                 // `mep::refine::class_map_into`); only the foreground channels are stored.
+                // Tiles come row-major, so a spilled store writes out the rows of one tile row
+                // when the next one starts (`planes::PlaneStore::window_mut`).
                 let mut best = window(sem.index_axis(Axis(0), 0));
                 let mut nan = best.iter().any(|v| v.is_nan());
                 let mut cls = Array2::<u16>::zeros(best.dim());
+                let mut fg = foreground.window_mut(rs.clone(), cs.clone())?;
                 for c in 1..channels {
                     let plane = window(sem.index_axis(Axis(0), c));
                     let id = u16::try_from(c).unwrap_or(u16::MAX);
@@ -385,10 +418,7 @@ impl Stitched {
                                 *k = id;
                             }
                         });
-                    foreground
-                        .index_axis_mut(Axis(0), c - 1)
-                        .slice_mut(s![rs.clone(), cs.clone()])
-                        .assign(&plane);
+                    fg.index_axis_mut(Axis(0), c - 1).assign(&plane);
                 }
                 if nan {
                     return Err(Error::invalid("semantic probabilities", "contain NaN"));
@@ -444,7 +474,8 @@ impl Stitched {
     ///
     /// # Errors
     /// [`Error::Invalid`] when `labels` has the wrong size, or there are neither labels nor a
-    /// class map, or the maps hold all probabilities (use [`Stitched::into_maps`]).
+    /// class map, or the maps hold all probabilities (use [`Stitched::into_maps`]).; [`Error::Io`]
+    /// when the last rows cannot be written to the scratch file.
     pub fn into_compact(self, labels: Option<Array2<u16>>) -> Result<mep::CompactMaps> {
         let dim = self.boundary.dim();
         let (classes, foreground, from_labels) = match (labels, self.semantic) {
@@ -452,7 +483,17 @@ impl Stitched {
                 check_label_size(&l, dim)?;
                 (l, None, true)
             }
-            (None, StitchedSemantic::Compact { classes, foreground }) => (classes, Some(foreground), false),
+            (
+                None,
+                StitchedSemantic::Compact {
+                    classes,
+                    mut foreground,
+                },
+            ) => {
+                // The last tile row's rows go to the scratch file; its buffer is freed.
+                foreground.finish()?;
+                (classes, Some(foreground), false)
+            }
             (None, StitchedSemantic::Full(_)) => {
                 return Err(Error::invalid(
                     "tiles",
@@ -501,20 +542,31 @@ pub fn infer_tiled(
     opts: &TileOptions,
     batch: usize,
 ) -> Result<(Stitched, Duration)> {
-    infer_tiled_with(model, image, opts, batch, SemanticKeep::Full)
+    infer_tiled_with(
+        model,
+        image,
+        opts,
+        batch,
+        SemanticKeep::Full,
+        &SpillOptions::in_memory(),
+    )
 }
 
 /// [`infer_tiled`], keeping `keep` of the semantic output ([`SemanticKeep::Compact`] for the
-/// paper MEP: a third less memory per pixel for three classes, `docs/tiling.md#memory`).
+/// paper MEP: a third less memory per pixel for three classes, `docs/tiling.md#memory`), with
+/// the foreground planes of compact maps in a scratch file when `spill` says so
+/// (`docs/tiling.md#plane-store`).
 ///
 /// # Errors
-/// As [`infer_tiled`].
+/// As [`infer_tiled`], and [`Error::Io`] naming the scratch folder when the scratch file cannot
+/// be made or written.
 pub fn infer_tiled_with(
     model: &mut Model,
     image: &RgbImage,
     opts: &TileOptions,
     batch: usize,
     keep: SemanticKeep,
+    spill: &SpillOptions,
 ) -> Result<(Stitched, Duration)> {
     let d = model.info.size_divisor;
     opts.validate(d)?;
@@ -522,7 +574,7 @@ pub fn infer_tiled_with(
     let (h, w) = (image.height() as usize, image.width() as usize);
     let plan = TilePlan::new(h, w, opts, d);
     let channels = model.info.has_semantic.then_some(model.info.classes.len() + 1);
-    let mut out = Stitched::with_keep(h, w, channels, keep);
+    let mut out = Stitched::with_spill(h, w, channels, keep, spill)?;
     let mut ort = Duration::ZERO;
     for chunk in plan.tiles.chunks(batch.max(1)) {
         let tensor = {

@@ -220,6 +220,62 @@ fn tile_options_are_checked() {
     assert!(!out.status.success(), "--tile-overlap needs --tile");
 }
 
+/// `--scratch-dir DIR` (the folder of a large tiled image's probability planes,
+/// docs/tiling.md#plane-store): shown in `--help`, needs `--tile`, a missing folder is an error
+/// naming it and the flag before any image runs, and an existing one changes no result and keeps
+/// no file.
+#[test]
+fn scratch_dir_is_checked_and_documented() {
+    let help = run(baiseg().args(["infer", "--help"]));
+    assert_code(&help, 0);
+    assert!(text(&help).contains("--scratch-dir <DIR>"), "{}", text(&help));
+    let dir = TestDir::new();
+    let model = fixture("models/sobel.onnx");
+    let input = "samples/images/000000.png";
+    let missing = dir.join("no-such-folder");
+    let out = run(baiseg()
+        .args(["infer", "--tile", "128", "--tile-overlap", "32", "--scratch-dir"])
+        .arg(&missing)
+        .arg("--out")
+        .arg(dir.join("o"))
+        .arg(&model)
+        .arg(fixture(input)));
+    assert_code(&out, 1);
+    let msg = text(&out);
+    assert!(
+        msg.contains("scratch folder")
+            && msg.contains("no-such-folder")
+            && msg.contains("(see --scratch-dir)"),
+        "{msg}"
+    );
+    let out = run(baiseg()
+        .args(["infer", "--scratch-dir"])
+        .arg(dir.path())
+        .arg("--out")
+        .arg(dir.join("o"))
+        .arg(&model)
+        .arg(fixture(input)));
+    assert!(!out.status.success(), "--scratch-dir needs --tile");
+    let scratch = dir.join("scratch");
+    std::fs::create_dir(&scratch).unwrap();
+    let tiled = ["--tile", "128", "--tile-overlap", "32"];
+    let plain = infer(&dir, "plain", &model, &[input], &tiled);
+    let scratch_arg = scratch.to_str().unwrap();
+    let with: Vec<&str> = tiled
+        .iter()
+        .copied()
+        .chain(["--scratch-dir", scratch_arg])
+        .collect();
+    let here = infer(&dir, "here", &model, &[input], &with);
+    assert!(!plain.is_empty());
+    assert_eq!(here, plain);
+    assert_eq!(
+        std::fs::read_dir(&scratch).unwrap().count(),
+        0,
+        "nothing left behind"
+    );
+}
+
 /// `--max-pixels` bounds one forward pass: untiled, an image above it is skipped from its header;
 /// with `--tile`, the same image runs tile by tile (and equals the untiled result of a
 /// position-independent model), and a tile batch above the budget is refused up front.

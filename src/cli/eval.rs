@@ -363,6 +363,7 @@ fn one_pass_config(args: &EvalArgs, global: &GlobalOpts) -> anyhow::Result<baise
         max_pixels: baiseg_rt::input::default_max_pixels(),
         allow_truncated: false,
         tile: None,
+        scratch_dir: None,
     })
 }
 

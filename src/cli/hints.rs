@@ -13,6 +13,7 @@ const FLAGS: &[(&str, &str)] = &[
     ("device", "--device"),
     ("tile size", "--tile"),
     ("tile overlap", "--tile-overlap"),
+    ("scratch folder", "--scratch-dir"),
     ("pixel budget", "--max-pixels"),
     ("truncated JPEGs", "--allow-truncated"),
     ("worker threads", "--threads"),

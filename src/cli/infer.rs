@@ -86,6 +86,11 @@ pub struct InferArgs {
     /// Minimum overlap of neighbouring tiles in pixels (with --tile).
     #[arg(long, value_name = "PX", default_value_t = 128, requires = "tile")]
     pub tile_overlap: usize,
+    /// Folder for the scratch file that holds a large tiled image's class probabilities (with
+    /// --tile; above 256 MiB of them; the file is unlinked at once, so nothing is left behind)
+    /// [default: the system temp folder, TMPDIR].
+    #[arg(long, value_name = "DIR", requires = "tile")]
+    pub scratch_dir: Option<PathBuf>,
     /// Mask encoding in instances.json: rle (compressed RLE) or polygon (COCO polygons, every
     /// part of a mask, holes bridged; docs/outputs.md).
     #[arg(long, value_name = "FORMAT", default_value = "rle")]
@@ -157,6 +162,7 @@ impl InferArgs {
                 size,
                 overlap: self.tile_overlap,
             }),
+            scratch_dir: self.scratch_dir.clone(),
         };
         let output = OutputOptions {
             out_dir: self.out.clone(),

@@ -87,6 +87,9 @@ pub struct InferConfig {
     pub allow_truncated: bool,
     /// `--tile SIZE --tile-overlap PX`: images larger than one tile run tile by tile.
     pub tile: Option<crate::tile::TileOptions>,
+    /// `--scratch-dir DIR`: the folder of the scratch file for a large tiled image's foreground
+    /// probability planes (`None`: the system temp folder; docs/tiling.md#plane-store).
+    pub scratch_dir: Option<PathBuf>,
 }
 
 /// What happened, reported while the run goes on (for progress bars).

@@ -23,7 +23,7 @@ use crate::instances::Instance;
 use crate::maps::{self, Maps};
 use crate::mep::{MepMode, MepParams};
 use crate::model::{Model, RawOutputs};
-use crate::tile::{SemanticKeep, Stitched, TileOptions};
+use crate::tile::{SemanticKeep, SpillOptions, Stitched, TileOptions};
 use crate::timing;
 
 /// How the engine processes images (validated by [`Engine::new`] / [`Engine::set_options`]).
@@ -35,6 +35,9 @@ pub struct EngineOptions {
     pub semantic_dir: Option<PathBuf>,
     /// Images larger than one tile run tile by tile (docs/tiling.md).
     pub tile: Option<TileOptions>,
+    /// The folder of the scratch file that holds a large tiled image's foreground probability
+    /// planes (`None`: `std::env::temp_dir()`; docs/tiling.md#plane-store).
+    pub scratch_dir: Option<PathBuf>,
     /// Images (or tiles) per forward pass.
     pub batch: usize,
     /// Keep the class map and the boundary of tiled images on compact maps for the sink
@@ -190,6 +193,7 @@ pub struct Engine {
     model: Model,
     finisher: Arc<Finisher>,
     tile: Option<TileOptions>,
+    spill: SpillOptions,
     batch: usize,
     times: EngineTimes,
 }
@@ -211,6 +215,7 @@ impl Engine {
                 classes,
             }),
             tile: None,
+            spill: SpillOptions::default(),
             batch: 1,
             times: EngineTimes::default(),
         };
@@ -221,11 +226,15 @@ impl Engine {
     /// Changes the processing options (the MEP runners are kept while the parameters are).
     ///
     /// # Errors
-    /// Bad tile options ([`TileOptions::validate`]).
+    /// Bad tile options ([`TileOptions::validate`]), a scratch folder that is not a directory
+    /// ([`SpillOptions::check`]).
     pub fn set_options(&mut self, options: EngineOptions) -> Result<()> {
+        let spill = SpillOptions::in_dir(options.scratch_dir.clone());
         if let Some(t) = &options.tile {
             t.validate(self.model.info.size_divisor)?;
+            spill.check()?;
         }
+        self.spill = spill;
         let same = self.finisher.mep == options.mep
             && self.finisher.semantic_dir == options.semantic_dir
             && self.finisher.keep_maps == options.keep_maps;
@@ -343,7 +352,8 @@ impl Engine {
         let t0 = Instant::now();
         let keep = SemanticKeep::for_run(&self.finisher.mep, self.finisher.semantic_dir.is_some());
         let (stitched, ort) =
-            match crate::tile::infer_tiled_with(&mut self.model, &image, opts, self.batch, keep) {
+            match crate::tile::infer_tiled_with(&mut self.model, &image, opts, self.batch, keep, &self.spill)
+            {
                 Ok(done) => done,
                 // As for a one-image batch: an ONNX Runtime failure skips this image only.
                 Err(Error::Ort { message: reason, .. }) => return Ok(Forward::Failed(index, reason)),

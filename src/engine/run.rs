@@ -266,6 +266,7 @@ fn engine(cfg: &InferConfig, model: Model, keep_maps: bool) -> Result<Engine> {
             mep: cfg.mep.clone(),
             semantic_dir: cfg.semantic_dir.clone(),
             tile: cfg.tile,
+            scratch_dir: cfg.scratch_dir.clone(),
             batch,
             keep_maps,
         },

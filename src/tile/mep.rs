@@ -16,25 +16,30 @@
 //!   the seeds exist. The result is exact: every kept row is farther from a band edge than any
 //!   stage can see (tested against the full-frame stages);
 //! - labelling, the watershed (a priority flood whose order is global) and the refinement run on
-//!   the whole frame: one i32 marker map, the class map and the RGB image.
-use ndarray::{Array2, Array3, ArrayView2, ArrayView3, Axis, s};
+//!   the whole frame: one i32 marker map, the class map and the RGB image;
+//! - the scores are one sequential pass over the foreground planes in bands of rows
+//!   ([`score_banded`]), so the planes may live in a scratch file ([`super::planes`],
+//!   `docs/tiling.md#plane-store`).
+use ndarray::{Array2, ArrayView2, ArrayView3, s};
 use rayon::prelude::*;
 
+use super::planes::{Band, PlaneStore};
 use crate::error::{Error, Result};
-use crate::instances::{CropMask, Instance};
+use crate::instances::Instance;
 use crate::mep::{MepMode, MepParams, Semantic, dilate, distance, label, nms, refine, watershed};
 
 /// The MEP input of a tiled image, without the background channel.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct CompactMaps {
     /// Boundary probability `[H, W]`.
     pub boundary: Array2<f32>,
     /// Class per pixel: the argmax of the probabilities (first maximum on ties), or label ids
     /// given from outside (`from_labels`; 255 = ignore).
     pub classes: Array2<u16>,
-    /// Probabilities of classes `1..=K`, `[K, H, W]` (plane `c - 1` holds class `c`); `None` for
-    /// label maps (the score is then the share of the mask in the majority class).
-    pub foreground: Option<Array3<f32>>,
+    /// Probabilities of classes `1..=K`, `[K, H, W]` (plane `c - 1` holds class `c`), in memory
+    /// or in a scratch file; `None` for label maps (the score is then the share of the mask in
+    /// the majority class).
+    pub foreground: Option<PlaneStore>,
     /// Whether `classes` came from outside (label rule: 255 counts as background).
     pub from_labels: bool,
 }
@@ -47,7 +52,7 @@ impl CompactMaps {
     pub fn from_probabilities(boundary: Array2<f32>, p: ArrayView3<'_, f32>) -> Result<Self> {
         let mut classes = Array2::<u16>::zeros(boundary.dim());
         refine::class_map_into(&Semantic::Probabilities(p), classes.view_mut())?;
-        let foreground = p.slice(s![1.., .., ..]).to_owned();
+        let foreground = PlaneStore::from_array(p.slice(s![1.., .., ..]).to_owned());
         Ok(Self {
             boundary,
             classes,
@@ -157,19 +162,37 @@ pub fn extract_compact(
     extract_compact_with(image, maps, params, rows)
 }
 
-/// [`extract_compact`] with bands of `band_rows` rows.
+/// [`extract_compact`] with bands of `band_rows` rows (the score pass reads the planes in bands
+/// of [`PlaneStore::default_band_rows`]).
 ///
 /// # Errors
 /// As [`extract_compact`].
-#[allow(
-    clippy::too_many_lines,
-    reason = "the banded stages in order, each map freed as soon as its last stage is done (module docs)"
-)]
 pub fn extract_compact_with(
     image: ArrayView3<'_, u8>,
     maps: CompactMaps,
     params: &MepParams,
     band_rows: usize,
+) -> Result<Vec<Instance>> {
+    let score_rows = maps.foreground.as_ref().map_or(1, PlaneStore::default_band_rows);
+    extract_compact_bands(image, maps, params, band_rows, score_rows)
+}
+
+/// [`extract_compact_with`], reading the foreground planes in bands of `score_rows` rows for the
+/// scores.
+///
+/// # Errors
+/// As [`extract_compact`], and [`Error::Io`] naming the scratch folder when spilled planes cannot
+/// be read.
+#[allow(
+    clippy::too_many_lines,
+    reason = "the banded stages in order, each map freed as soon as its last stage is done (module docs)"
+)]
+pub fn extract_compact_bands(
+    image: ArrayView3<'_, u8>,
+    maps: CompactMaps,
+    params: &MepParams,
+    band_rows: usize,
+    score_rows: usize,
 ) -> Result<Vec<Instance>> {
     let CompactMaps {
         boundary,
@@ -203,7 +226,7 @@ pub fn extract_compact_with(
         ));
     }
     if let Some(fg) = &foreground
-        && (fg.shape()[1], fg.shape()[2]) != (h, w)
+        && fg.dim() != (h, w)
     {
         return Err(Error::invalid(
             "semantic",
@@ -252,22 +275,107 @@ pub fn extract_compact_with(
         &refine_params,
     );
     drop(markers);
-    if let Some(fg) = &foreground {
-        instances.par_iter_mut().for_each(|inst| {
-            let plane = (inst.category as usize)
-                .checked_sub(1)
-                .filter(|&c| c < fg.shape()[0]);
-            if let Some(c) = plane {
-                inst.score = probability_score(&inst.mask, fg.index_axis(Axis(0), c));
-            }
-        });
+    drop(classes);
+    if let Some(mut fg) = foreground {
+        score_banded(&mut instances, &mut fg, score_rows)?;
     }
     Ok(instances)
 }
 
+/// One instance being scored: its accumulated sum and area.
+struct Scoring {
+    index: usize,
+    plane: usize,
+    psum: f64,
+    area: u64,
+}
+
+/// Sets each instance's score to the mean of `P[c_k]` over its mask (instances of class 0 or
+/// without a plane keep theirs), in one sequential pass over `planes` in bands of `band_rows`
+/// rows: instances enter an active set at the band of their crop's first row and leave after its
+/// last; each accumulates its f64 sum row by row, in raster order of the crop, which is exactly
+/// the order `mep::refine` sums in, so scores are bit-identical (`docs/tiling.md#plane-store`).
+///
+/// # Errors
+/// [`Error::Io`] naming the scratch folder when spilled planes cannot be read.
+pub fn score_banded(instances: &mut [Instance], planes: &mut PlaneStore, band_rows: usize) -> Result<()> {
+    let k = planes.planes();
+    let mut order: Vec<(usize, usize)> = instances
+        .iter()
+        .enumerate()
+        .filter_map(|(i, inst)| {
+            let plane = (inst.category as usize).checked_sub(1).filter(|&c| c < k)?;
+            Some((i, plane))
+        })
+        .collect();
+    if order.is_empty() {
+        return Ok(());
+    }
+    order.sort_by_key(|&(i, _)| instances[i].mask.y);
+    let mut next = 0;
+    let mut active: Vec<Scoring> = Vec::new();
+    let mut done: Vec<Scoring> = Vec::with_capacity(order.len());
+    {
+        let instances = &*instances;
+        planes.for_each_band(band_rows, |rows, band| {
+            while let Some(&(index, plane)) = order.get(next)
+                && (instances[index].mask.y as usize) < rows.end
+            {
+                active.push(Scoring {
+                    index,
+                    plane,
+                    psum: 0.0,
+                    area: 0,
+                });
+                next += 1;
+            }
+            active
+                .par_iter_mut()
+                .for_each(|s| accumulate(s, instances, band, &rows));
+            let mut i = 0;
+            while i < active.len() {
+                let m = &instances[active[i].index].mask;
+                if (m.y + m.height) as usize <= rows.end || m.width == 0 {
+                    done.push(active.swap_remove(i));
+                } else {
+                    i += 1;
+                }
+            }
+            Ok(())
+        })?;
+    }
+    done.extend(active);
+    for s in done {
+        instances[s.index].score = if s.area == 0 { 0.0 } else { s.psum / s.area as f64 };
+    }
+    Ok(())
+}
+
+/// Adds the rows of `band` (`rows`) that the instance's crop covers to its sum, in raster order.
+fn accumulate(s: &mut Scoring, instances: &[Instance], band: &Band<'_>, rows: &std::ops::Range<usize>) {
+    let m = &instances[s.index].mask;
+    let (x0, y0, cw) = (m.x as usize, m.y as usize, m.width as usize);
+    if cw == 0 {
+        return;
+    }
+    let crop_rows = m.data.len() / cw;
+    let (r0, r1) = (rows.start.max(y0), rows.end.min(y0 + crop_rows));
+    for y in r0..r1 {
+        let bits = &m.data[(y - y0) * cw..(y - y0 + 1) * cw];
+        let prow = band.row(s.plane, y, x0..x0 + cw);
+        for (&bit, &v) in bits.iter().zip(prow) {
+            if bit != 0 {
+                s.psum += f64::from(v);
+                s.area += 1;
+            }
+        }
+    }
+}
+
 /// Mean of `p` over the mask, summed in f64 in raster order of the crop, exactly as
-/// `mep::refine` computes the score.
-fn probability_score(mask: &CropMask, p: ArrayView2<'_, f32>) -> f64 {
+/// `mep::refine` computes the score: the slow reference of [`score_banded`].
+#[cfg(test)]
+fn probability_score(mask: &crate::instances::CropMask, p: ArrayView2<'_, f32>) -> f64 {
     let (x0, y0, cw) = (mask.x as usize, mask.y as usize, mask.width as usize);
     if cw == 0 {
         return 0.0;
@@ -288,10 +396,44 @@ fn probability_score(mask: &CropMask, p: ArrayView2<'_, f32>) -> f64 {
 
 #[cfg(test)]
 mod tests {
-    use ndarray::Array3;
+    use ndarray::{Array3, Array4, Axis};
 
     use super::*;
     use crate::mep::{Mep, MepInput};
+    use crate::model::RawOutputs;
+    use crate::tile::{SemanticKeep, SpillOptions, Stitched, TileOptions, TilePlan};
+
+    /// Compact maps stitched tile by tile (`Stitched::add`, plan order) from the full maps of a
+    /// position-independent "model" (each tile's outputs are the full maps' window, 0 beyond the
+    /// image), with the foreground planes where `spill` says.
+    fn stitched_compact(
+        boundary: &Array2<f32>,
+        probs: &Array3<f32>,
+        opts: &TileOptions,
+        divisor: usize,
+        spill: &SpillOptions,
+    ) -> CompactMaps {
+        let (h, w) = boundary.dim();
+        let k1 = probs.shape()[0];
+        let plan = TilePlan::new(h, w, opts, divisor);
+        let mut st = Stitched::with_spill(h, w, Some(k1), SemanticKeep::Compact, spill).unwrap();
+        for t in &plan.tiles {
+            let (th, tw) = (plan.tile_h, plan.tile_w);
+            let at = |y: usize, x: usize| (t.y + y < h && t.x + x < w).then(|| (t.y + y, t.x + x));
+            let b = Array4::from_shape_fn((1, 1, th, tw), |(_, _, y, x)| {
+                at(y, x).map_or(0.0, |p| boundary[p])
+            });
+            let sem = Array4::from_shape_fn((1, k1, th, tw), |(_, c, y, x)| {
+                at(y, x).map_or(0.0, |(y, x)| probs[[c, y, x]])
+            });
+            let raw = RawOutputs {
+                boundary: b,
+                semantic: Some(sem),
+            };
+            st.add(&raw, 0, t, th, tw).unwrap();
+        }
+        st.into_compact(None).unwrap()
+    }
 
     /// A deterministic pseudo-random stream (`SplitMix64`).
     struct Rng(u64);
@@ -405,6 +547,7 @@ mod tests {
                 // Identical instances: masks, classes and scores bit for bit.
                 assert_eq!(got, full, "seed {seed}, bands of {band}");
             }
+            stitched_compact_mep_equals(&image, &boundary, &probs, &full);
             // Label maps (255 = ignore) give the label-map MEP's result too.
             let mut labels = crate::class_map::argmax(probs.view()).expect("no NaN");
             labels.slice_mut(s![10..20, ..]).fill(255);
@@ -425,6 +568,118 @@ mod tests {
                 extract_compact_with(image.view(), maps, &params, 17).unwrap(),
                 full
             );
+        }
+    }
+
+    /// Stitched from tiles, the foreground planes in a scratch file (threshold 0: always spilled)
+    /// or in memory, read back for the scores in bands of 1 row to all rows: tile plans whose tile
+    /// rows keep different heights (divisor 1, and 32); the instances must be `full`.
+    fn stitched_compact_mep_equals(
+        image: &Array3<u8>,
+        boundary: &Array2<f32>,
+        probs: &Array3<f32>,
+        full: &[Instance],
+    ) {
+        let params = MepParams::default();
+        let (h, w) = boundary.dim();
+        {
+            let forced = SpillOptions {
+                threshold: 0,
+                dir: None,
+            };
+            let plans = [
+                (
+                    TileOptions {
+                        size: 50,
+                        overlap: 13,
+                    },
+                    1,
+                ),
+                (
+                    TileOptions {
+                        size: 64,
+                        overlap: 16,
+                    },
+                    32,
+                ),
+            ];
+            for (opts, d) in &plans {
+                let plan = TilePlan::new(h, w, opts, *d);
+                let heights: Vec<usize> = plan.tiles.iter().map(|t| t.rows.len()).collect();
+                assert!(
+                    heights.iter().any(|&x| x != heights[0]),
+                    "kept heights {heights:?}"
+                );
+                for (spill, band, score_rows) in [
+                    (&forced, 9, 1),
+                    (&forced, 33, 7),
+                    (&forced, 1000, 64),
+                    (&forced, 17, h),
+                    (&SpillOptions::in_memory(), 33, 5),
+                ] {
+                    let maps = stitched_compact(boundary, probs, opts, *d, spill);
+                    assert_eq!(
+                        maps.foreground.as_ref().map(PlaneStore::is_spilled),
+                        Some(spill.threshold == 0)
+                    );
+                    let got = extract_compact_bands(image.view(), maps, &params, band, score_rows).unwrap();
+                    assert_eq!(
+                        got, full,
+                        "{h}x{w}, {opts:?} / {d}, spill {}, bands of {band}, score bands of {score_rows}",
+                        spill.threshold
+                    );
+                }
+            }
+        }
+    }
+
+    /// The banded score pass gives `probability_score`'s value bit for bit, for any band height,
+    /// from memory and from a scratch file; class 0 and classes without a plane keep their score.
+    #[test]
+    fn banded_scores_equal_the_per_instance_reference() {
+        let (image, boundary, probs) = scene(120, 90, 5);
+        let params = MepParams::default();
+        let maps = CompactMaps::from_probabilities(boundary.clone(), probs.view()).unwrap();
+        let mut instances = extract_compact_with(image.view(), maps, &params, 40).unwrap();
+        assert!(instances.len() > 10);
+        instances[0].category = 0;
+        instances[0].score = 0.125;
+        instances[1].category = 9;
+        instances[1].score = 0.375;
+        let fg = probs.slice(s![1.., .., ..]).to_owned();
+        let reference: Vec<f64> = instances
+            .iter()
+            .map(|inst| match (inst.category as usize).checked_sub(1) {
+                Some(c) if c < 3 => probability_score(&inst.mask, fg.index_axis(Axis(0), c)),
+                _ => inst.score,
+            })
+            .collect();
+        assert!(reference.iter().any(|&v| v > 0.0 && v < 1.0));
+        for spilled in [false, true] {
+            for band in [1, 2, 11, 23, 120, 500] {
+                let mut store = if spilled {
+                    let spill = SpillOptions {
+                        threshold: 0,
+                        dir: None,
+                    };
+                    let mut st = PlaneStore::new(3, 120, 90, &spill).unwrap();
+                    st.window_mut(0..120, 0..90).unwrap().assign(&fg);
+                    st
+                } else {
+                    PlaneStore::from_array(fg.clone())
+                };
+                let mut got = instances.clone();
+                for g in &mut got {
+                    g.score = if g.category == 0 || g.category > 3 {
+                        g.score
+                    } else {
+                        -1.0
+                    };
+                }
+                score_banded(&mut got, &mut store, band).unwrap();
+                let scores: Vec<f64> = got.iter().map(|g| g.score).collect();
+                assert_eq!(scores, reference, "spilled {spilled}, bands of {band}");
+            }
         }
     }
 

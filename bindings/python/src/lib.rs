@@ -251,6 +251,7 @@ impl Model {
         batch_size: usize,
         params: MepParams,
         tile: Option<TileOptions>,
+        scratch_dir: Option<PathBuf>,
     ) -> baiseg_rt::Result<Vec<Vec<RsInstance>>> {
         let t_start = Instant::now();
         let mut guard = self
@@ -262,6 +263,7 @@ impl Model {
             mep: params,
             semantic_dir: None,
             tile,
+            scratch_dir,
             batch: batch_size,
             keep_maps: false,
         })?;
@@ -325,8 +327,9 @@ impl Model {
     }
 
     /// Runs preprocessing, ONNX Runtime and the MEP on RGB uint8 arrays `[H, W, 3]`; with `tile`
-    /// `(size, overlap)`, images larger than one tile run tile by tile (`infer --tile`).
-    #[pyo3(signature = (images, batch_size, params, tile = None))]
+    /// `(size, overlap)`, images larger than one tile run tile by tile (`infer --tile`), a large
+    /// image's class probabilities in a scratch file in `scratch_dir` (`infer --scratch-dir`).
+    #[pyo3(signature = (images, batch_size, params, tile = None, scratch_dir = None))]
     fn infer(
         &self,
         py: Python<'_>,
@@ -334,6 +337,7 @@ impl Model {
         batch_size: usize,
         params: &Bound<'_, PyDict>,
         tile: Option<(usize, usize)>,
+        scratch_dir: Option<PathBuf>,
     ) -> PyResult<Vec<Vec<Instance>>> {
         let imgs: Vec<RgbImage> = images
             .iter()
@@ -347,6 +351,7 @@ impl Model {
                     batch_size,
                     params,
                     tile.map(|(size, overlap)| TileOptions { size, overlap }),
+                    scratch_dir,
                 )
             })
             .map_err(to_py_err)?;

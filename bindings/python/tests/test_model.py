@@ -107,6 +107,22 @@ def test_tiled_infer_equals_untiled_for_a_position_independent_model():
         sobel.infer([image], tile=64, tile_overlap=64)
 
 
+def test_tiled_infer_takes_a_scratch_folder(tmp_path):
+    # The scratch folder of a large image's class probabilities (infer --scratch-dir): results
+    # do not depend on it, nothing is left in it, and a missing one is an error naming it.
+    sobel = baiseg_rt.Model(FIX / "models" / "sobel.onnx", threads=1)
+    image = np.asarray(Image.open(sorted(SAMPLES.glob("*.png"))[0]).convert("RGB"))
+    plain = sobel.infer([image], tile=128, tile_overlap=32)[0]
+    here = sobel.infer([image], tile=128, tile_overlap=32, scratch_dir=tmp_path)[0]
+    assert [(i.category, i.score, i.rle["counts"]) for i in here] == [
+        (i.category, i.score, i.rle["counts"]) for i in plain
+    ]
+    assert list(tmp_path.iterdir()) == []
+    missing = tmp_path / "no-such-folder"
+    with pytest.raises(baiseg_rt.InvalidInputError, match="scratch folder.*no-such-folder"):
+        sobel.infer([image], tile=128, tile_overlap=32, scratch_dir=missing)
+
+
 def test_polygons_rasterise_to_the_mask(model):
     from pycocotools import mask as mask_utils
 

@@ -135,6 +135,7 @@ class Model:
         batch_size: int = 1,
         tile: Optional[int] = None,
         tile_overlap: int = 128,
+        scratch_dir: "os.PathLike[str] | str | None" = None,
         **params: Any,
     ) -> List[List[Instance]]:
         """Segments RGB images (``uint8`` arrays ``[H, W, 3]``; grayscale/RGBA are converted).
@@ -144,7 +145,9 @@ class Model:
         parameters (see ``MEP_DEFAULTS``). Returns one list of instances per image, in MEP order.
         With ``tile`` (as ``infer --tile SIZE --tile-overlap PX``), images larger than one tile
         run tile by tile, ``batch_size`` tiles per ONNX Runtime call, and the MEP runs on the
-        stitched maps. The GIL is released while the native code runs.
+        stitched maps; a large image's class probabilities go to an unlinked scratch file in
+        ``scratch_dir`` (as ``infer --scratch-dir DIR``; default the system temp folder, TMPDIR).
+        The GIL is released while the native code runs.
         """
         if isinstance(images, np.ndarray) and images.ndim == 3:
             raise InvalidInputError("images: expected a batch (list or [N, H, W, 3] array), got one image")
@@ -154,7 +157,8 @@ class Model:
         if tile is not None and (tile < 1 or tile_overlap < 0):
             raise InvalidInputError("tile: must be at least 1, with tile_overlap >= 0")
         tiling = None if tile is None else (int(tile), int(tile_overlap))
-        return self._m.infer(arrays, int(batch_size), _mep_params({"mep": self._mep, **params}), tiling)
+        scratch = None if scratch_dir is None else os.fspath(scratch_dir)
+        return self._m.infer(arrays, int(batch_size), _mep_params({"mep": self._mep, **params}), tiling, scratch)
 
     def times(self) -> Dict[str, float]:
         """Seconds spent in ``infer`` since loading: preprocess, ort, mep, total, and images."""
