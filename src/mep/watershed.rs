@@ -425,9 +425,12 @@ mod tests {
         }
     }
 
+    /// Pixels as `(row, column)`.
+    type Pixels = Vec<(usize, usize)>;
+
     /// The 4-connected components of the pixels left to flood (marker <= 0, inside the frame),
     /// each with the marker pixels next to it.
-    fn flood_regions(mk: &Array2<i32>) -> Vec<(Vec<(usize, usize)>, Vec<(usize, usize)>)> {
+    fn flood_regions(mk: &Array2<i32>) -> Vec<(Pixels, Pixels)> {
         let (h, w) = mk.dim();
         let open = |y: usize, x: usize| y > 0 && x > 0 && y + 1 < h && x + 1 < w && mk[[y, x]] <= 0;
         let mut seen = Array2::<bool>::from_elem((h, w), false);
