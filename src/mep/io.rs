@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::maps::SemanticMap;
 
 mod npy;
+pub mod png;
 pub use npy::NpyArray;
 
 /// Reads the header of a `.npy` file and checks, before anything is allocated, that the data it
@@ -101,21 +102,37 @@ fn is_npy(path: &Path) -> bool {
 }
 
 fn decode(path: &Path) -> Result<DynamicImage> {
-    use image::ImageDecoder as _;
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    // Size from the header first, against the pixel budget (docs/reliability.md#sizes).
-    let reader = image::ImageReader::new(std::io::Cursor::new(&bytes))
-        .with_guessed_format()
-        .map_err(|e| Error::decode(path, e))?;
-    let decoder = reader.into_decoder().map_err(|e| Error::decode(path, e))?;
-    let (w, h) = decoder.dimensions();
+    decode_bytes(path, &bytes)
+}
+
+/// The pixel budget against an image's size from its header (docs/reliability.md#sizes).
+fn check_budget(path: &Path, w: u32, h: u32) -> Result<()> {
     crate::input::check_pixel_budget(
         path,
         u64::from(w),
         u64::from(h),
         crate::input::default_max_pixels(),
-    )?;
-    image::load_from_memory(&bytes).map_err(|e| Error::decode(path, e))
+    )
+}
+
+/// Decodes with the `image` crate, parsing the file once: the size from the header is checked
+/// first, then the same decoder decodes, with the allocation limit `image::load_from_memory`
+/// applies.
+fn decode_bytes(path: &Path, bytes: &[u8]) -> Result<DynamicImage> {
+    use image::ImageDecoder as _;
+    let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| Error::decode(path, e))?;
+    let mut decoder = reader.into_decoder().map_err(|e| Error::decode(path, e))?;
+    let (w, h) = decoder.dimensions();
+    check_budget(path, w, h)?;
+    let mut limits = image::Limits::default();
+    limits
+        .reserve(decoder.total_bytes())
+        .map_err(|e| Error::decode(path, e))?;
+    decoder.set_limits(limits).map_err(|e| Error::decode(path, e))?;
+    DynamicImage::from_decoder(decoder).map_err(|e| Error::decode(path, e))
 }
 
 /// The one rule for external class-id maps (`infer --semantic-dir`, `mep --labels`): 0 is
@@ -155,7 +172,13 @@ fn check_finite<'a>(path: &Path, mut values: impl Iterator<Item = &'a f32>) -> R
 /// # Errors
 /// [`Error::Io`], [`Error::Decode`], or [`Error::Invalid`] for a non-3-channel image.
 pub fn read_rgb(path: &Path) -> Result<Array3<u8>> {
-    let img = decode(path)?;
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    // 8-bit RGB without transparency: the fast path, the same pixels (docs/mep-performance.md#png).
+    if let Some((header, rgb)) = png::decode_rgb8(&bytes, |h| check_budget(path, h.width, h.height))? {
+        return Array3::from_shape_vec((header.height as usize, header.width as usize, 3), rgb)
+            .map_err(|e| Error::decode(path, e));
+    }
+    let img = decode_bytes(path, &bytes)?;
     let channels = img.color().channel_count();
     if channels != 3 {
         return Err(Error::invalid(
