@@ -14,7 +14,6 @@ use crate::error::{Error, Result};
 use crate::maps::SemanticMap;
 
 mod npy;
-pub mod png;
 pub use npy::NpyArray;
 
 /// Reads the header of a `.npy` file and checks, before anything is allocated, that the data it
@@ -172,13 +171,7 @@ fn check_finite<'a>(path: &Path, mut values: impl Iterator<Item = &'a f32>) -> R
 /// # Errors
 /// [`Error::Io`], [`Error::Decode`], or [`Error::Invalid`] for a non-3-channel image.
 pub fn read_rgb(path: &Path) -> Result<Array3<u8>> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    // 8-bit RGB without transparency: the fast path, the same pixels (docs/mep-performance.md#png).
-    if let Some((header, rgb)) = png::decode_rgb8(&bytes, |h| check_budget(path, h.width, h.height))? {
-        return Array3::from_shape_vec((header.height as usize, header.width as usize, 3), rgb)
-            .map_err(|e| Error::decode(path, e));
-    }
-    let img = decode_bytes(path, &bytes)?;
+    let img = decode(path)?;
     let channels = img.color().channel_count();
     if channels != 3 {
         return Err(Error::invalid(
