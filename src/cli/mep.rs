@@ -12,18 +12,22 @@
 //! "mep_ms", "stages_ms": {stage: ms}, "runs_ms": [...]}], "mep_ms", "stages_ms", "mep_wall_ms",
 //! "wall_ms"}`; with `--repeat N` each image is run N times in memory and the median run is
 //! reported (`runs_ms` lists all). `mep_wall_ms` is the wall time of the MEP phases alone (all
-//! images, in parallel in batch mode).
+//! images, in parallel in batch mode); `load_wall_ms` and `write_wall_ms` those of the reading and
+//! writing phases, and `io_ms` (per image and summed) the time of each file read and write:
+//! `read_image`, `read_boundary`, `read_semantic`, `paint` (the label map), `labels_png`,
+//! `instances_json` (docs/mep-performance.md#process).
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use baiseg_rt::instances::{Instance, paint_label_map};
 use baiseg_rt::mep::improved::ImprovedParams;
+use baiseg_rt::mep::io::NpyArray;
 use baiseg_rt::mep::{self, Mep, MepInput, MepMode, MepParams, Semantic, StageTimes, io};
 use baiseg_rt::output::overlay::{OverlayOptions, render_overlay};
 use baiseg_rt::output::{png, write_bytes_atomic};
 use clap::{Args, ValueEnum};
-use ndarray::{Array2, Array3};
+use ndarray::{Array2, Array3, Ix2, Ix3};
 use rayon::prelude::*;
 use serde_json::{Value, json};
 
@@ -268,12 +272,56 @@ enum SemanticFile {
 /// Loaded inputs of one image.
 struct Loaded {
     image: Array3<u8>,
-    boundary: Array2<f32>,
+    boundary: NpyArray<f32, Ix2>,
     semantic: LoadedSemantic,
+    /// Time spent reading the three files.
+    io: IoTimes,
+}
+
+/// Wall time of each file read and write of one image (`--timing-json` `"io_ms"`).
+#[derive(Debug, Clone, Copy, Default)]
+struct IoTimes {
+    read_image: Duration,
+    read_boundary: Duration,
+    read_semantic: Duration,
+    paint: Duration,
+    labels_png: Duration,
+    instances_json: Duration,
+}
+
+impl IoTimes {
+    fn fields(&self) -> [(&'static str, Duration); 6] {
+        [
+            ("read_image", self.read_image),
+            ("read_boundary", self.read_boundary),
+            ("read_semantic", self.read_semantic),
+            ("paint", self.paint),
+            ("labels_png", self.labels_png),
+            ("instances_json", self.instances_json),
+        ]
+    }
+
+    fn add(&mut self, o: &Self) {
+        self.read_image += o.read_image;
+        self.read_boundary += o.read_boundary;
+        self.read_semantic += o.read_semantic;
+        self.paint += o.paint;
+        self.labels_png += o.labels_png;
+        self.instances_json += o.instances_json;
+    }
+
+    fn json(&self) -> Value {
+        Value::Object(
+            self.fields()
+                .iter()
+                .map(|(n, d)| ((*n).to_string(), json!(ms(*d))))
+                .collect(),
+        )
+    }
 }
 
 enum LoadedSemantic {
-    Probabilities(Array3<f32>),
+    Probabilities(NpyArray<f32, Ix3>),
     Labels(Array2<u16>),
 }
 
@@ -299,11 +347,18 @@ struct Done {
     instances: usize,
     times: StageTimes,
     runs: Vec<Duration>,
+    io: IoTimes,
 }
 
 fn load(case: &CaseFiles) -> anyhow::Result<Loaded> {
+    let mut t = IoTimes::default();
+    let start = Instant::now();
     let image = io::read_rgb(&case.image)?;
-    let boundary = io::read_boundary(&case.boundary)?;
+    t.read_image = start.elapsed();
+    let start = Instant::now();
+    let boundary = io::load_boundary(&case.boundary)?;
+    t.read_boundary = start.elapsed();
+    let start = Instant::now();
     let (h, w, _) = image.dim();
     let size_err = |file: &Path, (fh, fw): (usize, usize)| {
         anyhow::anyhow!(
@@ -312,13 +367,13 @@ fn load(case: &CaseFiles) -> anyhow::Result<Loaded> {
             case.image.display()
         )
     };
-    if boundary.dim() != (h, w) {
-        return Err(size_err(&case.boundary, boundary.dim()));
+    if boundary.view().dim() != (h, w) {
+        return Err(size_err(&case.boundary, boundary.view().dim()));
     }
     let semantic = match &case.semantic {
         SemanticFile::Probabilities(p) => {
-            let a = io::read_probabilities(p)?;
-            let (_, sh, sw) = a.dim();
+            let a = io::load_probabilities(p)?;
+            let (_, sh, sw) = a.view().dim();
             if (sh, sw) != (h, w) {
                 return Err(size_err(p, (sh, sw)));
             }
@@ -332,10 +387,12 @@ fn load(case: &CaseFiles) -> anyhow::Result<Loaded> {
             LoadedSemantic::Labels(a)
         }
     };
+    t.read_semantic = start.elapsed();
     Ok(Loaded {
         image,
         boundary,
         semantic,
+        io: t,
     })
 }
 
@@ -386,15 +443,22 @@ fn write_outputs(
     instances: &[Instance],
     save: &[SaveKind],
     mep: &mut Mep,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<IoTimes> {
+    let mut t = loaded.io;
     std::fs::create_dir_all(&case.out).with_context(|| format!("{}: cannot create", case.out.display()))?;
-    let (h, w) = loaded.boundary.dim();
+    let (h, w) = loaded.boundary.view().dim();
     let hu = u32::try_from(h).context("image too large")?;
     let wu = u32::try_from(w).context("image too large")?;
+    let start = Instant::now();
     let labels = paint_label_map(instances, hu, wu);
+    t.paint = start.elapsed();
+    let start = Instant::now();
     write_label_png_fast(&case.out.join("labels.png"), labels.view())?;
+    t.labels_png = start.elapsed();
+    let start = Instant::now();
     let json = serde_json::to_vec_pretty(&coco_records(instances, case.image_id))?;
     write_bytes_atomic(&case.out.join("instances.json"), &json)?;
+    t.instances_json = start.elapsed();
     if save.contains(&SaveKind::Overlay) {
         let (rgb, _) = loaded
             .image
@@ -417,7 +481,7 @@ fn write_outputs(
             write_bytes_atomic(&case.out.join(name), &buf)?;
         }
     }
-    Ok(())
+    Ok(t)
 }
 
 /// `labels.png` as a 16-bit grey PNG with one fixed filter (`Up`: a label map is mostly equal to
@@ -463,7 +527,7 @@ fn mep_phase(
             anyhow::Error::new(e).context(format!("MEP on {}", case.image.display())),
         )
     })?;
-    let (height, width) = loaded.boundary.dim();
+    let (height, width) = loaded.boundary.view().dim();
     let done = Done {
         name: case.name.clone(),
         height,
@@ -471,23 +535,33 @@ fn mep_phase(
         instances: instances.len(),
         times,
         runs,
+        io: IoTimes::default(),
     };
     Ok((instances, done))
 }
 
+/// Wall time of each phase of [`process_all`], summed over the chunks.
+#[derive(Debug, Clone, Copy, Default)]
+struct PhaseWalls {
+    load: Duration,
+    mep: Duration,
+    write: Duration,
+}
+
 /// Processes `cases` in chunks: parallel load, parallel MEP (timed), parallel write. Returns the
-/// results in case order and the wall time of the MEP phases.
+/// results in case order and the wall time of each phase.
 fn process_all(
     cases: Vec<CaseResult<CaseFiles>>,
     params: &MepParams,
     args: &MepArgs,
-) -> (Vec<CaseResult<Done>>, Duration) {
+) -> (Vec<CaseResult<Done>>, PhaseWalls) {
     let chunk = (4 * rayon::current_num_threads()).max(8);
     let mut results = Vec::new();
-    let mut mep_wall = Duration::ZERO;
+    let mut walls = PhaseWalls::default();
     let mut cases = cases.into_iter().peekable();
     while cases.peek().is_some() {
         let batch: Vec<CaseResult<CaseFiles>> = cases.by_ref().take(chunk).collect();
+        let start = Instant::now();
         let loaded: Vec<CaseResult<(CaseFiles, Loaded)>> = batch
             .into_par_iter()
             .map(|c| {
@@ -498,6 +572,7 @@ fn process_all(
                 }
             })
             .collect();
+        walls.load += start.elapsed();
         let start = Instant::now();
         let ran: Vec<CaseResult<Ran>> = loaded
             .into_par_iter()
@@ -510,21 +585,24 @@ fn process_all(
                 },
             )
             .collect();
-        mep_wall += start.elapsed();
+        walls.mep += start.elapsed();
+        let start = Instant::now();
         let written: Vec<CaseResult<Done>> = ran
             .into_par_iter()
             .map_init(
                 || Mep::new(params.clone()),
                 |mep, r| {
-                    let (c, l, inst, done) = r?;
-                    write_outputs(&c, &l, &inst, &args.save, mep).map_err(|e| (c.name.clone(), e))?;
+                    let (c, l, inst, mut done) = r?;
+                    done.io =
+                        write_outputs(&c, &l, &inst, &args.save, mep).map_err(|e| (c.name.clone(), e))?;
                     Ok(done)
                 },
             )
             .collect();
+        walls.write += start.elapsed();
         results.extend(written);
     }
-    (results, mep_wall)
+    (results, walls)
 }
 
 fn ms(d: Duration) -> f64 {
@@ -585,14 +663,16 @@ fn write_timing(
     repeat: u32,
     params: &MepParams,
     done: &[Done],
-    mep_wall: Duration,
+    walls: PhaseWalls,
     wall: Duration,
 ) -> anyhow::Result<()> {
     let mut total = StageTimes::default();
+    let mut io = IoTimes::default();
     for d in done {
         for (acc, t) in total.0.iter_mut().zip(d.times.0) {
             *acc += t;
         }
+        io.add(&d.io);
     }
     let report = json!({
         "threads": rayon::current_num_threads(),
@@ -603,10 +683,14 @@ fn write_timing(
             "case": d.name, "height": d.height, "width": d.width, "instances": d.instances,
             "mep_ms": ms(d.times.total()), "stages_ms": stages_json(&d.times),
             "runs_ms": d.runs.iter().map(|&r| ms(r)).collect::<Vec<_>>(),
+            "io_ms": d.io.json(),
         })).collect::<Vec<_>>(),
         "mep_ms": ms(total.total()),
         "stages_ms": stages_json(&total),
-        "mep_wall_ms": ms(mep_wall),
+        "io_ms": io.json(),
+        "load_wall_ms": ms(walls.load),
+        "mep_wall_ms": ms(walls.mep),
+        "write_wall_ms": ms(walls.write),
         "wall_ms": ms(wall),
     });
     write_bytes_atomic(path, &serde_json::to_vec_pretty(&report)?)?;
@@ -646,7 +730,7 @@ pub fn run(args: &MepArgs, global: &GlobalOpts) -> anyhow::Result<u8> {
         })]
     };
     let single = args.cases.is_none();
-    let (results, mep_wall) = process_all(cases, &params, args);
+    let (results, walls) = process_all(cases, &params, args);
     let mut failed = 0usize;
     let mut done = Vec::new();
     for r in results {
@@ -661,7 +745,7 @@ pub fn run(args: &MepArgs, global: &GlobalOpts) -> anyhow::Result<u8> {
         }
     }
     if let Some(path) = &args.timing_json {
-        write_timing(path, args.repeat, &params, &done, mep_wall, wall.elapsed())?;
+        write_timing(path, args.repeat, &params, &done, walls, wall.elapsed())?;
     }
     if !global.quiet {
         let n: usize = done.iter().map(|d| d.instances).sum();

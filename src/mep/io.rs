@@ -1,31 +1,20 @@
 //! File I/O for the MEP's inputs and outputs, shared by `baiseg-rt mep` and `infer`
 //! (`--semantic-dir`): images and label maps as PNG (the `image` crate), boundary and probability
-//! maps as `.npy` (`ndarray-npy`) or PNG. Every error names the file; nothing panics on bad input.
+//! maps as `.npy` (memory-mapped and viewed in place where the layout allows, else `ndarray-npy`:
+//! [`NpyArray`]) or PNG. Every error names the file; nothing panics on bad input.
 //! Outputs are written with the atomic writers of [`crate::output`].
 use std::path::{Path, PathBuf};
 
 use image::DynamicImage;
-use ndarray::{Array2, Array3, Dimension};
-use ndarray_npy::{ReadNpyError, ReadNpyExt, ReadableElement};
+use ndarray::{Array2, Array3, Dimension, Ix2, Ix3};
+use ndarray_npy::{ReadableElement, ViewElement};
 
 use super::{MepInput, Semantic};
 use crate::error::{Error, Result};
 use crate::maps::SemanticMap;
 
-fn npy_error(path: &Path, e: ReadNpyError, expect_dtype: &str, expect_shape: &str) -> Error {
-    match e {
-        ReadNpyError::Io(io) => Error::io(path, io),
-        ReadNpyError::WrongDescriptor(d) => Error::invalid(
-            path.display(),
-            format!("wrong dtype {d}, expected {expect_dtype}"),
-        ),
-        ReadNpyError::WrongNdim(_, n) => Error::invalid(
-            path.display(),
-            format!("{n}-dimensional array, expected {expect_shape}"),
-        ),
-        other => Error::decode(path, other),
-    }
-}
+mod npy;
+pub use npy::NpyArray;
 
 /// Reads the header of a `.npy` file and checks, before anything is allocated, that the data it
 /// declares (shape x item size) is actually in the file and within the pixel budget: a 100-byte
@@ -99,23 +88,12 @@ pub fn check_npy_header(path: &Path, bytes: &[u8], file_len: u64) -> Result<()> 
     Ok(())
 }
 
-fn read_npy<T: ReadableElement, D: Dimension>(
+fn read_npy<T: ReadableElement + ViewElement + Clone, D: Dimension>(
     path: &Path,
     dtype: &str,
     shape: &str,
 ) -> Result<ndarray::Array<T, D>> {
-    use std::io::{Read as _, Seek as _};
-    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
-    let mut head = Vec::with_capacity(4096);
-    (&mut file)
-        .take(1 << 20)
-        .read_to_end(&mut head)
-        .map_err(|e| Error::io(path, e))?;
-    check_npy_header(path, &head, len)?;
-    file.rewind().map_err(|e| Error::io(path, e))?;
-    ndarray::Array::<T, D>::read_npy(std::io::BufReader::new(file))
-        .map_err(|e| npy_error(path, e, dtype, shape))
+    NpyArray::read(path, dtype, shape).map(NpyArray::into_owned)
 }
 
 fn is_npy(path: &Path) -> bool {
@@ -123,21 +101,37 @@ fn is_npy(path: &Path) -> bool {
 }
 
 fn decode(path: &Path) -> Result<DynamicImage> {
-    use image::ImageDecoder as _;
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    // Size from the header first, against the pixel budget (docs/reliability.md#sizes).
-    let reader = image::ImageReader::new(std::io::Cursor::new(&bytes))
-        .with_guessed_format()
-        .map_err(|e| Error::decode(path, e))?;
-    let decoder = reader.into_decoder().map_err(|e| Error::decode(path, e))?;
-    let (w, h) = decoder.dimensions();
+    decode_bytes(path, &bytes)
+}
+
+/// The pixel budget against an image's size from its header (docs/reliability.md#sizes).
+fn check_budget(path: &Path, w: u32, h: u32) -> Result<()> {
     crate::input::check_pixel_budget(
         path,
         u64::from(w),
         u64::from(h),
         crate::input::default_max_pixels(),
-    )?;
-    image::load_from_memory(&bytes).map_err(|e| Error::decode(path, e))
+    )
+}
+
+/// Decodes with the `image` crate, parsing the file once: the size from the header is checked
+/// first, then the same decoder decodes, with the allocation limit `image::load_from_memory`
+/// applies.
+fn decode_bytes(path: &Path, bytes: &[u8]) -> Result<DynamicImage> {
+    use image::ImageDecoder as _;
+    let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| Error::decode(path, e))?;
+    let mut decoder = reader.into_decoder().map_err(|e| Error::decode(path, e))?;
+    let (w, h) = decoder.dimensions();
+    check_budget(path, w, h)?;
+    let mut limits = image::Limits::default();
+    limits
+        .reserve(decoder.total_bytes())
+        .map_err(|e| Error::decode(path, e))?;
+    decoder.set_limits(limits).map_err(|e| Error::decode(path, e))?;
+    DynamicImage::from_decoder(decoder).map_err(|e| Error::decode(path, e))
 }
 
 /// The one rule for external class-id maps (`infer --semantic-dir`, `mep --labels`): 0 is
@@ -199,39 +193,48 @@ pub fn read_rgb(path: &Path) -> Result<Array3<u8>> {
 /// # Errors
 /// [`Error::Io`], [`Error::Decode`], [`Error::Invalid`] (wrong dtype or rank, NaN, colour PNG).
 pub fn read_boundary(path: &Path) -> Result<Array2<f32>> {
-    let map = if is_npy(path) {
-        read_npy::<f32, ndarray::Ix2>(path, "float32 ('<f4')", "[H, W]")?
-    } else {
-        match decode(path)? {
-            DynamicImage::ImageLuma8(g) => {
-                let (w, h) = g.dimensions();
-                Array2::from_shape_vec(
-                    (h as usize, w as usize),
-                    g.into_raw().into_iter().map(|v| f32::from(v) / 255.0).collect(),
-                )
-                .map_err(|e| Error::decode(path, e))?
-            }
-            DynamicImage::ImageLuma16(g) => {
-                let (w, h) = g.dimensions();
-                Array2::from_shape_vec(
-                    (h as usize, w as usize),
-                    g.into_raw().into_iter().map(|v| f32::from(v) / 65535.0).collect(),
-                )
-                .map_err(|e| Error::decode(path, e))?
-            }
-            other => {
-                return Err(Error::invalid(
-                    path.display(),
-                    format!(
-                        "boundary PNG must be 8- or 16-bit grey, found {:?}",
-                        other.color()
-                    ),
-                ));
-            }
+    load_boundary(path).map(NpyArray::into_owned)
+}
+
+/// [`read_boundary`] without a copy of a `.npy` file that can be viewed in place.
+///
+/// # Errors
+/// As [`read_boundary`].
+pub fn load_boundary(path: &Path) -> Result<NpyArray<f32, Ix2>> {
+    if is_npy(path) {
+        let map = NpyArray::<f32, Ix2>::read(path, "float32 ('<f4')", "[H, W]")?;
+        check_finite(path, map.view().iter())?;
+        return Ok(map);
+    }
+    let map = match decode(path)? {
+        DynamicImage::ImageLuma8(g) => {
+            let (w, h) = g.dimensions();
+            Array2::from_shape_vec(
+                (h as usize, w as usize),
+                g.into_raw().into_iter().map(|v| f32::from(v) / 255.0).collect(),
+            )
+            .map_err(|e| Error::decode(path, e))?
+        }
+        DynamicImage::ImageLuma16(g) => {
+            let (w, h) = g.dimensions();
+            Array2::from_shape_vec(
+                (h as usize, w as usize),
+                g.into_raw().into_iter().map(|v| f32::from(v) / 65535.0).collect(),
+            )
+            .map_err(|e| Error::decode(path, e))?
+        }
+        other => {
+            return Err(Error::invalid(
+                path.display(),
+                format!(
+                    "boundary PNG must be 8- or 16-bit grey, found {:?}",
+                    other.color()
+                ),
+            ));
         }
     };
     check_finite(path, map.iter())?;
-    Ok(map)
+    Ok(map.into())
 }
 
 /// Reads class probabilities `[K+1, H, W]` float32 from `.npy`. NaN is an error.
@@ -239,9 +242,17 @@ pub fn read_boundary(path: &Path) -> Result<Array2<f32>> {
 /// # Errors
 /// [`Error::Io`], [`Error::Decode`], [`Error::Invalid`] (wrong dtype or rank, NaN).
 pub fn read_probabilities(path: &Path) -> Result<Array3<f32>> {
-    let p = read_npy::<f32, ndarray::Ix3>(path, "float32 ('<f4')", "[K+1, H, W]")?;
-    check_finite(path, p.iter())?;
-    if p.dim().0 == 0 {
+    load_probabilities(path).map(NpyArray::into_owned)
+}
+
+/// [`read_probabilities`] without a copy of a file that can be viewed in place.
+///
+/// # Errors
+/// As [`read_probabilities`].
+pub fn load_probabilities(path: &Path) -> Result<NpyArray<f32, Ix3>> {
+    let p = NpyArray::<f32, Ix3>::read(path, "float32 ('<f4')", "[K+1, H, W]")?;
+    check_finite(path, p.view().iter())?;
+    if p.view().dim().0 == 0 {
         return Err(Error::invalid(
             path.display(),
             "no channel, expected [K+1, H, W] with K+1 >= 1",
@@ -256,10 +267,10 @@ pub fn read_probabilities(path: &Path) -> Result<Array3<f32>> {
 /// [`Error::Io`], [`Error::Decode`], [`Error::Invalid`] (colour PNG, wrong dtype or rank).
 pub fn read_labels(path: &Path) -> Result<Array2<u16>> {
     if is_npy(path) {
-        return match read_npy::<u16, ndarray::Ix2>(path, "uint16", "[H, W]") {
+        return match read_npy::<u16, Ix2>(path, "uint16", "[H, W]") {
             Ok(a) => Ok(a),
             Err(Error::Invalid { .. }) => {
-                read_npy::<u8, ndarray::Ix2>(path, "uint8 or uint16", "[H, W]").map(|a| a.mapv(u16::from))
+                read_npy::<u8, Ix2>(path, "uint8 or uint16", "[H, W]").map(|a| a.mapv(u16::from))
             }
             Err(e) => Err(e),
         };
@@ -466,6 +477,148 @@ mod tests {
         // A real file passes the check.
         ndarray_npy::write_npy(&b, &ndarray::array![[0.5f32, 1.0]]).expect("npy");
         assert_eq!(read_boundary(&b).expect("ok").dim(), (1, 2));
+    }
+
+    /// A version-1 `.npy` file with `header` (padded to 64 bytes) and `data`.
+    fn npy_bytes(header: &str, data: &[u8]) -> Vec<u8> {
+        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+        let padded = format!("{header:<117}\n");
+        bytes.extend_from_slice(&u16::try_from(padded.len()).expect("short").to_le_bytes());
+        bytes.extend_from_slice(padded.as_bytes());
+        assert_eq!(bytes.len() % 64, 0);
+        bytes.extend_from_slice(data);
+        bytes
+    }
+
+    #[test]
+    fn npy_is_viewed_in_place_or_converted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("p.npy");
+        let a = ndarray::Array3::from_shape_fn((2, 3, 4), |(c, y, x)| (c * 100 + y * 10 + x) as f32 / 7.0);
+        ndarray_npy::write_npy(&p, &a).expect("npy");
+        let mapped = load_probabilities(&p).expect("read");
+        assert!(mapped.is_mapped());
+        assert_eq!(mapped.view(), a.view());
+        assert_eq!(read_probabilities(&p).expect("read"), a);
+        // Fortran order: viewed in place with Fortran strides, the same values.
+        let mut f = ndarray::Array3::zeros(ndarray::ShapeBuilder::f(a.raw_dim()));
+        f.assign(&a);
+        assert!(!f.is_standard_layout());
+        ndarray_npy::write_npy(&p, &f).expect("npy");
+        let mapped = load_probabilities(&p).expect("read");
+        assert!(mapped.is_mapped());
+        assert_eq!(mapped.view(), a.view());
+        assert_eq!(read_probabilities(&p).expect("read"), a);
+        // Big-endian: converted, the same values.
+        let data: Vec<u8> = a.iter().flat_map(|v| v.to_be_bytes()).collect();
+        std::fs::write(
+            &p,
+            npy_bytes(
+                "{'descr': '>f4', 'fortran_order': False, 'shape': (2, 3, 4), }",
+                &data,
+            ),
+        )
+        .expect("write");
+        let converted = load_probabilities(&p).expect("read");
+        assert!(!converted.is_mapped());
+        assert_eq!(converted.view(), a.view());
+        // The boundary map likewise.
+        let b = a.index_axis(ndarray::Axis(0), 1).to_owned();
+        ndarray_npy::write_npy(&p, &b).expect("npy");
+        let mapped = load_boundary(&p).expect("read");
+        assert!(mapped.is_mapped());
+        assert_eq!(mapped.view(), b.view());
+        assert_eq!(read_boundary(&p).expect("read"), b);
+    }
+
+    #[test]
+    fn npy_errors_name_the_file_and_the_problem() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("bad.npy");
+        let header = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }";
+        let data = [0u8; 24];
+        // Truncated: the header declares more than the file holds.
+        std::fs::write(&p, npy_bytes(header, &data[..20])).expect("write");
+        let e = read_boundary(&p).expect_err("truncated").to_string();
+        assert!(
+            e.contains("bad.npy") && e.contains("declares 6 elements (24 bytes)"),
+            "{e}"
+        );
+        // Trailing bytes after the data are refused, as ndarray-npy always did.
+        let mut long = npy_bytes(header, &data);
+        long.extend_from_slice(&[0; 4]);
+        std::fs::write(&p, long).expect("write");
+        let e = read_boundary(&p).expect_err("extra").to_string();
+        assert!(e.contains("bad.npy") && e.contains("extra bytes"), "{e}");
+        // Wrong dtype, wrong rank.
+        std::fs::write(
+            &p,
+            npy_bytes(
+                "{'descr': '<i4', 'fortran_order': False, 'shape': (2, 3), }",
+                &data,
+            ),
+        )
+        .expect("write");
+        let e = read_boundary(&p).expect_err("dtype").to_string();
+        assert!(
+            e.contains("bad.npy") && e.contains("wrong dtype '<i4', expected float32"),
+            "{e}"
+        );
+        std::fs::write(&p, npy_bytes(header, &data)).expect("write");
+        let e = read_probabilities(&p).expect_err("rank").to_string();
+        assert!(e.contains("2-dimensional array, expected [K+1, H, W]"), "{e}");
+        // NaN in a mapped file.
+        let mut nan = data;
+        nan[4..8].copy_from_slice(&f32::NAN.to_le_bytes());
+        std::fs::write(&p, npy_bytes(header, &nan)).expect("write");
+        assert!(read_boundary(&p).expect_err("nan").to_string().contains("NaN"));
+        // Empty file, no magic.
+        std::fs::write(&p, b"").expect("write");
+        let e = read_boundary(&p).expect_err("empty").to_string();
+        assert!(e.contains("bad.npy") && e.contains("NUMPY magic"), "{e}");
+        // No channel.
+        std::fs::write(
+            &p,
+            npy_bytes(
+                "{'descr': '<f4', 'fortran_order': False, 'shape': (0, 2, 3), }",
+                &[],
+            ),
+        )
+        .expect("write");
+        assert!(
+            read_probabilities(&p)
+                .expect_err("k")
+                .to_string()
+                .contains("no channel")
+        );
+    }
+
+    #[test]
+    fn npy_labels_u8_and_u16() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("l.npy");
+        let l8 = ndarray::array![[0u8, 1, 255], [2, 3, 4]];
+        ndarray_npy::write_npy(&p, &l8).expect("npy");
+        assert_eq!(read_labels(&p).expect("u8"), l8.mapv(u16::from));
+        let l16 = ndarray::array![[0u16, 300, 255], [2, 65535, 4]];
+        ndarray_npy::write_npy(&p, &l16).expect("npy");
+        assert_eq!(read_labels(&p).expect("u16"), l16);
+        let data: Vec<u8> = l16.iter().flat_map(|v| v.to_be_bytes()).collect();
+        std::fs::write(
+            &p,
+            npy_bytes(
+                "{'descr': '>u2', 'fortran_order': False, 'shape': (2, 3), }",
+                &data,
+            ),
+        )
+        .expect("write");
+        assert_eq!(read_labels(&p).expect("u16 big-endian"), l16);
+        ndarray_npy::write_npy(&p, &ndarray::array![[0.5f32]]).expect("npy");
+        let e = read_labels(&p).expect_err("f32").to_string();
+        assert!(
+            e.contains("l.npy") && e.contains("wrong dtype '<f4', expected uint8 or uint16"),
+            "{e}"
+        );
     }
 
     #[test]
