@@ -54,7 +54,7 @@ fn main() {
     g.bench_function("png_read_rgb", |b| {
         b.iter(|| black_box(io::read_rgb(&image).expect("read")));
     });
-    g.bench_function("npy_in_place", |b| {
+    g.bench_function("npy_mapped", |b| {
         b.iter(|| black_box(io::load_probabilities(&semantic).expect("read")));
     });
     g.bench_function("npy_owned", |b| {

@@ -1,6 +1,6 @@
 //! File I/O for the MEP's inputs and outputs, shared by `baiseg-rt mep` and `infer`
 //! (`--semantic-dir`): images and label maps as PNG (the `image` crate), boundary and probability
-//! maps as `.npy` (read once and viewed in place where the layout allows, else `ndarray-npy`:
+//! maps as `.npy` (memory-mapped and viewed in place where the layout allows, else `ndarray-npy`:
 //! [`NpyArray`]) or PNG. Every error names the file; nothing panics on bad input.
 //! Outputs are written with the atomic writers of [`crate::output`].
 use std::path::{Path, PathBuf};
@@ -496,18 +496,18 @@ mod tests {
         let p = dir.path().join("p.npy");
         let a = ndarray::Array3::from_shape_fn((2, 3, 4), |(c, y, x)| (c * 100 + y * 10 + x) as f32 / 7.0);
         ndarray_npy::write_npy(&p, &a).expect("npy");
-        let in_place = load_probabilities(&p).expect("read");
-        assert!(in_place.is_in_place());
-        assert_eq!(in_place.view(), a.view());
+        let mapped = load_probabilities(&p).expect("read");
+        assert!(mapped.is_mapped());
+        assert_eq!(mapped.view(), a.view());
         assert_eq!(read_probabilities(&p).expect("read"), a);
         // Fortran order: viewed in place with Fortran strides, the same values.
         let mut f = ndarray::Array3::zeros(ndarray::ShapeBuilder::f(a.raw_dim()));
         f.assign(&a);
         assert!(!f.is_standard_layout());
         ndarray_npy::write_npy(&p, &f).expect("npy");
-        let in_place = load_probabilities(&p).expect("read");
-        assert!(in_place.is_in_place());
-        assert_eq!(in_place.view(), a.view());
+        let mapped = load_probabilities(&p).expect("read");
+        assert!(mapped.is_mapped());
+        assert_eq!(mapped.view(), a.view());
         assert_eq!(read_probabilities(&p).expect("read"), a);
         // Big-endian: converted, the same values.
         let data: Vec<u8> = a.iter().flat_map(|v| v.to_be_bytes()).collect();
@@ -520,14 +520,14 @@ mod tests {
         )
         .expect("write");
         let converted = load_probabilities(&p).expect("read");
-        assert!(!converted.is_in_place());
+        assert!(!converted.is_mapped());
         assert_eq!(converted.view(), a.view());
         // The boundary map likewise.
         let b = a.index_axis(ndarray::Axis(0), 1).to_owned();
         ndarray_npy::write_npy(&p, &b).expect("npy");
-        let in_place = load_boundary(&p).expect("read");
-        assert!(in_place.is_in_place());
-        assert_eq!(in_place.view(), b.view());
+        let mapped = load_boundary(&p).expect("read");
+        assert!(mapped.is_mapped());
+        assert_eq!(mapped.view(), b.view());
         assert_eq!(read_boundary(&p).expect("read"), b);
     }
 
@@ -567,7 +567,7 @@ mod tests {
         std::fs::write(&p, npy_bytes(header, &data)).expect("write");
         let e = read_probabilities(&p).expect_err("rank").to_string();
         assert!(e.contains("2-dimensional array, expected [K+1, H, W]"), "{e}");
-        // NaN in a file read in place.
+        // NaN in a mapped file.
         let mut nan = data;
         nan[4..8].copy_from_slice(&f32::NAN.to_le_bytes());
         std::fs::write(&p, npy_bytes(header, &nan)).expect("write");

@@ -1,10 +1,10 @@
-//! `.npy` reading for the MEP's float maps: the file is read once into a buffer aligned for any
-//! element type and, when its layout is the machine's (native-endian, aligned, exactly the declared
-//! size), viewed in place without a conversion; otherwise it is parsed by `ndarray-npy` from the
-//! same bytes, with the errors it always gave (docs/mep-performance.md#npy).
+//! `.npy` reading for the MEP's float maps: the file is memory-mapped and, when its layout is the
+//! machine's (native-endian, aligned, exactly the declared size), viewed in place without a copy;
+//! otherwise it is parsed by `ndarray-npy` from the same bytes, with the errors it always gave
+//! (docs/mep-performance.md#npy).
 #![allow(
     unsafe_code,
-    reason = "views the bytes of an aligned buffer as bytes and as array elements"
+    reason = "memory-maps .npy files and builds array views over the mapped bytes"
 )]
 
 use std::path::Path;
@@ -17,56 +17,49 @@ use crate::error::{Error, Result};
 /// Largest header the check reads (`check_npy_header`): as before, the first MiB.
 const HEAD: usize = 1 << 20;
 
-/// The bytes of a `.npy` file, in 8-byte words so that the data (at a header-padded offset) is
-/// aligned for every numeric element type.
-struct Bytes {
-    words: Vec<u64>,
-    len: usize,
-}
-
-impl Bytes {
-    fn zeroed(len: usize) -> Self {
-        Self {
-            words: vec![0u64; len.div_ceil(8)],
-            len,
-        }
-    }
-
-    fn as_mut_bytes(&mut self) -> &mut [u8] {
-        // SAFETY: `words` holds at least `len` bytes (`div_ceil(8)` words), any byte pattern is a
-        // valid `u8` and `u64`, and the slice borrows `self` mutably for its lifetime.
-        unsafe { std::slice::from_raw_parts_mut(self.words.as_mut_ptr().cast::<u8>(), self.len) }
-    }
+/// The bytes of a `.npy` file: memory-mapped, or read into memory where the file cannot be
+/// mapped.
+enum Bytes {
+    Mapped(memmap2::Mmap),
+    Read(Vec<u8>),
 }
 
 impl std::ops::Deref for Bytes {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        // SAFETY: as in `as_mut_bytes`, shared.
-        unsafe { std::slice::from_raw_parts(self.words.as_ptr().cast::<u8>(), self.len) }
+        match self {
+            Self::Mapped(m) => m,
+            Self::Read(v) => v,
+        }
     }
 }
 
-/// Reads `path` whole, after checking its header with [`super::check_npy_header`] (against the
-/// file's length and the pixel budget) before the data is read. A plain read, not a memory map: a
-/// file truncated by another process while the command runs is then an I/O error naming it, never
-/// a signal.
+/// Opens `path`, maps it (or reads it) and checks its header with [`super::check_npy_header`]
+/// before any data is touched.
 fn open(path: &Path) -> Result<Bytes> {
     use std::io::Read as _;
     let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
-    let mut head = Vec::with_capacity(4096);
-    (&mut file)
-        .take(HEAD as u64)
-        .read_to_end(&mut head)
-        .map_err(|e| Error::io(path, e))?;
-    super::check_npy_header(path, &head, len)?;
-    let total = usize::try_from(len).map_err(|_| Error::invalid(path.display(), "file too large"))?;
-    let mut bytes = Bytes::zeroed(total.max(head.len()));
-    let buf = bytes.as_mut_bytes();
-    buf[..head.len()].copy_from_slice(&head);
-    file.read_exact(&mut buf[head.len()..])
-        .map_err(|e| Error::io(path, e))?;
+    // SAFETY: the mapping is read-only and private to this process; the input files must not be
+    // truncated or rewritten while the command runs (as for any memory-mapped input, e.g. numpy's
+    // `mmap_mode`): a concurrent truncation would end the process with SIGBUS
+    // (docs/mep-performance.md#npy). `populate` reads the pages in at once.
+    let mapped = unsafe { memmap2::MmapOptions::new().populate().map(&file) };
+    let bytes = match mapped {
+        Ok(m) if m.len() as u64 == len => Bytes::Mapped(m),
+        // Not mappable (a pipe, a special file) or changed under us: read it as before.
+        _ => {
+            let mut head = Vec::with_capacity(4096);
+            (&mut file)
+                .take(HEAD as u64)
+                .read_to_end(&mut head)
+                .map_err(|e| Error::io(path, e))?;
+            super::check_npy_header(path, &head, len)?;
+            file.read_to_end(&mut head).map_err(|e| Error::io(path, e))?;
+            return Ok(Bytes::Read(head));
+        }
+    };
+    super::check_npy_header(path, &bytes[..bytes.len().min(HEAD)], len)?;
     Ok(bytes)
 }
 
@@ -86,16 +79,16 @@ fn npy_error(path: &Path, e: ReadNpyError, expect_dtype: &str, expect_shape: &st
     }
 }
 
-/// A `.npy` array: a view into the file's bytes, or an owned array.
+/// A `.npy` array: a view into the mapped file, or an owned array.
 pub struct NpyArray<T, D> {
     repr: Repr<T, D>,
 }
 
 enum Repr<T, D> {
-    /// `bytes[offset..]` holds `dim.size()` aligned, native-endian `T` in C (or, with `fortran`,
+    /// `map[offset..]` holds `dim.size()` aligned, native-endian `T` in C (or, with `fortran`,
     /// Fortran) order: checked by `ndarray-npy`'s `view_npy` when the value was made.
-    InPlace {
-        bytes: Bytes,
+    Mapped {
+        map: memmap2::Mmap,
         offset: usize,
         dim: D,
         fortran: bool,
@@ -120,23 +113,30 @@ impl<T: Clone, D: Dimension> NpyArray<T, D> {
     where
         T: ReadableElement + ViewElement,
     {
-        let bytes = open(path)?;
-        // A view made by `view_npy` is in C or Fortran order (a 1-long axis can make both true;
-        // then the two orders address the same elements).
-        let layout = ArrayView::<T, D>::view_npy(&bytes).map(|v| {
-            let offset = v.as_ptr().addr().wrapping_sub(bytes.as_ptr().addr());
-            (offset, v.raw_dim(), !v.is_standard_layout())
-        });
-        if let Ok((offset, dim, fortran)) = layout {
-            return Ok(Self {
-                repr: Repr::InPlace {
-                    bytes,
-                    offset,
-                    dim,
-                    fortran,
-                },
-            });
-        }
+        let bytes = match open(path)? {
+            Bytes::Mapped(map) => {
+                // A view made by `view_npy` is in C or Fortran order (a 1-long axis can make both
+                // true; then the two orders address the same elements).
+                let layout = ArrayView::<T, D>::view_npy(&map).map(|v| {
+                    let offset = v.as_ptr().addr().wrapping_sub(map.as_ptr().addr());
+                    (offset, v.raw_dim(), !v.is_standard_layout())
+                });
+                match layout {
+                    Ok((offset, dim, fortran)) => {
+                        return Ok(Self {
+                            repr: Repr::Mapped {
+                                map,
+                                offset,
+                                dim,
+                                fortran,
+                            },
+                        });
+                    }
+                    Err(_) => Bytes::Mapped(map),
+                }
+            }
+            read @ Bytes::Read(_) => read,
+        };
         // Every other case, errors included, goes through the reader as before.
         Array::<T, D>::read_npy(&bytes[..])
             .map(Self::from)
@@ -148,47 +148,47 @@ impl<T: Clone, D: Dimension> NpyArray<T, D> {
     pub fn view(&self) -> ArrayView<'_, T, D> {
         match &self.repr {
             Repr::Owned(a) => a.view(),
-            Repr::InPlace {
-                bytes,
+            Repr::Mapped {
+                map,
                 offset,
                 dim,
                 fortran,
             } => {
-                // SAFETY: `read` built this value from a successful `view_npy` over `bytes`, which
-                // checked that `bytes[offset..]` holds exactly `dim.size()` elements of `T`, aligned
+                // SAFETY: `read` built this value from a successful `view_npy` over `map`, which
+                // checked that `map[offset..]` holds exactly `dim.size()` elements of `T`, aligned
                 // for `T` and valid for every bit pattern (`ViewElement` for native-endian numbers),
-                // in C order, or Fortran order when `fortran`; `bytes` is not modified after `read`
-                // and lives as long as the returned view borrows `self`.
+                // in C order, or Fortran order when `fortran`; `map` is not modified and lives as
+                // long as the returned view borrows `self`.
                 unsafe {
                     ArrayView::from_shape_ptr(
                         dim.clone().set_f(*fortran),
-                        bytes.as_ptr().add(*offset).cast::<T>(),
+                        map.as_ptr().add(*offset).cast::<T>(),
                     )
                 }
             }
         }
     }
 
-    /// The array as an owned value (a copy when it is viewed in place).
+    /// The array as an owned value (a copy of a mapped file).
     #[must_use]
     pub fn into_owned(self) -> Array<T, D> {
         match self.repr {
             Repr::Owned(a) => a,
-            Repr::InPlace { .. } => self.view().to_owned(),
+            Repr::Mapped { .. } => self.view().to_owned(),
         }
     }
 
-    /// Whether the array is viewed in place in the file's bytes (no conversion).
+    /// Whether the array is viewed in place in the mapped file.
     #[must_use]
-    pub fn is_in_place(&self) -> bool {
-        matches!(self.repr, Repr::InPlace { .. })
+    pub fn is_mapped(&self) -> bool {
+        matches!(self.repr, Repr::Mapped { .. })
     }
 }
 
 impl<T, D: Dimension> std::fmt::Debug for NpyArray<T, D> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let (kind, dim) = match &self.repr {
-            Repr::InPlace { dim, .. } => ("in place", dim.slice().to_vec()),
+            Repr::Mapped { dim, .. } => ("mapped", dim.slice().to_vec()),
             Repr::Owned(a) => ("owned", a.shape().to_vec()),
         };
         write!(f, "NpyArray({kind}, {dim:?})")
