@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Seeded generator of a large, realistic COCO instance-segmentation ground truth and results.
 
-    python benches/gen_coco.py --images 5000 --seed 0 --out /tmp/coco5000
+    python benches/gen_coco.py --images 5000 --seed 0 --out OUT_DIR
 
 writes gt.json (80 categories, ~7 annotations per image as polygons, ~1 crowd region per 10
 images as uncompressed RLE like COCO's, objects of every size range), dt_segm.json (~50

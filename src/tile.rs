@@ -474,7 +474,7 @@ impl Stitched {
     ///
     /// # Errors
     /// [`Error::Invalid`] when `labels` has the wrong size, or there are neither labels nor a
-    /// class map, or the maps hold all probabilities (use [`Stitched::into_maps`]).; [`Error::Io`]
+    /// class map, or the maps hold all probabilities (use [`Stitched::into_maps`]); [`Error::Io`]
     /// when the last rows cannot be written to the scratch file.
     pub fn into_compact(self, labels: Option<Array2<u16>>) -> Result<mep::CompactMaps> {
         let dim = self.boundary.dim();

@@ -1,6 +1,6 @@
 """Parameter count, ONNX file size and CPU latency at 512x512 of a config or an exported model.
 
-    python -m baiseg_export.bench --config paper --out /tmp/paper.onnx   # exports untrained, then times
+    python -m baiseg_export.bench --config paper --out OUT.onnx   # exports untrained, then times
     python -m baiseg_export.bench --model models/baiseg_small.onnx
 
 Latency: ONNX Runtime CPU, ``--threads`` intra-op threads (2), input 1x3x512x512, median of

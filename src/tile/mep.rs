@@ -582,53 +582,51 @@ mod tests {
     ) {
         let params = MepParams::default();
         let (h, w) = boundary.dim();
-        {
-            let forced = SpillOptions {
-                threshold: 0,
-                dir: None,
-            };
-            let plans = [
-                (
-                    TileOptions {
-                        size: 50,
-                        overlap: 13,
-                    },
-                    1,
-                ),
-                (
-                    TileOptions {
-                        size: 64,
-                        overlap: 16,
-                    },
-                    32,
-                ),
-            ];
-            for (opts, d) in &plans {
-                let plan = TilePlan::new(h, w, opts, *d);
-                let heights: Vec<usize> = plan.tiles.iter().map(|t| t.rows.len()).collect();
-                assert!(
-                    heights.iter().any(|&x| x != heights[0]),
-                    "kept heights {heights:?}"
+        let forced = SpillOptions {
+            threshold: 0,
+            dir: None,
+        };
+        let plans = [
+            (
+                TileOptions {
+                    size: 50,
+                    overlap: 13,
+                },
+                1,
+            ),
+            (
+                TileOptions {
+                    size: 64,
+                    overlap: 16,
+                },
+                32,
+            ),
+        ];
+        for (opts, d) in &plans {
+            let plan = TilePlan::new(h, w, opts, *d);
+            let heights: Vec<usize> = plan.tiles.iter().map(|t| t.rows.len()).collect();
+            assert!(
+                heights.iter().any(|&x| x != heights[0]),
+                "kept heights {heights:?}"
+            );
+            for (spill, band, score_rows) in [
+                (&forced, 9, 1),
+                (&forced, 33, 7),
+                (&forced, 1000, 64),
+                (&forced, 17, h),
+                (&SpillOptions::in_memory(), 33, 5),
+            ] {
+                let maps = stitched_compact(boundary, probs, opts, *d, spill);
+                assert_eq!(
+                    maps.foreground.as_ref().map(PlaneStore::is_spilled),
+                    Some(spill.threshold == 0)
                 );
-                for (spill, band, score_rows) in [
-                    (&forced, 9, 1),
-                    (&forced, 33, 7),
-                    (&forced, 1000, 64),
-                    (&forced, 17, h),
-                    (&SpillOptions::in_memory(), 33, 5),
-                ] {
-                    let maps = stitched_compact(boundary, probs, opts, *d, spill);
-                    assert_eq!(
-                        maps.foreground.as_ref().map(PlaneStore::is_spilled),
-                        Some(spill.threshold == 0)
-                    );
-                    let got = extract_compact_bands(image.view(), maps, &params, band, score_rows).unwrap();
-                    assert_eq!(
-                        got, full,
-                        "{h}x{w}, {opts:?} / {d}, spill {}, bands of {band}, score bands of {score_rows}",
-                        spill.threshold
-                    );
-                }
+                let got = extract_compact_bands(image.view(), maps, &params, band, score_rows).unwrap();
+                assert_eq!(
+                    got, full,
+                    "{h}x{w}, {opts:?} / {d}, spill {}, bands of {band}, score bands of {score_rows}",
+                    spill.threshold
+                );
             }
         }
     }
