@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine (CI runs exactly this through .ci/run):
-# formatting and lints, Rust unit/integration/doc tests, the python-export tests, and the Python
+# formatting, lints and doc links, Rust unit/integration/doc tests, the python-export tests, and the Python
 # wheel of the runtime (PyO3) with its Ray pipeline test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +13,8 @@ echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> cargo clippy"
 cargo clippy --locked --all-targets -- -D warnings
+echo "==> cargo doc (intra-doc links)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked
 echo "==> cargo test"
 cargo test --locked
 echo "==> python-export tests"

@@ -5,39 +5,48 @@
 //! the paper's Mask Extraction Pipeline (MEP), write COCO results, and evaluate them with
 //! pycocotools-identical COCO metrics and the paper's VOC-style mAP.
 //!
-//! The modules below are listed in the order data flows through them:
+//! The modules in the order data flows through them:
 //! image in -> model -> maps -> MEP -> instances -> outputs / evaluation.
+//!
+//! - Stage 0, [`input`]: input enumeration (files, directories, zip archives), decoding and
+//!   preprocessing.
+//! - Stage 1, [`model`]: ONNX Runtime sessions, the model I/O contract, and the forward pass;
+//!   [`tile`]: tiled inference (the tile plan, tile batches, and stitching tile maps at the seams).
+//! - Stage 2, [`maps`]: typed network outputs at image resolution (boundary and semantic maps);
+//!   stage 2b, [`class_map`]: the per-pixel class map (argmax of the probabilities, or the
+//!   labels), one policy.
+//! - Stage 3, [`mep`]: the Mask Extraction Pipeline (docs/mep.md), one module per stage.
+//! - Stage 4, [`instances`]: instances (cropped binary masks with class and score) and label maps;
+//!   [`rle`]: COCO run-length encoding, bit-compatible with pycocotools' `maskApi.c`;
+//!   [`polygon`]: masks as COCO polygons (crack contours, every part, holes bridged,
+//!   `docs/outputs.md`).
+//! - Stage 5a, [`output`]: output sinks (COCO results JSON, PNG maps, overlays) written
+//!   atomically; [`provenance`]: what produced an output folder (`run.json`), for resume and merge
+//!   checks.
+//! - Stage 5b, [`eval`]: COCO and VOC instance-segmentation evaluation (pycocotools-identical).
+//! - Across the stages: [`engine`], the one engine under every front end (plan, batcher, forward
+//!   pass + MEP, sinks, results, `docs/engine.md`); [`timing`], per-stage timing spans and the
+//!   end-of-run summary table; [`error`], the crate's error type.
+//!
+//! (The one-line summaries live here and not as outer docs on the `mod` items: rustdoc resolves
+//! the intra-doc links of a module's own `//!` docs in the parent's scope when the item has outer
+//! docs too.)
 #![deny(missing_docs)]
 
-/// Stage 2b: the per-pixel class map (argmax of the probabilities, or the labels), one policy.
 pub mod class_map;
-/// The engine: plan, batcher, forward pass + MEP, sinks, results (`docs/engine.md`).
 pub mod engine;
 pub mod error;
-
-/// Stage 5b: COCO and VOC instance-segmentation evaluation (pycocotools-identical).
 pub mod eval;
-/// Stage 0: input enumeration (files, directories, zip archives), decoding and preprocessing.
 pub mod input;
-/// Stage 4: instances (cropped binary masks with class and score) and label maps.
 pub mod instances;
-/// Stage 2: typed network outputs at image resolution (boundary and semantic maps).
 pub mod maps;
-/// Stage 3: the Mask Extraction Pipeline (docs/mep.md), one module per stage.
 pub mod mep;
-/// Stage 1: ONNX Runtime sessions, the model I/O contract, and the forward pass.
 pub mod model;
-/// Stage 5a: output sinks (COCO results JSON, PNG maps, overlays) written atomically.
 pub mod output;
-/// Masks as COCO polygons: crack contours, every part, holes bridged (`docs/outputs.md`).
 pub mod polygon;
-/// What produced an output folder (`run.json`): resume and merge checks.
 pub mod provenance;
-/// COCO run-length encoding, bit-compatible with pycocotools' `maskApi.c`.
 pub mod rle;
-/// Tiled inference: the tile plan, tile batches, and stitching tile maps at the seams.
 pub mod tile;
-/// Per-stage timing spans and the end-of-run summary table.
 pub mod timing;
 
 pub use error::{CocoError, Error, Result};

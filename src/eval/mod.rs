@@ -1,7 +1,7 @@
 //! COCO (pycocotools-identical) and VOC instance-segmentation evaluation.
 //!
 //! The modules mirror `cocoeval.py`'s phases: [`dataset`] (`COCO`, `loadRes`), [`params`]
-//! (`Params`), [`iou`] (`computeIoU`), [`evaluate`] (`evaluateImg`), [`accumulate`],
+//! (`Params`), [`iou`] (`computeIoU`), [`evaluate`](mod@evaluate) (`evaluateImg`), [`accumulate`],
 //! [`summarize`]; [`voc`] is chainercv's `eval_instance_segmentation_voc`.
 //!
 //! [`Evaluator`] is fed image by image, so inference can evaluate while it runs:

@@ -1,6 +1,6 @@
 //! The geometry every protocol compares: a ground truth's mask or box, a detection's mask, box
 //! and area under `COCO.loadRes` rules (docs/evaluation.md#loadres), and the `IoU` matrix between
-//! two sets of them (mask, box or boundary `IoU`). COCO ([`super::evaluate`]), VOC
+//! two sets of them (mask, box or boundary `IoU`). COCO ([`super::evaluate`](mod@super::evaluate)), VOC
 //! ([`super::voc`]) and the error analyses ([`super::geometry`]) all decode and compare here.
 use std::path::Path;
 

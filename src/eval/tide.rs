@@ -208,8 +208,8 @@ fn mean_ap(data: &[ApData]) -> f64 {
 }
 
 /// Computes the breakdown from per-image geometry (images in evaluation order), `num_classes`
-/// category indices: the matching and error typing of every image ([`Matching::add_image`]),
-/// then one oracle per error type ([`Matching::fixed`]) and the two special errors.
+/// category indices: the matching and error typing of every image (`Matching::add_image`),
+/// then one oracle per error type (`Matching::fixed`) and the two special errors.
 #[must_use]
 pub fn tide(images: &[ImageGeom], num_classes: usize, p: &TideParams) -> TideReport {
     let mut m = Matching::new(num_classes);

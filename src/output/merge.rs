@@ -196,7 +196,7 @@ fn check_shard_set(inputs: &[PathBuf]) -> Result<Option<crate::provenance::Prove
 
 /// Merges shard output directories `inputs` into `out`: checks (the output folder apart, one
 /// complete shard set), then each shard's results, image list and per-image files
-/// ([`Merged`]), then the merged folder.
+/// (`Merged`), then the merged folder.
 ///
 /// # Errors
 /// [`Error::Io`]/[`Error::Json`] for unreadable inputs, [`Error::Coco`] when the shards overlap

@@ -6,8 +6,8 @@
 //! stored as deltas to the run two places before.
 //!
 //! One concept per file: this module holds the type, the pixel-mask codecs and the run algebra
-//! (`rleMerge`, `rleToBbox`, `rleArea`); [`codec`] the compressed string form, [`raster`] the
-//! polygon and box rasteriser (`rleFrPoly`, `rleFrBbox`), [`iou`] the box and mask IoUs
+//! (`rleMerge`, `rleToBbox`, `rleArea`); `codec` the compressed string form, `raster` the
+//! polygon and box rasteriser (`rleFrPoly`, `rleFrBbox`), `iou` the box and mask IoUs
 //! (`bbIou`, `rleIou`); errors are [`RleError`].
 use serde::{Deserialize, Serialize};
 

@@ -6,7 +6,7 @@
 //! No pass over the image per region (docs/mep-performance.md#refine): one parallel pass cuts the
 //! label map into runs of equal labels, a counting sort groups them by region (in raster order)
 //! and gives every region's bounding box; each region then sets its runs into a bit grid over its
-//! box grown by the kernel's reach, closes it ([`closing::close_bits`]), ANDs it with the
+//! box grown by the kernel's reach, closes it (`closing::close_bits`), ANDs it with the
 //! bit-packed filter `F` (the grid is aligned to 64-pixel words of the image, so `F` words are
 //! used as they are), and visits only the kept bits, in row-major order, for the area, the crop
 //! box, the class vote, the mask and the score (the same f64 summation order as the reference).
