@@ -308,7 +308,7 @@ impl Stitched {
     }
 
     /// [`Stitched::with_keep`], with the foreground planes of compact maps in a scratch file when
-    /// `spill` says so (`docs/tiling.md#plane-store`). Tiles must then be added in plan order.
+    /// `spill` says so (`docs/tiling.md#plane-store`).
     ///
     /// # Errors
     /// [`Error::Io`] naming the scratch folder when the scratch file cannot be made.
@@ -345,9 +345,8 @@ impl Stitched {
     ///
     /// # Errors
     /// [`Error::Invalid`] when the slot is outside the batch or the outputs disagree with the
-    /// maps (missing semantic channels), or (compact maps) the probabilities hold NaN or a tile
-    /// comes out of plan order with spilled planes; [`Error::Io`] when the scratch file cannot
-    /// be written.
+    /// maps (missing semantic channels), or (compact maps) the probabilities hold NaN;
+    /// [`Error::Io`] naming the scratch folder when the scratch file cannot be written.
     pub fn add(
         &mut self,
         raw: &RawOutputs,
@@ -399,12 +398,11 @@ impl Stitched {
             StitchedSemantic::Compact { classes, foreground } => {
                 // The class map is the argmax over all K+1 channels (first maximum wins, as
                 // `mep::refine::class_map_into`); only the foreground channels are stored.
-                // Tiles come row-major, so a spilled store writes out the rows of one tile row
-                // when the next one starts (`planes::PlaneStore::window_mut`).
+                // Each plane's window goes straight to the store (a spilled store writes it to
+                // its place in the scratch file: `planes::PlaneStore::write_plane`).
                 let mut best = window(sem.index_axis(Axis(0), 0));
                 let mut nan = best.iter().any(|v| v.is_nan());
                 let mut cls = Array2::<u16>::zeros(best.dim());
-                let mut fg = foreground.window_mut(rs.clone(), cs.clone())?;
                 for c in 1..channels {
                     let plane = window(sem.index_axis(Axis(0), c));
                     let id = u16::try_from(c).unwrap_or(u16::MAX);
@@ -418,7 +416,7 @@ impl Stitched {
                                 *k = id;
                             }
                         });
-                    fg.index_axis_mut(Axis(0), c - 1).assign(&plane);
+                    foreground.write_plane(c - 1, rs.clone(), cs.clone(), plane.view())?;
                 }
                 if nan {
                     return Err(Error::invalid("semantic probabilities", "contain NaN"));
@@ -475,7 +473,7 @@ impl Stitched {
     /// # Errors
     /// [`Error::Invalid`] when `labels` has the wrong size, or there are neither labels nor a
     /// class map, or the maps hold all probabilities (use [`Stitched::into_maps`]); [`Error::Io`]
-    /// when the last rows cannot be written to the scratch file.
+    /// when the scratch file cannot be extended to its full length.
     pub fn into_compact(self, labels: Option<Array2<u16>>) -> Result<mep::CompactMaps> {
         let dim = self.boundary.dim();
         let (classes, foreground, from_labels) = match (labels, self.semantic) {
@@ -490,7 +488,7 @@ impl Stitched {
                     mut foreground,
                 },
             ) => {
-                // The last tile row's rows go to the scratch file; its buffer is freed.
+                // The scratch file gets its full length (rows never stitched read as zero).
                 foreground.finish()?;
                 (classes, Some(foreground), false)
             }

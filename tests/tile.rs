@@ -276,6 +276,119 @@ fn scratch_dir_is_checked_and_documented() {
     );
 }
 
+/// `--spill-above SIZE` (docs/tiling.md#plane-store) forces the scratch file for small images: the
+/// planes of both images are spilled (the debug log says so), the results are those of the
+/// in-memory planes byte for byte, and nothing is left in the scratch folder. A size that is not
+/// one is a usage error naming the flag.
+#[test]
+fn spilled_planes_give_the_in_memory_results() {
+    let help = run(baiseg().args(["infer", "--help"]));
+    assert!(text(&help).contains("--spill-above <SIZE>"), "{}", text(&help));
+    let dir = TestDir::new();
+    let model = fixture("models/sobel.onnx");
+    let inputs = ["samples/images/000000.png", "images/000000074646.jpg"];
+    let scratch = dir.join("scratch");
+    std::fs::create_dir(&scratch).unwrap();
+    let tiled = ["--tile", "128", "--tile-overlap", "32", "--batch", "3"];
+    let logged = |name: &str, spill: &str| {
+        let out_dir = dir.join(name);
+        let mut cmd = baiseg();
+        cmd.args(["-v", "infer", "--out"])
+            .arg(&out_dir)
+            .args(tiled)
+            .args(["--spill-above", spill, "--scratch-dir"])
+            .arg(&scratch)
+            .arg(&model);
+        for i in inputs {
+            cmd.arg(fixture(i));
+        }
+        let out = run(&mut cmd);
+        assert_code(&out, 0);
+        let spilled = text(&out).matches("spilled to an unlinked scratch file").count();
+        let json = std::fs::read(out_dir.join("instances.json")).unwrap();
+        (spilled, json)
+    };
+    let (spilled, in_memory) = logged("memory", "1G");
+    assert_eq!(spilled, 0, "planes of 1.8 and 3.7 MB stay in memory below 1 GiB");
+    let (spilled, in_file) = logged("file", "0");
+    assert_eq!(spilled, 2, "both images spilled");
+    assert!(in_file.len() > 1000);
+    assert!(
+        in_file == in_memory,
+        "instances.json differs with the planes spilled"
+    );
+    // 2M: only the 640 x 480 photo (3.7 MB of planes) spills.
+    let (spilled, between) = logged("between", "2M");
+    assert_eq!(spilled, 1);
+    assert!(between == in_memory);
+    assert_eq!(
+        std::fs::read_dir(&scratch).unwrap().count(),
+        0,
+        "nothing left behind"
+    );
+    let out = run(baiseg()
+        .args(["infer", "--tile", "128", "--spill-above", "12Q", "--out"])
+        .arg(dir.join("bad"))
+        .arg(&model)
+        .arg(fixture(inputs[0])));
+    assert_code(&out, 64);
+    assert!(text(&out).contains("--spill-above"), "{}", text(&out));
+}
+
+/// A scratch file that cannot be written while stitching (here: the file size limit of
+/// `ulimit -f`, which makes the write fail with "File too large", as a full disk fails with "No
+/// space left on device") skips that image only, with a message naming the image and the scratch
+/// folder; the next image still runs and gives its usual result.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_scratch_file_that_cannot_be_written_skips_only_that_image() {
+    let dir = TestDir::new();
+    let model = fixture("models/sobel.onnx");
+    let photo = "images/000000074646.jpg"; // 640 x 480: 3.7 MB of planes, spilled above 2M
+    let sample = "samples/images/000000.png"; // 384 x 384: 1.8 MB, in memory
+    let scratch = dir.join("scratch-folder");
+    std::fs::create_dir(&scratch).unwrap();
+    let tiled = ["--tile", "128", "--tile-overlap", "32", "--spill-above", "2M"];
+    let expected = infer(&dir, "alone", &model, &[sample], &tiled);
+    let out_dir = dir.join("limited");
+    // SIGXFSZ ignored (kept across exec), files limited to 2048 blocks (1 or 2 MiB, by shell).
+    let out = run(std::process::Command::new("sh")
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .args(["-c", "trap '' XFSZ; ulimit -f 2048 && exec \"$0\" \"$@\""])
+        .arg(env!("CARGO_BIN_EXE_baiseg-rt"))
+        .args(["infer", "--out"])
+        .arg(&out_dir)
+        .args(tiled)
+        .arg("--scratch-dir")
+        .arg(&scratch)
+        .arg(&model)
+        .arg(fixture(photo))
+        .arg(fixture(sample)));
+    let msg = text(&out);
+    assert_code(&out, 2);
+    assert!(
+        msg.contains("000000074646.jpg")
+            && msg.contains(&scratch.display().to_string())
+            && msg.contains("cannot write the scratch file")
+            && msg.contains("File too large"),
+        "{msg}"
+    );
+    let got = records(&out_dir.join("instances.json"));
+    assert!(!expected.is_empty());
+    assert!(
+        got.iter().all(|r| r.image_id == 2),
+        "only the sample is in the results"
+    );
+    let strip = |rs: &[ResultRecord]| -> Vec<(i64, String, f64)> {
+        rs.iter()
+            .map(|r| (r.category_id, r.segmentation.counts.clone(), r.score))
+            .collect()
+    };
+    assert_eq!(strip(&got), strip(&expected));
+    assert_eq!(std::fs::read_dir(&scratch).unwrap().count(), 0);
+}
+
 /// `--max-pixels` bounds one forward pass: untiled, an image above it is skipped from its header;
 /// with `--tile`, the same image runs tile by tile (and equals the untiled result of a
 /// position-independent model), and a tile batch above the budget is refused up front.

@@ -364,6 +364,7 @@ fn one_pass_config(args: &EvalArgs, global: &GlobalOpts) -> anyhow::Result<baise
         allow_truncated: false,
         tile: None,
         scratch_dir: None,
+        spill_above: None,
     })
 }
 

@@ -91,6 +91,11 @@ pub struct InferArgs {
     /// [default: the system temp folder, TMPDIR].
     #[arg(long, value_name = "DIR", requires = "tile")]
     pub scratch_dir: Option<PathBuf>,
+    /// With --tile, a large image's class probabilities go to the scratch file when they take
+    /// more than SIZE bytes (4 x classes x width x height; a number of bytes, or with a K, M or G
+    /// suffix for KiB, MiB, GiB; 0: always) [default: 256M].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, requires = "tile")]
+    pub spill_above: Option<u64>,
     /// Mask encoding in instances.json: rle (compressed RLE) or polygon (COCO polygons, every
     /// part of a mask, holes bridged; docs/outputs.md).
     #[arg(long, value_name = "FORMAT", default_value = "rle")]
@@ -115,6 +120,22 @@ fn parse_shard(s: &str) -> Result<(usize, usize), String> {
         return Err(format!("shard {k}/{n}: need 0 <= K < N"));
     }
     Ok((k, n))
+}
+
+/// `--spill-above SIZE`: bytes, or KiB, MiB, GiB with a `K`, `M`, `G` suffix (`256M`).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (digits, shift) = match t.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&t[..i], 10),
+        Some((i, 'm' | 'M')) => (&t[..i], 20),
+        Some((i, 'g' | 'G')) => (&t[..i], 30),
+        _ => (t, 0),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size in bytes (e.g. 0, 1048576, 512K, 256M, 2G)"))?;
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| format!("`{s}` is too large"))
 }
 
 impl InferArgs {
@@ -163,6 +184,7 @@ impl InferArgs {
                 overlap: self.tile_overlap,
             }),
             scratch_dir: self.scratch_dir.clone(),
+            spill_above: self.spill_above,
         };
         let output = OutputOptions {
             out_dir: self.out.clone(),

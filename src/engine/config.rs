@@ -90,6 +90,9 @@ pub struct InferConfig {
     /// `--scratch-dir DIR`: the folder of the scratch file for a large tiled image's foreground
     /// probability planes (`None`: the system temp folder; docs/tiling.md#plane-store).
     pub scratch_dir: Option<PathBuf>,
+    /// `--spill-above SIZE`: foreground planes of more bytes than this go to the scratch file
+    /// (`None`: [`crate::tile::planes::SPILL_THRESHOLD_BYTES`]; docs/tiling.md#plane-store).
+    pub spill_above: Option<u64>,
 }
 
 /// What happened, reported while the run goes on (for progress bars).

@@ -38,6 +38,9 @@ pub struct EngineOptions {
     /// The folder of the scratch file that holds a large tiled image's foreground probability
     /// planes (`None`: `std::env::temp_dir()`; docs/tiling.md#plane-store).
     pub scratch_dir: Option<PathBuf>,
+    /// Foreground planes of more bytes than this go to the scratch file (`None`:
+    /// [`crate::tile::planes::SPILL_THRESHOLD_BYTES`]; docs/tiling.md#plane-store).
+    pub spill_above: Option<u64>,
     /// Images (or tiles) per forward pass.
     pub batch: usize,
     /// Keep the class map and the boundary of tiled images on compact maps for the sink
@@ -115,6 +118,10 @@ pub enum Forward {
     Retry(Group<RgbImage>),
     /// ONNX Runtime refused this one image: `(index, reason)`; only this image is skipped.
     Failed(usize, String),
+    /// This one image could not be run for a reason of its own, e.g. its scratch file could not
+    /// be written (no space left: [`Error::Io`] naming the scratch folder); only this image is
+    /// skipped.
+    Skipped(usize, Error),
 }
 
 /// The thread-safe part of the engine: maps and MEP of one image.
@@ -229,7 +236,7 @@ impl Engine {
     /// Bad tile options ([`TileOptions::validate`]), a scratch folder that is not a directory
     /// ([`SpillOptions::check`]).
     pub fn set_options(&mut self, options: EngineOptions) -> Result<()> {
-        let spill = SpillOptions::in_dir(options.scratch_dir.clone());
+        let spill = SpillOptions::new(options.scratch_dir.clone(), options.spill_above);
         if let Some(t) = &options.tile {
             t.validate(self.model.info.size_divisor)?;
             spill.check()?;
@@ -357,6 +364,9 @@ impl Engine {
                 Ok(done) => done,
                 // As for a one-image batch: an ONNX Runtime failure skips this image only.
                 Err(Error::Ort { message: reason, .. }) => return Ok(Forward::Failed(index, reason)),
+                // The scratch file of this image's planes (the only file the tiled pass writes)
+                // could not be made or written, e.g. no space left: this image only.
+                Err(e @ Error::Io { .. }) => return Ok(Forward::Skipped(index, e)),
                 Err(e) => return Err(e),
             };
         self.times.ort += ort;
@@ -407,6 +417,7 @@ impl Engine {
                 return Ok(());
             }
             Forward::Failed(index, reason) => return Err(Error::ort(format!("image {index}: {reason}"))),
+            Forward::Skipped(_, error) => return Err(error),
         };
         let finisher = &self.finisher;
         let done: Vec<(usize, Result<Vec<Instance>>)> = jobs

@@ -267,6 +267,7 @@ fn engine(cfg: &InferConfig, model: Model, keep_maps: bool) -> Result<Engine> {
             semantic_dir: cfg.semantic_dir.clone(),
             tile: cfg.tile,
             scratch_dir: cfg.scratch_dir.clone(),
+            spill_above: cfg.spill_above,
             batch,
             keep_maps,
         },
@@ -467,6 +468,10 @@ impl<'a> Runner<'a> {
                     result: Err(Error::ort(format!("{path}: {reason}"))),
                 });
             }
+            Forward::Skipped(index, error) => self.handle(Outcome {
+                index,
+                result: Err(error),
+            }),
         }
         Ok(())
     }

@@ -27,19 +27,30 @@ pub fn default_max_pixels() -> u64 {
     (mem / 4 / BYTES_PER_PIXEL).clamp(MIN_DEFAULT_PIXELS, MAX_DEFAULT_PIXELS)
 }
 
-/// Bytes per pixel of an image that runs tile by tile (`--tile`): the network only ever sees one
-/// tile batch, but the RGB image (3), the stitched maps in their compact form (boundary 4, class
-/// map 2, foreground probabilities 4 K) and the full-frame MEP maps (seeds 1, markers 4) grow with
-/// the image (`docs/tiling.md#memory`): about 26 B/px for three classes, rounded up.
-pub const TILED_BYTES_PER_PIXEL: u64 = 28;
+/// Bytes per pixel of an image that runs tile by tile (`--tile`), whatever the number of classes:
+/// the network only ever sees one tile batch and the foreground probabilities of a large image
+/// live in a scratch file (`docs/tiling.md#plane-store`), but the RGB image (3), the class map
+/// (2) and the boundary (4, until the seeds) or the markers (4), with the seeds (1), grow with the
+/// image: 10 B/px (`docs/tiling.md#memory`), plus allocator slack and the band scratch of the
+/// MEP; measured 12.1 B/px for three classes (the slope of `docs/tiling.md#measured-spill`, where
+/// the peak is in the MEP, not in stitching), rounded up.
+pub const TILED_BYTES_PER_PIXEL: u64 = 13;
 
-/// The largest image that runs tile by tile: half the physical memory divided by
-/// [`TILED_BYTES_PER_PIXEL`], at least 16 megapixels. With `--tile`, `--max-pixels` bounds one
-/// forward pass (tile side squared times the batch) and this bounds the whole image.
+/// The largest image that runs tile by tile: [`max_tiled_pixels_for`] the physical memory. With
+/// `--tile`, `--max-pixels` bounds one forward pass (tile side squared times the batch) and this
+/// bounds the whole image.
 #[must_use]
 pub fn max_tiled_pixels() -> u64 {
-    let mem = total_memory_bytes().unwrap_or(8 << 30);
-    (mem / 2 / TILED_BYTES_PER_PIXEL).max(MIN_DEFAULT_PIXELS)
+    max_tiled_pixels_for(total_memory_bytes().unwrap_or(8 << 30))
+}
+
+/// The largest image that runs tile by tile on a machine of `memory` bytes: half of it divided
+/// by [`TILED_BYTES_PER_PIXEL`] (the other half for the model, the probabilities kept in memory
+/// below the spill threshold, `--save` outputs and the next image in the pipeline), at least
+/// 16 megapixels.
+#[must_use]
+pub fn max_tiled_pixels_for(memory: u64) -> u64 {
+    (memory / 2 / TILED_BYTES_PER_PIXEL).max(MIN_DEFAULT_PIXELS)
 }
 
 fn total_memory_bytes() -> Option<u64> {
@@ -95,6 +106,19 @@ mod tests {
         );
         assert!(check_pixel_budget(p, u64::MAX, u64::MAX, u64::MAX - 1).is_err());
         assert!(check_pixel_budget(p, 0, 5, 10).is_err());
+    }
+
+    #[test]
+    fn tiled_budget_follows_the_accounting() {
+        // Half the memory at 13 B/px: a 20000 x 20000 image (400 Mpx, 5.2 GB of full-frame maps)
+        // needs a machine of 10.4 GB.
+        let side20k = 20_000u64 * 20_000;
+        assert_eq!(max_tiled_pixels_for(10_400_000_000), side20k);
+        assert!(max_tiled_pixels_for(10_399_999_999) < side20k);
+        assert_eq!(max_tiled_pixels_for(16 << 30), (16u64 << 30) / 26);
+        // Small machines still take 16 Mpx.
+        assert_eq!(max_tiled_pixels_for(1 << 20), MIN_DEFAULT_PIXELS);
+        assert!(max_tiled_pixels() >= MIN_DEFAULT_PIXELS);
     }
 
     #[test]

@@ -661,7 +661,9 @@ mod tests {
                         dir: None,
                     };
                     let mut st = PlaneStore::new(3, 120, 90, &spill).unwrap();
-                    st.window_mut(0..120, 0..90).unwrap().assign(&fg);
+                    for (c, plane) in fg.outer_iter().enumerate() {
+                        st.write_plane(c, 0..120, 0..90, plane).unwrap();
+                    }
                     st
                 } else {
                     PlaneStore::from_array(fg.clone())

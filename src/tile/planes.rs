@@ -3,24 +3,25 @@
 //!
 //! The paper MEP reads these planes only at its very end, for the scores (the mean of `P[c_k]`
 //! over each mask, `tile::mep`), and only row by row. So a large image need not keep them in
-//! memory: they are written while stitching, in bands of complete rows and in order (the tiles
-//! come row-major, [`super::TilePlan`]), and read back once, sequentially, in bands of rows.
+//! memory: each tile's kept window of each plane is written straight to its place in the file
+//! while stitching ([`PlaneStore::write_plane`], positioned writes, any tile order, no buffer
+//! that grows with the width), and the planes are read back once, sequentially, in bands of rows.
 //!
 //! - [`Backing::Memory`]: one `[K, H, W]` array, as before (small images).
 //! - [`Backing::File`]: a scratch file made by `tempfile::tempfile_in` (unlinked at creation, so
 //!   nothing is left behind, even after a crash or Ctrl-C), rows laid out as `[row][plane][col]`
-//!   little-endian f32, and one rolling buffer for the rows of the current tile row
-//!   (`K x rows x W`), flushed when the next tile row starts and at [`PlaneStore::finish`].
+//!   little-endian f32; one write per row of a tile's window of one plane (`std::os::unix::fs::FileExt::write_all_at`
+//!   on Unix, a seek and a write elsewhere), and rows never written read as zero.
 //!
 //! [`SpillOptions`] picks the backing: planes larger than [`SPILL_THRESHOLD_BYTES`] go to a
 //! scratch file in [`SpillOptions::dir`] (default: `std::env::temp_dir()`, which honours
 //! `TMPDIR`).
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use ndarray::{Array3, ArrayViewMut3, Axis, s};
+use ndarray::{Array3, ArrayView2, s};
 
 use crate::error::{Error, Result};
 
@@ -35,7 +36,8 @@ pub const READ_BAND_BYTES: usize = 32 << 20;
 /// Where the foreground planes of a tiled image live.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpillOptions {
-    /// Planes of more bytes than this go to a scratch file (0: always; `u64::MAX`: never).
+    /// Planes of more bytes than this go to a scratch file (0: always; `u64::MAX`: never;
+    /// `infer --spill-above`).
     pub threshold: u64,
     /// The folder of the scratch file (`None`: `std::env::temp_dir()`).
     pub dir: Option<PathBuf>,
@@ -66,6 +68,16 @@ impl SpillOptions {
         Self {
             dir,
             ..Self::default()
+        }
+    }
+
+    /// The scratch file in `dir` (`None`: the system temp folder) for planes of more than
+    /// `threshold` bytes (`None`: [`SPILL_THRESHOLD_BYTES`]).
+    #[must_use]
+    pub fn new(dir: Option<PathBuf>, threshold: Option<u64>) -> Self {
+        Self {
+            dir,
+            threshold: threshold.unwrap_or(SPILL_THRESHOLD_BYTES),
         }
     }
 
@@ -112,17 +124,12 @@ pub enum Backing {
 pub struct FilePlanes {
     file: File,
     dir: PathBuf,
-    /// The rows being stitched (`K x rows x W`), not yet written.
-    pending: Array3<f32>,
-    pending_rows: Range<usize>,
-    /// Rows written to the file (all rows before `pending_rows`).
-    written: usize,
-    /// Reusable bytes of one row (`K W` f32).
+    /// Reusable bytes of one row of a window (at most `W` f32).
     bytes: Vec<u8>,
 }
 
 /// The foreground probability planes `P[1..=K]` of an `H x W` image (plane `c - 1` holds class
-/// `c`), written in bands of complete rows while stitching and read back in bands of rows.
+/// `c`), written window by window while stitching and read back in bands of rows.
 #[derive(Debug)]
 pub struct PlaneStore {
     k: usize,
@@ -212,19 +219,22 @@ impl PlaneStore {
             "foreground planes ({bytes} bytes) spilled to an unlinked scratch file in {}",
             dir.display()
         );
-        Ok(Self {
+        Ok(Self::with_file(k, h, w, file, dir))
+    }
+
+    /// A file-backed store of `k` planes of `h x w` in `file` (empty, opened for reading and
+    /// writing), whose errors name `dir`. A seam for tests (a file that cannot be written).
+    fn with_file(k: usize, h: usize, w: usize, file: File, dir: PathBuf) -> Self {
+        Self {
             k,
             h,
             w,
             backing: Backing::File(Box::new(FilePlanes {
                 file,
                 dir,
-                pending: Array3::zeros((k, 0, w)),
-                pending_rows: 0..0,
-                written: 0,
                 bytes: Vec::new(),
             })),
-        })
+        }
     }
 
     /// Number of planes.
@@ -254,61 +264,66 @@ impl PlaneStore {
         }
     }
 
-    /// The `[K, rows, cols]` window to stitch into. With a file, `rows` must be the rows of the
-    /// band being stitched or start where it ends (the next tile row): the band before is then
-    /// written out, complete.
+    /// Writes `values` (`rows.len() x cols.len()`) into plane `c` (class `c + 1`) at rows
+    /// `rows`, columns `cols`. With a file, each row of the window goes straight to its place
+    /// (`[row][plane][col]`), so tiles may come in any order and nothing of width `W` is buffered.
     ///
     /// # Errors
-    /// [`Error::Invalid`] for a window outside the planes or rows out of order (file backing),
+    /// [`Error::Invalid`] for a plane or window outside the planes or values of another shape,
     /// [`Error::Io`] naming the scratch folder when writing fails (e.g. no space left).
-    pub fn window_mut(&mut self, rows: Range<usize>, cols: Range<usize>) -> Result<ArrayViewMut3<'_, f32>> {
-        if rows.start > rows.end || rows.end > self.h || cols.start > cols.end || cols.end > self.w {
+    pub fn write_plane(
+        &mut self,
+        c: usize,
+        rows: Range<usize>,
+        cols: Range<usize>,
+        values: ArrayView2<'_, f32>,
+    ) -> Result<()> {
+        if c >= self.k
+            || rows.start > rows.end
+            || rows.end > self.h
+            || cols.start > cols.end
+            || cols.end > self.w
+            || values.dim() != (rows.len(), cols.len())
+        {
             return Err(Error::invalid(
                 "probability planes",
                 format!(
-                    "window rows {rows:?}, columns {cols:?} outside the {}x{} planes",
-                    self.h, self.w
+                    "window of plane {c}, rows {rows:?}, columns {cols:?} ({}x{} values) outside the {} planes of {}x{}",
+                    values.nrows(),
+                    values.ncols(),
+                    self.k,
+                    self.h,
+                    self.w
                 ),
             ));
         }
+        let (k, w) = (self.k, self.w);
         match &mut self.backing {
-            Backing::Memory(a) => Ok(a.slice_mut(s![.., rows, cols])),
+            Backing::Memory(a) => a.slice_mut(s![c, rows, cols]).assign(&values),
             Backing::File(f) => {
-                if rows != f.pending_rows {
-                    if rows.start != f.pending_rows.end {
-                        return Err(Error::invalid(
-                            "probability planes",
-                            format!(
-                                "rows {rows:?} stitched after rows {:?}: a scratch file takes tiles in plan order",
-                                f.pending_rows
-                            ),
-                        ));
-                    }
-                    f.flush()?;
-                    f.pending_rows = rows.clone();
-                    f.pending = Array3::zeros((self.k, rows.len(), self.w));
+                for (row, y) in values.rows().into_iter().zip(rows) {
+                    f.bytes.clear();
+                    f.bytes.extend(row.iter().flat_map(|v| v.to_le_bytes()));
+                    let offset = (((y * k + c) * w + cols.start) * 4) as u64;
+                    write_all_at(&f.file, &f.bytes, offset)
+                        .map_err(|e| scratch_error(&f.dir, "cannot write the scratch file", e))?;
                 }
-                let r0 = f.pending_rows.start;
-                Ok(f.pending.slice_mut(s![.., rows.start - r0..rows.end - r0, cols]))
             }
         }
+        Ok(())
     }
 
-    /// Writes out the last band (file backing) and any rows never stitched (as zeros, what the
-    /// in-memory planes hold there), so that the file holds every row.
+    /// Makes the file hold every row (rows never written read as zero, what the in-memory planes
+    /// hold there) and frees the write buffer.
     ///
     /// # Errors
-    /// [`Error::Io`] naming the scratch folder when writing fails.
+    /// [`Error::Io`] naming the scratch folder when the file cannot be extended.
     pub fn finish(&mut self) -> Result<()> {
-        let (k, h, w) = (self.k, self.h, self.w);
+        let bytes = (self.k * self.h * self.w * 4) as u64;
         if let Backing::File(f) = &mut self.backing {
-            f.flush()?;
-            if f.written < h {
-                f.pending_rows = f.written..h;
-                f.pending = Array3::zeros((k, h - f.written, w));
-                f.flush()?;
-            }
-            f.pending = Array3::zeros((k, 0, w));
+            f.file
+                .set_len(bytes)
+                .map_err(|e| scratch_error(&f.dir, "cannot write the scratch file", e))?;
             f.bytes = Vec::new();
         }
         Ok(())
@@ -378,31 +393,19 @@ impl PlaneStore {
     }
 }
 
-impl FilePlanes {
-    /// Writes the pending rows, `[row][plane][col]`.
-    fn flush(&mut self) -> Result<()> {
-        let (k, rows, w) = self.pending.dim();
-        if rows == 0 {
-            return Ok(());
-        }
-        self.bytes.clear();
-        self.bytes.reserve(k * w * 4);
-        for r in 0..rows {
-            self.bytes.clear();
-            for plane in self.pending.axis_iter(Axis(0)) {
-                for &v in plane.row(r) {
-                    self.bytes.extend_from_slice(&v.to_le_bytes());
-                }
-            }
-            self.file
-                .write_all(&self.bytes)
-                .map_err(|e| scratch_error(&self.dir, "cannot write the scratch file", e))?;
-        }
-        self.written = self.pending_rows.end;
-        self.pending = Array3::zeros((k, 0, w));
-        self.pending_rows = self.written..self.written;
-        Ok(())
-    }
+/// Writes all of `buf` at `offset` of `file` (a positioned write; the file's cursor is not used).
+#[cfg(unix)]
+fn write_all_at(file: &File, buf: &[u8], offset: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::write_all_at(file, buf, offset)
+}
+
+/// Writes all of `buf` at `offset` of `file` (a seek and a write: the reading pass seeks to the
+/// start before it reads).
+#[cfg(not(unix))]
+fn write_all_at(mut file: &File, buf: &[u8], offset: u64) -> std::io::Result<()> {
+    use std::io::Write;
+    file.seek(SeekFrom::Start(offset))?;
+    file.write_all(buf)
 }
 
 /// An I/O error of the scratch file in `dir` (the file is unlinked, so the folder names it).
@@ -417,22 +420,39 @@ fn scratch_error(dir: &Path, doing: &str, e: std::io::Error) -> Error {
 mod tests {
     use super::*;
 
-    fn fill(store: &mut PlaneStore, plan_rows: &[Range<usize>], col_cuts: &[usize]) {
+    fn value(c: usize, y: usize, x: usize) -> f32 {
+        (c * 1_000_000 + y * 1000 + x) as f32 + 0.25
+    }
+
+    /// Writes every window of the tile rows `plan_rows` x the columns cut at `col_cuts`, tile
+    /// row by tile row, or (`reverse`) from the last tile to the first.
+    fn fill_in(store: &mut PlaneStore, plan_rows: &[Range<usize>], col_cuts: &[usize], reverse: bool) {
         let (k, (_, w)) = (store.planes(), store.dim());
+        let mut windows = Vec::new();
         for rows in plan_rows {
             let mut x0 = 0;
             for &x1 in col_cuts.iter().chain(std::iter::once(&w)) {
-                let mut win = store.window_mut(rows.clone(), x0..x1).unwrap();
-                for c in 0..k {
-                    for (r, y) in rows.clone().enumerate() {
-                        for (i, x) in (x0..x1).enumerate() {
-                            win[[c, r, i]] = (c * 1_000_000 + y * 1000 + x) as f32 + 0.25;
-                        }
-                    }
-                }
+                windows.push((rows.clone(), x0..x1));
                 x0 = x1;
             }
         }
+        if reverse {
+            windows.reverse();
+        }
+        for (rows, cols) in windows {
+            for c in 0..k {
+                let win = ndarray::Array2::from_shape_fn((rows.len(), cols.len()), |(r, i)| {
+                    value(c, rows.start + r, cols.start + i)
+                });
+                store
+                    .write_plane(c, rows.clone(), cols.clone(), win.view())
+                    .unwrap();
+            }
+        }
+    }
+
+    fn fill(store: &mut PlaneStore, plan_rows: &[Range<usize>], col_cuts: &[usize]) {
+        fill_in(store, plan_rows, col_cuts, false);
     }
 
     fn read_all(store: &mut PlaneStore, band: usize) -> Array3<f32> {
@@ -495,16 +515,70 @@ mod tests {
     }
 
     #[test]
-    fn rows_out_of_order_are_an_error_for_a_file() {
+    fn a_file_takes_windows_in_any_order() {
+        let (k, h, w) = (2, 19, 13);
+        let rows = [0..4, 4..11, 11..19];
         let spill = SpillOptions {
             threshold: 0,
             dir: None,
         };
-        let mut file = PlaneStore::new(1, 10, 4, &spill).unwrap();
-        file.window_mut(0..4, 0..4).unwrap();
-        let e = file.window_mut(5..8, 0..4).unwrap_err().to_string();
-        assert!(e.contains("plan order"), "{e}");
-        assert!(file.window_mut(0..11, 0..4).is_err());
+        let mut forward = PlaneStore::new(k, h, w, &spill).unwrap();
+        fill_in(&mut forward, &rows, &[5], false);
+        let mut backward = PlaneStore::new(k, h, w, &spill).unwrap();
+        fill_in(&mut backward, &rows, &[5], true);
+        let expected = Array3::from_shape_fn((k, h, w), |(c, y, x)| value(c, y, x));
+        assert_eq!(read_all(&mut forward, 4), expected);
+        assert_eq!(read_all(&mut backward, 7), expected);
+    }
+
+    #[test]
+    fn windows_outside_the_planes_are_an_error() {
+        for spill in [
+            SpillOptions::in_memory(),
+            SpillOptions {
+                threshold: 0,
+                dir: None,
+            },
+        ] {
+            let mut store = PlaneStore::new(2, 10, 4, &spill).unwrap();
+            let ok = ndarray::Array2::<f32>::zeros((3, 4));
+            store.write_plane(1, 7..10, 0..4, ok.view()).unwrap();
+            assert!(store.write_plane(2, 0..3, 0..4, ok.view()).is_err(), "no plane 2");
+            assert!(store.write_plane(0, 8..11, 0..4, ok.view()).is_err(), "row 10");
+            assert!(store.write_plane(0, 0..3, 1..5, ok.view()).is_err(), "column 4");
+            let e = store.write_plane(0, 0..2, 0..4, ok.view()).unwrap_err();
+            assert!(e.to_string().contains("probability planes"), "{e}");
+        }
+    }
+
+    /// A write that fails (here: `/dev/full`, "no space left on device") is the typed I/O error
+    /// naming the scratch folder, not a panic.
+    #[test]
+    fn a_failed_write_is_a_typed_error_naming_the_scratch_folder() {
+        let full = Path::new("/dev/full");
+        let Ok(file) = std::fs::OpenOptions::new().read(true).write(true).open(full) else {
+            eprintln!("skipped: no writable /dev/full on this system");
+            return;
+        };
+        let dir = PathBuf::from("scratch-folder-of-this-test");
+        let mut store = PlaneStore::with_file(2, 6, 5, file, dir.clone());
+        let win = ndarray::Array2::<f32>::ones((2, 5));
+        let e = store.write_plane(1, 2..4, 0..5, win.view()).unwrap_err();
+        match &e {
+            Error::Io { path, source } => {
+                assert_eq!(path, &dir);
+                assert_eq!(source.kind(), std::io::ErrorKind::StorageFull, "{source}");
+            }
+            other => panic!("not an I/O error: {other:?}"),
+        }
+        let text = e.to_string();
+        assert!(text.contains("No space left on device"), "{text}");
+        assert!(
+            text.starts_with(
+                "scratch-folder-of-this-test: cannot write the scratch file for the probability planes"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

@@ -252,6 +252,7 @@ impl Model {
         params: MepParams,
         tile: Option<TileOptions>,
         scratch_dir: Option<PathBuf>,
+        spill_above: Option<u64>,
     ) -> baiseg_rt::Result<Vec<Vec<RsInstance>>> {
         let t_start = Instant::now();
         let mut guard = self
@@ -264,6 +265,7 @@ impl Model {
             semantic_dir: None,
             tile,
             scratch_dir,
+            spill_above,
             batch: batch_size,
             keep_maps: false,
         })?;
@@ -328,8 +330,9 @@ impl Model {
 
     /// Runs preprocessing, ONNX Runtime and the MEP on RGB uint8 arrays `[H, W, 3]`; with `tile`
     /// `(size, overlap)`, images larger than one tile run tile by tile (`infer --tile`), a large
-    /// image's class probabilities in a scratch file in `scratch_dir` (`infer --scratch-dir`).
-    #[pyo3(signature = (images, batch_size, params, tile = None, scratch_dir = None))]
+    /// image's class probabilities in a scratch file in `scratch_dir` (`infer --scratch-dir`)
+    /// when they take more than `spill_above` bytes (`infer --spill-above`; `None`: 256 MiB).
+    #[pyo3(signature = (images, batch_size, params, tile = None, scratch_dir = None, spill_above = None))]
     fn infer(
         &self,
         py: Python<'_>,
@@ -338,6 +341,7 @@ impl Model {
         params: &Bound<'_, PyDict>,
         tile: Option<(usize, usize)>,
         scratch_dir: Option<PathBuf>,
+        spill_above: Option<u64>,
     ) -> PyResult<Vec<Vec<Instance>>> {
         let imgs: Vec<RgbImage> = images
             .iter()
@@ -352,6 +356,7 @@ impl Model {
                     params,
                     tile.map(|(size, overlap)| TileOptions { size, overlap }),
                     scratch_dir,
+                    spill_above,
                 )
             })
             .map_err(to_py_err)?;

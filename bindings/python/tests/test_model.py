@@ -121,6 +121,15 @@ def test_tiled_infer_takes_a_scratch_folder(tmp_path):
     missing = tmp_path / "no-such-folder"
     with pytest.raises(baiseg_rt.InvalidInputError, match="scratch folder.*no-such-folder"):
         sobel.infer([image], tile=128, tile_overlap=32, scratch_dir=missing)
+    # spill_above=0 (infer --spill-above 0): the planes go to the scratch file whatever their
+    # size, with the same results and nothing left behind.
+    spilled = sobel.infer([image], tile=128, tile_overlap=32, scratch_dir=tmp_path, spill_above=0)[0]
+    assert [(i.category, i.score, i.rle["counts"]) for i in spilled] == [
+        (i.category, i.score, i.rle["counts"]) for i in plain
+    ]
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(baiseg_rt.InvalidInputError, match="spill_above"):
+        sobel.infer([image], tile=128, tile_overlap=32, spill_above=-1)
 
 
 def test_polygons_rasterise_to_the_mask(model):

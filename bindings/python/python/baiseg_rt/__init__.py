@@ -136,6 +136,7 @@ class Model:
         tile: Optional[int] = None,
         tile_overlap: int = 128,
         scratch_dir: "os.PathLike[str] | str | None" = None,
+        spill_above: Optional[int] = None,
         **params: Any,
     ) -> List[List[Instance]]:
         """Segments RGB images (``uint8`` arrays ``[H, W, 3]``; grayscale/RGBA are converted).
@@ -146,8 +147,9 @@ class Model:
         With ``tile`` (as ``infer --tile SIZE --tile-overlap PX``), images larger than one tile
         run tile by tile, ``batch_size`` tiles per ONNX Runtime call, and the MEP runs on the
         stitched maps; a large image's class probabilities go to an unlinked scratch file in
-        ``scratch_dir`` (as ``infer --scratch-dir DIR``; default the system temp folder, TMPDIR).
-        The GIL is released while the native code runs.
+        ``scratch_dir`` (as ``infer --scratch-dir DIR``; default the system temp folder, TMPDIR)
+        when they take more than ``spill_above`` bytes (as ``infer --spill-above``; default
+        256 MiB; 0: always). The GIL is released while the native code runs.
         """
         if isinstance(images, np.ndarray) and images.ndim == 3:
             raise InvalidInputError("images: expected a batch (list or [N, H, W, 3] array), got one image")
@@ -158,7 +160,12 @@ class Model:
             raise InvalidInputError("tile: must be at least 1, with tile_overlap >= 0")
         tiling = None if tile is None else (int(tile), int(tile_overlap))
         scratch = None if scratch_dir is None else os.fspath(scratch_dir)
-        return self._m.infer(arrays, int(batch_size), _mep_params({"mep": self._mep, **params}), tiling, scratch)
+        if spill_above is not None and spill_above < 0:
+            raise InvalidInputError("spill_above: must be at least 0 (bytes)")
+        spill = None if spill_above is None else int(spill_above)
+        return self._m.infer(
+            arrays, int(batch_size), _mep_params({"mep": self._mep, **params}), tiling, scratch, spill
+        )
 
     def times(self) -> Dict[str, float]:
         """Seconds spent in ``infer`` since loading: preprocess, ort, mep, total, and images."""
