@@ -1,4 +1,4 @@
-//! The Mask Extraction Pipeline (MEP) of the BAISeg paper, exactly as `docs/mep.md` fixes it:
+//! The Mask Extraction Pipeline (MEP) of the `BAISeg` paper, exactly as `docs/mep.md` fixes it:
 //! edge NMS thinning -> dilation -> exact Euclidean distance transform -> seed threshold ->
 //! 8-connected labelling -> OpenCV-semantics marker watershed -> closing + semantic filtering.
 //!

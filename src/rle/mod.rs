@@ -7,7 +7,7 @@
 //!
 //! One concept per file: this module holds the type, the pixel-mask codecs and the run algebra
 //! (`rleMerge`, `rleToBbox`, `rleArea`); `codec` the compressed string form, `raster` the
-//! polygon and box rasteriser (`rleFrPoly`, `rleFrBbox`), `iou` the box and mask IoUs
+//! polygon and box rasteriser (`rleFrPoly`, `rleFrBbox`), `iou` the box and mask `IoUs`
 //! (`bbIou`, `rleIou`); errors are [`RleError`].
 use serde::{Deserialize, Serialize};
 
