@@ -333,6 +333,10 @@ impl Model {
     /// image's class probabilities in a scratch file in `scratch_dir` (`infer --scratch-dir`)
     /// when they take more than `spill_above` bytes (`infer --spill-above`; `None`: 256 MiB).
     #[pyo3(signature = (images, batch_size, params, tile = None, scratch_dir = None, spill_above = None))]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one argument per keyword of the Python method (`Model.infer`)"
+    )]
     fn infer(
         &self,
         py: Python<'_>,
