@@ -62,15 +62,6 @@ impl SpillOptions {
         }
     }
 
-    /// The default threshold with the scratch file in `dir` (`None`: the system temp folder).
-    #[must_use]
-    pub fn in_dir(dir: Option<PathBuf>) -> Self {
-        Self {
-            dir,
-            ..Self::default()
-        }
-    }
-
     /// The scratch file in `dir` (`None`: the system temp folder) for planes of more than
     /// `threshold` bytes (`None`: [`SPILL_THRESHOLD_BYTES`]).
     #[must_use]
