@@ -294,6 +294,12 @@ pub fn orientation(s: ArrayView2<'_, f64>, y: usize, x: usize) -> f64 {
 /// [`orientation`] over any accessor `at(row, col)` of an `h x w` smoothed map.
 #[inline(always)]
 fn orientation_at(h: usize, w: usize, y: usize, x: usize, at: impl Fn(usize, usize) -> f64) -> f64 {
+    theta_of(tangent_at(h, w, y, x, at))
+}
+
+/// The argument of the `atan` of [`orientation`]: `Oyy * sign(-Oxy) / (Oxx + 1e-5)` at `(y, x)`.
+#[inline(always)]
+fn tangent_at(h: usize, w: usize, y: usize, x: usize, at: impl Fn(usize, usize) -> f64) -> f64 {
     if y >= 2 && x >= 2 && y + 2 < h && x + 2 < w {
         // Interior: every derivative is a central difference; same operations and order as
         // numpy (first derivatives rounded, then differenced).
@@ -303,19 +309,19 @@ fn orientation_at(h: usize, w: usize, y: usize, x: usize, at: impl Fn(usize, usi
         let oxx = (ox(0, 1) - ox(0, -1)) / 2.0;
         let oxy = (ox(1, 0) - ox(-1, 0)) / 2.0;
         let oyy = (oy(1) - oy(-1)) / 2.0;
-        return theta_from(oxx, oxy, oyy);
+        return tangent_from(oxx, oxy, oyy);
     }
     let ox = |yy: usize, xx: usize| grad1(w, xx, |c| at(yy, c));
     let oy = |yy: usize, xx: usize| grad1(h, yy, |r| at(r, xx));
     let oxx = grad1(w, x, |c| ox(y, c));
     let oxy = grad1(h, y, |r| ox(r, x));
     let oyy = grad1(h, y, |r| oy(r, x));
-    theta_from(oxx, oxy, oyy)
+    tangent_from(oxx, oxy, oyy)
 }
 
-/// `atan(oyy * sign(-oxy) / (oxx + 1e-5)) mod pi` with numpy's `sign` and `mod` semantics.
+/// `oyy * sign(-oxy) / (oxx + 1e-5)` with numpy's `sign`.
 #[inline]
-fn theta_from(oxx: f64, oxy: f64, oyy: f64) -> f64 {
+fn tangent_from(oxx: f64, oxy: f64, oyy: f64) -> f64 {
     let sgn = if oxy < 0.0 {
         1.0
     } else if oxy > 0.0 {
@@ -323,7 +329,13 @@ fn theta_from(oxx: f64, oxy: f64, oyy: f64) -> f64 {
     } else {
         0.0
     };
-    let t = (oyy * sgn / (oxx + 1e-5)).atan();
+    oyy * sgn / (oxx + 1e-5)
+}
+
+/// `atan(t) mod pi` with numpy's `mod` semantics: in `[0, pi)`, `-0 -> +0`, NaN stays NaN.
+#[inline]
+fn theta_of(t: f64) -> f64 {
+    let t = t.atan();
     // numpy mod with a positive divisor: result in [0, pi), -0 -> +0.
     if t < 0.0 {
         t + std::f64::consts::PI
@@ -375,21 +387,16 @@ fn suppressed(
     })
 }
 
-/// Whether pixel `(y, x)` is kept by the NMS whatever its orientation: every bilinear sample at
-/// distance `<= r` is a convex combination of pixels of the `(2r+1)^2` box around it (a pixel
-/// beyond the box only ever gets the weight 0), so it cannot exceed the box's maximum by more than
-/// a few ulps; when `margin * B(p)` clears that maximum by a relative 1e-12 (far more than the
-/// rounding of the 4-term bilinear sum), no sample is strictly greater and the orientation is not
-/// needed (`docs/mep-performance.md#nms-early-out`).
+/// The maximum and the maximum absolute value of the `(2r+1)^2` box around `(y, x)` (clipped to
+/// the image).
 #[inline(always)]
-fn surely_kept(
+fn box_max(
     (h, w): (usize, usize),
     y: usize,
     x: usize,
     r: usize,
-    limit: f64,
     at: impl Fn(usize, usize) -> f64,
-) -> bool {
+) -> (f64, f64) {
     let (ya, yb) = (y.saturating_sub(r), (y + r).min(h - 1));
     let (xa, xb) = (x.saturating_sub(r), (x + r).min(w - 1));
     let (mut mx, mut mabs) = (f64::NEG_INFINITY, 0.0f64);
@@ -400,7 +407,69 @@ fn surely_kept(
             mabs = mabs.max(v.abs());
         }
     }
+    (mx, mabs)
+}
+
+/// Whether pixel `(y, x)` is kept by the NMS whatever its orientation, given the box's
+/// [`box_max`]: every bilinear sample at distance `<= r` is a convex combination of pixels of the
+/// `(2r+1)^2` box around it (a pixel beyond the box only ever gets the weight 0), so it cannot
+/// exceed the box's maximum by more than a few ulps; when `margin * B(p)` clears that maximum by a
+/// relative 1e-12 (far more than the rounding of the 4-term bilinear sum), no sample is strictly
+/// greater and the orientation is not needed (`docs/mep-performance.md#nms-early-out`).
+#[inline(always)]
+fn surely_kept(limit: f64, (mx, mabs): (f64, f64)) -> bool {
     limit > mx + mabs * 1e-12 + 1e-300
+}
+
+/// [`suppressed`] without `atan` and `sin_cos` when the answer is certain
+/// (`docs/mep-performance.md#nms-certified-normal`): the normal of `theta = atan(t) mod pi` is
+/// `+-(1, t) / sqrt(1 + t^2)`, which differs from the `sin_cos` of the rounded `theta` by a few
+/// ulps; the samples along it then differ from the reference's by at most `tol`
+/// (a Lipschitz bound of the bilinear interpolant over the box times the position error, plus the
+/// rounding of both evaluations). A sample more than `tol` above the limit suppresses, all samples
+/// more than `tol` below keep; anything closer runs the exact test.
+#[inline(always)]
+fn suppressed_certified(
+    hw: (usize, usize),
+    y: usize,
+    x: usize,
+    t: f64,
+    params: &NmsParams,
+    mabs: f64,
+    at: impl Fn(usize, usize) -> f64 + Copy,
+) -> bool {
+    if t.is_nan() {
+        // `theta` is NaN exactly when `t` is (`atan(+-inf)` is finite): never suppressed.
+        return false;
+    }
+    let (h, w) = hw;
+    if !(t.abs() <= 1e100) {
+        return suppressed(hw, y, x, theta_of(t), params, at);
+    }
+    let q = (1.0 + t * t).sqrt();
+    // `theta = atan(t)` for `t >= 0` (cos > 0, sin = t cos); `atan(t) + pi` for `t < 0`.
+    let (c, s) = if t < 0.0 {
+        (-(1.0 / q).min(1.0), (-t / q).min(1.0))
+    } else {
+        ((1.0 / q).min(1.0), (t / q).min(1.0))
+    };
+    let r = params.radius;
+    // Position error bound (a few ulps of the unit normal times r, plus the rounding of the
+    // coordinates, ulp(max(h, w))), with a wide margin.
+    let delta = 1e-13 * (r + h + w + 1) as f64;
+    let tol = mabs * (4.0 * delta + 1e-13) + 1e-300;
+    let limit = params.margin * at(y, x);
+    let mut unsure = false;
+    let r = r as isize;
+    for d in (-r..=r).filter(|&d| d != 0) {
+        let d = d as f64;
+        let v = bilinear(h, w, x as f64 + d * c, y as f64 + d * s, at);
+        if v > limit + tol {
+            return true;
+        }
+        unsure |= v >= limit - tol;
+    }
+    unsure && suppressed(hw, y, x, theta_of(t), params, at)
 }
 
 /// The NMS decision for a pixel with `B(p) >= threshold > 0`.
@@ -414,8 +483,9 @@ fn kept(
     at_b: impl Fn(usize, usize) -> f64 + Copy,
 ) -> bool {
     let (h, w) = hw;
-    surely_kept(hw, y, x, params.radius, params.margin * at_b(y, x), at_b)
-        || !suppressed(hw, y, x, orientation_at(h, w, y, x, at_s), params, at_b)
+    let bx = box_max(hw, y, x, params.radius, at_b);
+    surely_kept(params.margin * at_b(y, x), bx)
+        || !suppressed_certified(hw, y, x, tangent_at(h, w, y, x, at_s), params, bx.1, at_b)
 }
 
 /// Thins `boundary` by edge NMS and thresholds it: returns the binary map (0/1)
@@ -684,6 +754,51 @@ mod tests {
             prop::collection::vec(prop_oneof![Just(0.0f32), 0.0f32..1.0, Just(1.0f32)], h * w)
                 .prop_map(move |v| Array2::from_shape_vec((h, w), v).expect("shape"))
         })
+    }
+
+    /// Tangents that stress the certified normal: zeros of both signs, tiny and huge values,
+    /// the overflow cut-off, infinities and NaN.
+    fn arb_tangent() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            -1e3f64..1e3,
+            -1.0f64..1.0,
+            Just(0.0),
+            Just(-0.0),
+            Just(1e-300),
+            Just(1e100),
+            Just(-1e101),
+            Just(f64::INFINITY),
+            Just(f64::NEG_INFINITY),
+            Just(f64::NAN),
+            prop::num::f64::ANY,
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        /// The atan/sin_cos-free decision equals the exact one for every pixel of a random map and
+        /// any tangent, including plateaus and exact ties (`docs/mep-performance.md#nms-certified-normal`).
+        #[test]
+        fn certified_normal_matches_exact(
+            b in arb_map(),
+            r in 1usize..4,
+            t in arb_tangent(),
+            margin in prop_oneof![Just(1.01f64), Just(1.0), 0.9f64..1.2],
+        ) {
+            let (h, w) = b.dim();
+            let p = NmsParams { radius: r, margin, threshold: 0.5 };
+            let at = |yy: usize, xx: usize| f64::from(b[[yy, xx]]);
+            for y in 0..h {
+                for x in 0..w {
+                    let (_, mabs) = box_max((h, w), y, x, r, at);
+                    prop_assert_eq!(
+                        suppressed_certified((h, w), y, x, t, &p, mabs, at),
+                        suppressed((h, w), y, x, theta_of(t), &p, at),
+                        "y {} x {} t {}", y, x, t
+                    );
+                }
+            }
+        }
     }
 
     proptest! {
