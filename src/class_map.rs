@@ -60,7 +60,7 @@ fn argmax_into(p: ArrayView3<'_, f32>, mut out: ArrayViewMut2<'_, u16>) -> Resul
         .into_par_iter()
         .enumerate()
         .for_each_init(
-            || (vec![0f32; w], vec![0f32; w]),
+            || (vec![0f32; w], vec![0u32; w]),
             |(best, idx), (y, orow)| {
                 if argmax_row(p, y, best, idx, orow) {
                     nan.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -73,48 +73,63 @@ fn argmax_into(p: ArrayView3<'_, f32>, mut out: ArrayViewMut2<'_, u16>) -> Resul
     Ok(())
 }
 
+/// Whether `v` holds NaN: an OR-reduction over blocks of 16 values (no branch per value).
+#[inline]
+fn has_nan(v: &[f32]) -> bool {
+    let mut blocks = v.chunks_exact(16);
+    let mut acc = 0u32;
+    for b in blocks.by_ref() {
+        acc |= b.iter().fold(0u32, |a, x| a | u32::from(x.is_nan()));
+    }
+    acc |= blocks
+        .remainder()
+        .iter()
+        .fold(0u32, |a, x| a | u32::from(x.is_nan()));
+    acc != 0
+}
+
+/// One channel of the running argmax: where `v > best` (strictly: the first maximum wins ties),
+/// `best = v` and `idx = c`. Selects only, so the loop vectorises (f32 and u32 lanes alike).
+#[inline]
+fn argmax_step(best: &mut [f32], idx: &mut [u32], v: &[f32], c: u32) {
+    for ((b, i), &x) in best.iter_mut().zip(idx.iter_mut()).zip(v) {
+        let gt = x > *b;
+        *b = if gt { x } else { *b };
+        *i = if gt { c } else { *i };
+    }
+}
+
 /// Row `y` of the argmax into `orow` (`best`, `idx`: scratch of the row's width); whether the
-/// row holds NaN.
+/// row holds NaN (then the values of `orow` are meaningless: the caller refuses the map).
 #[inline]
 fn argmax_row(
     p: ArrayView3<'_, f32>,
     y: usize,
     best: &mut [f32],
-    idx: &mut [f32],
+    idx: &mut [u32],
     mut orow: ArrayViewMut1<'_, u16>,
 ) -> bool {
     let k = p.dim().0;
-    // Running maximum and its channel (as f32, so that every lane has the same width and the
-    // loop vectorises); NaN is detected on the way.
     let mut any_nan = false;
     for (b, &v) in best.iter_mut().zip(p.slice(ndarray::s![0, y, ..])) {
-        any_nan |= v.is_nan();
         *b = v;
     }
-    idx.fill(0.0);
+    any_nan |= has_nan(best);
+    idx.fill(0);
+    // Rows of a non-contiguous view are copied into `tmp` first.
+    let mut tmp: Vec<f32> = Vec::new();
     for c in 1..k {
-        let cf = c as f32;
         let prow = p.slice(ndarray::s![c, y, ..]);
-        let step = |b: &mut f32, i: &mut f32, v: f32| {
-            let gt = v > *b;
-            *b = if gt { v } else { *b };
-            *i = if gt { cf } else { *i };
-            v.is_nan()
+        let ps = if let Some(ps) = prow.as_slice() {
+            ps
+        } else {
+            tmp.clear();
+            tmp.extend(prow.iter().copied());
+            &tmp
         };
-        match prow.as_slice() {
-            Some(ps) => {
-                let mut n = false;
-                for ((b, i), &v) in best.iter_mut().zip(idx.iter_mut()).zip(ps) {
-                    n |= step(b, i, v);
-                }
-                any_nan |= n;
-            }
-            None => {
-                for ((b, i), &v) in best.iter_mut().zip(idx.iter_mut()).zip(prow.iter()) {
-                    any_nan |= step(b, i, v);
-                }
-            }
-        }
+        // At most 65536 channels (checked by the caller), so `c` fits in u32 and the id in u16.
+        argmax_step(best, idx, ps, c as u32);
+        any_nan |= has_nan(ps);
     }
     for (o, &i) in orow.iter_mut().zip(idx.iter()) {
         *o = i as u16;

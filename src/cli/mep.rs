@@ -418,23 +418,44 @@ fn run_timed(
     Ok((instances, median, runs))
 }
 
-fn coco_records(instances: &[Instance], image_id: u64) -> Value {
-    Value::Array(
-        instances
-            .iter()
-            .map(|inst| {
-                let rle = inst.mask.to_rle();
-                json!({
-                    "image_id": image_id,
-                    "category_id": inst.category,
-                    "segmentation": {"size": [rle.height, rle.width], "counts": rle.to_compressed_string()},
-                    "bbox": inst.mask.bbox(),
-                    "area": inst.mask.area(),
-                    "score": inst.score,
-                })
-            })
-            .collect(),
-    )
+/// One record of `mep`'s `instances.json`. The fields are in the order the file has always had
+/// (the keys sorted, as the `serde_json::Value` maps it was built from before sorted them), so
+/// the bytes are unchanged.
+#[derive(serde::Serialize)]
+struct CocoRecord {
+    area: u64,
+    bbox: [f64; 4],
+    category_id: u32,
+    image_id: u64,
+    score: f64,
+    segmentation: CocoRle,
+}
+
+/// The `segmentation` of a [`CocoRecord`] (keys sorted, as before).
+#[derive(serde::Serialize)]
+struct CocoRle {
+    counts: String,
+    size: [u32; 2],
+}
+
+fn coco_records(instances: &[Instance], image_id: u64) -> Vec<CocoRecord> {
+    instances
+        .iter()
+        .map(|inst| {
+            let enc = inst.mask.encode();
+            CocoRecord {
+                area: enc.area,
+                bbox: enc.bbox,
+                category_id: inst.category,
+                image_id,
+                score: inst.score,
+                segmentation: CocoRle {
+                    counts: enc.rle.to_compressed_string(),
+                    size: [enc.rle.height, enc.rle.width],
+                },
+            }
+        })
+        .collect()
 }
 
 fn write_outputs(

@@ -71,13 +71,13 @@ impl ImageRecords {
         let instances = instances
             .iter()
             .map(|inst| {
-                let rle = inst.mask.to_rle();
+                let enc = inst.mask.encode();
                 StoredInstance {
                     class: inst.category,
                     score: inst.score,
-                    bbox: inst.mask.bbox(),
-                    area: rle.area(),
-                    counts: rle.to_compressed_string(),
+                    bbox: enc.bbox,
+                    area: enc.area,
+                    counts: enc.rle.to_compressed_string(),
                 }
             })
             .collect();

@@ -6,7 +6,8 @@ impl Rle {
     /// The compressed string form of `counts` (`rleToString`).
     #[must_use]
     pub fn to_compressed_string(&self) -> String {
-        let mut s = Vec::with_capacity(self.counts.len() * 2);
+        // Most runs take one or two characters; a u32 delta at most 7.
+        let mut s = String::with_capacity(self.counts.len() * 2);
         for (i, &c) in self.counts.iter().enumerate() {
             let mut x = i64::from(c);
             if i > 2 {
@@ -20,11 +21,11 @@ impl Rle {
                 if more {
                     ch |= 0x20;
                 }
-                s.push(ch + 48);
+                // Every character is in 48..=111, i.e. printable ASCII.
+                s.push(char::from(ch + 48));
             }
         }
-        // Every byte is in 48..=111, i.e. printable ASCII.
-        s.into_iter().map(char::from).collect()
+        s
     }
 
     /// Parses the compressed string form (`rleFrString`).

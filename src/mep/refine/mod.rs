@@ -130,6 +130,95 @@ fn pack_filter(classes: &[u16], h: usize, w: usize) -> Vec<u64> {
     bits
 }
 
+/// Largest class id for which the vote counts bits of class planes instead of a histogram.
+pub(crate) const PLANE_MAX_CLASS: u16 = 15;
+
+/// The class map as bit planes, for class ids `<= PLANE_MAX_CLASS` (docs/mep-performance.md#refine):
+/// plane `b` of image word `i` (`bits[i * nb + b]`, words numbered as in [`pack_filter`]) holds
+/// bit `b` of the class id of each of the word's 64 pixels.
+#[derive(Debug)]
+struct ClassPlanes {
+    /// Number of planes: the bit length of the largest class id (1..=4).
+    nb: usize,
+    /// Largest class id.
+    max_class: u16,
+    bits: Vec<u64>,
+}
+
+/// The filter `F` and, when every class id is `<= PLANE_MAX_CLASS`, the class planes (then `F`
+/// is the OR of the planes).
+fn pack_classes(classes: &[u16], h: usize, w: usize) -> (Vec<u64>, Option<ClassPlanes>) {
+    let max_class = classes
+        .par_chunks(w.max(1) * 64)
+        .map(|c| c.iter().copied().max().unwrap_or(0))
+        .max()
+        .unwrap_or(0);
+    if max_class == 0 || max_class > PLANE_MAX_CLASS || w == 0 {
+        return (pack_filter(classes, h, w), None);
+    }
+    let nb = (16 - max_class.leading_zeros()) as usize;
+    let nw = w.div_ceil(64);
+    let mut filter = vec![0u64; h * nw];
+    let mut bits = vec![0u64; h * nw * nb];
+    let pack = match nb {
+        1 => pack_row_planes::<1>,
+        2 => pack_row_planes::<2>,
+        3 => pack_row_planes::<3>,
+        _ => pack_row_planes::<4>,
+    };
+    filter
+        .par_chunks_mut(nw)
+        .zip(bits.par_chunks_mut(nw * nb))
+        .enumerate()
+        .for_each(|(y, (f, p))| pack(&classes[y * w..(y + 1) * w], f, p));
+    (filter, Some(ClassPlanes { nb, max_class, bits }))
+}
+
+/// One row of [`pack_classes`]: `NB` planes per word into `planes`, their OR into `filter`.
+fn pack_row_planes<const NB: usize>(row: &[u16], filter: &mut [u64], planes: &mut [u64]) {
+    for ((f, p), chunk) in filter
+        .iter_mut()
+        .zip(planes.chunks_exact_mut(NB))
+        .zip(row.chunks(64))
+    {
+        let mut acc = [0u64; NB];
+        for (i, &c) in chunk.iter().enumerate() {
+            for (b, a) in acc.iter_mut().enumerate() {
+                *a |= u64::from((c >> b) & 1) << i;
+            }
+        }
+        p.copy_from_slice(&acc);
+        *f = acc.iter().fold(0, |o, &a| o | a);
+    }
+}
+
+/// Per-class counts of the kept bits `k` of one image word from its class planes `p`
+/// (`votes[c]` for class `c`, `1..=max_class`): the bits whose class is `c` are the AND over the
+/// planes of the plane or its complement, as bit `b` of `c` says.
+#[inline]
+fn vote_word(k: u64, p: &[u64], max_class: u16, votes: &mut [u32; PLANE_MAX_CLASS as usize + 1]) {
+    for c in 1..=max_class {
+        let mut m = k;
+        for (b, &pb) in p.iter().enumerate() {
+            m &= if (c >> b) & 1 != 0 { pb } else { !pb };
+        }
+        votes[usize::from(c)] += m.count_ones();
+    }
+}
+
+/// The majority class of the plane votes (ties to the smaller id) and its count; `None` when no
+/// bit was counted.
+#[inline]
+fn vote_winner(votes: &[u32; PLANE_MAX_CLASS as usize + 1]) -> Option<(u16, u32)> {
+    let mut best: Option<(u16, u32)> = None;
+    for (c, &n) in (0u16..).zip(votes.iter()) {
+        if n > 0 && best.is_none_or(|(_, bn)| n > bn) {
+            best = Some((c, n));
+        }
+    }
+    best
+}
+
 /// Sets bits `[a, b)` of `words`.
 #[inline]
 fn set_range(words: &mut [u64], a: usize, b: usize) {
@@ -162,6 +251,7 @@ struct Shared<'a> {
     w: usize,
     classes: &'a [u16],
     filter: &'a [u64],
+    planes: Option<&'a ClassPlanes>,
     probs: Option<ArrayView3<'a, f32>>,
     kernel: KernelRows,
     identity: bool,
@@ -210,12 +300,13 @@ pub fn refine(
     if h == 0 || w == 0 || n == 0 {
         return Vec::new();
     }
-    let (regions, filter) = rayon::join(|| region_runs(lab, h, w, n), || pack_filter(cls, h, w));
+    let (regions, (filter, planes)) = rayon::join(|| region_runs(lab, h, w, n), || pack_classes(cls, h, w));
     let shared = Shared {
         h,
         w,
         classes: cls,
         filter: &filter,
+        planes: planes.as_ref(),
         probs: match *semantic {
             Semantic::Probabilities(p) => Some(p),
             Semantic::Labels(_) => None,
@@ -249,6 +340,38 @@ fn for_each_bit(bits: &[u64], nw: usize, ry0: isize, cx0: isize, mut f: impl FnM
             }
         }
     }
+}
+
+/// The majority class of the kept bits (ties to the smaller id) and its count, from a histogram
+/// of their classes (`hist`: all zeros, 65536 entries, left all zeros; `touched`: scratch).
+fn histogram_vote(
+    bits: &[u64],
+    nw: usize,
+    ry0: isize,
+    rx0: isize,
+    sh: &Shared<'_>,
+    hist: &mut [u32],
+    touched: &mut Vec<u16>,
+) -> Option<(u16, u32)> {
+    for_each_bit(bits, nw, ry0, rx0, |y, x| {
+        let c = sh.classes[y * sh.w + x];
+        if hist[usize::from(c)] == 0 {
+            touched.push(c);
+        }
+        hist[usize::from(c)] += 1;
+    });
+    let mut best: Option<(u16, u32)> = None;
+    for &c in touched.iter() {
+        let cnt = hist[usize::from(c)];
+        if best.is_none_or(|(bc, bn)| cnt > bn || (cnt == bn && c < bc)) {
+            best = Some((c, cnt));
+        }
+    }
+    for &c in touched.iter() {
+        hist[usize::from(c)] = 0;
+    }
+    touched.clear();
+    best
 }
 
 /// Closing, filter, class and score of one region (its runs, in raster order).
@@ -304,39 +427,43 @@ fn refine_one(runs: &[Run], sh: &Shared<'_>, sc: &mut Scratch) -> Option<Instanc
             };
         }
     }
-    // Area, crop box and class histogram over the kept bits.
-    if sc.hist.is_empty() {
-        sc.hist.resize(usize::from(u16::MAX) + 1, 0);
-    }
+    // Area and crop box from the kept words; the class vote from the class planes (one
+    // popcount per class and word) or, for larger ids, a histogram of the kept bits.
     let (mut my0, mut mx0, mut my1, mut mx1) = (usize::MAX, usize::MAX, 0, 0);
     let mut area = 0u64;
-    {
-        let (hist, touched) = (&mut sc.hist, &mut sc.touched);
-        for_each_bit(bits, nw, ry0, rx0, |y, x| {
-            let c = sh.classes[y * w + x];
-            if hist[usize::from(c)] == 0 {
-                touched.push(c);
+    let mut votes = [0u32; PLANE_MAX_CLASS as usize + 1];
+    for (ry, row) in bits.chunks_exact(nw).enumerate() {
+        let Some(jf) = row.iter().position(|&v| v != 0) else {
+            continue;
+        };
+        let jl = row.iter().rposition(|&v| v != 0).unwrap_or(jf);
+        let y = (ry0 + ry as isize) as usize;
+        my0 = my0.min(y);
+        my1 = y;
+        mx0 = mx0.min((rx0 + (64 * jf) as isize + row[jf].trailing_zeros() as isize) as usize);
+        mx1 = mx1.max((rx0 + (64 * jl) as isize + 63 - row[jl].leading_zeros() as isize) as usize);
+        for &k in &row[jf..=jl] {
+            area += u64::from(k.count_ones());
+        }
+        if let Some(pl) = sh.planes {
+            for (j, &k) in (jf..=jl).zip(&row[jf..=jl]) {
+                if k != 0 {
+                    // A kept bit lies in the image, so its word does too.
+                    let iw = (wx0 + j as isize) as usize;
+                    let at = (y * nwi + iw) * pl.nb;
+                    vote_word(k, &pl.bits[at..at + pl.nb], pl.max_class, &mut votes);
+                }
             }
-            hist[usize::from(c)] += 1;
-            area += 1;
-            my0 = my0.min(y);
-            my1 = my1.max(y);
-            mx0 = mx0.min(x);
-            mx1 = mx1.max(x);
-        });
-    }
-    // Majority class, ties to the smaller id; then reset the histogram.
-    let mut best: Option<(u16, u32)> = None;
-    for &c in &sc.touched {
-        let cnt = sc.hist[usize::from(c)];
-        if best.is_none_or(|(bc, bn)| cnt > bn || (cnt == bn && c < bc)) {
-            best = Some((c, cnt));
         }
     }
-    for &c in &sc.touched {
-        sc.hist[usize::from(c)] = 0;
-    }
-    sc.touched.clear();
+    let best = if sh.planes.is_some() {
+        vote_winner(&votes)
+    } else {
+        if sc.hist.is_empty() {
+            sc.hist.resize(usize::from(u16::MAX) + 1, 0);
+        }
+        histogram_vote(bits, nw, ry0, rx0, sh, &mut sc.hist, &mut sc.touched)
+    };
     let (class, count) = best?;
     if area == 0 || area < sh.min_area {
         return None;
@@ -564,6 +691,82 @@ mod tests {
                     (l, c, p)
                 })
         })
+    }
+
+    /// The plane vote (`pack_classes`, `vote_word`, `vote_winner`) against the histogram vote on
+    /// random class maps (ids `0..=max`) and random kept bits within `F`.
+    fn plane_vote_case(classes: &Array2<u16>, keep: &[u64]) {
+        let (h, w) = classes.dim();
+        let cls = classes.as_slice().expect("standard layout");
+        let (filter, planes) = pack_classes(cls, h, w);
+        let nw = w.div_ceil(64);
+        let kept: Vec<u64> = filter
+            .iter()
+            .zip(keep.iter().cycle())
+            .map(|(f, k)| f & k)
+            .collect();
+        let shared = Shared {
+            h,
+            w,
+            classes: cls,
+            filter: &filter,
+            planes: planes.as_ref(),
+            probs: None,
+            kernel: KernelRows::new(1),
+            identity: true,
+            min_area: 0,
+        };
+        let mut hist = vec![0u32; usize::from(u16::MAX) + 1];
+        let mut touched = Vec::new();
+        let slow = histogram_vote(&kept, nw, 0, 0, &shared, &mut hist, &mut touched);
+        assert!(hist.iter().all(|&v| v == 0) && touched.is_empty());
+        let max = cls.iter().copied().max().unwrap_or(0);
+        let Some(pl) = planes else {
+            assert!(max == 0 || max > PLANE_MAX_CLASS, "planes for max class {max}");
+            return;
+        };
+        assert_eq!(pl.max_class, max);
+        let mut votes = [0u32; PLANE_MAX_CLASS as usize + 1];
+        for (i, &k) in kept.iter().enumerate() {
+            vote_word(k, &pl.bits[i * pl.nb..(i + 1) * pl.nb], pl.max_class, &mut votes);
+        }
+        assert_eq!(vote_winner(&votes), slow);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        #[test]
+        fn plane_vote_matches_histogram(
+            (classes, keep) in (1usize..6, 1usize..150, 0u16..=16).prop_flat_map(|(h, w, max)| (
+                prop::collection::vec(0..=max, h * w)
+                    .prop_map(move |v| Array2::from_shape_vec((h, w), v).expect("shape")),
+                prop::collection::vec(prop_oneof![Just(u64::MAX), Just(0u64), any::<u64>()], 1..8),
+            ))
+        ) {
+            plane_vote_case(&classes, &keep);
+        }
+    }
+
+    #[test]
+    fn plane_vote_ties_go_to_the_smaller_id() {
+        // Two pixels of class 3, two of class 2, one of class 5: 2 wins the tie.
+        let classes = ndarray::array![[3u16, 2, 5, 3, 2, 0]];
+        plane_vote_case(&classes, &[u64::MAX]);
+        let (f, planes) = pack_classes(classes.as_slice().expect("layout"), 1, 6);
+        let pl = planes.expect("planes");
+        let mut votes = [0u32; PLANE_MAX_CLASS as usize + 1];
+        vote_word(f[0], &pl.bits[..pl.nb], pl.max_class, &mut votes);
+        assert_eq!(vote_winner(&votes), Some((2, 2)));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(100))]
+        #[test]
+        fn large_class_ids_match_reference((l, c, _p) in arb_case(), k in prop_oneof![Just(5usize), 0usize..8]) {
+            // Ids above PLANE_MAX_CLASS take the histogram vote.
+            let big = c.mapv(|v| if v == 0 { 0 } else { v * 1000 + 7 });
+            check(&l, &big, None, k, 0);
+        }
     }
 
     proptest! {
