@@ -443,7 +443,7 @@ fn suppressed_certified(
         return false;
     }
     let (h, w) = hw;
-    if !(t.abs() <= 1e100) {
+    if t.abs() > 1e100 {
         return suppressed(hw, y, x, theta_of(t), params, at);
     }
     let q = (1.0 + t * t).sqrt();
