@@ -144,52 +144,7 @@ impl CropMask {
     /// COCO RLE of the mask over the full image, encoded straight from the crop.
     #[must_use]
     pub fn to_rle(&self) -> Rle {
-        let ih = u64::from(self.image_height);
-        let (w, h) = (self.width as usize, self.height as usize);
-        let total = ih * u64::from(self.image_width);
-        let mut counts: Vec<u32> = Vec::new();
-        let mut current = 0u8;
-        // Zeros before the crop's first pixel in column-major order.
-        let mut run: u64 = u64::from(self.x) * ih + u64::from(self.y);
-        let mut consumed = run;
-        for c in 0..w {
-            if c > 0 {
-                let gap = ih - h as u64;
-                if gap > 0 {
-                    if current != 0 {
-                        counts.push(run as u32);
-                        run = 0;
-                        current = 0;
-                    }
-                    run += gap;
-                    consumed += gap;
-                }
-            }
-            for r in 0..h {
-                let bit = u8::from(self.data[r * w + c] != 0);
-                if bit != current {
-                    counts.push(run as u32);
-                    run = 0;
-                    current = bit;
-                }
-                run += 1;
-            }
-            consumed += h as u64;
-        }
-        let tail = total - consumed;
-        if tail > 0 {
-            if current != 0 {
-                counts.push(run as u32);
-                run = 0;
-            }
-            run += tail;
-        }
-        counts.push(run as u32);
-        Rle {
-            height: self.image_height,
-            width: self.image_width,
-            counts,
-        }
+        self.encode().rle
     }
 }
 
